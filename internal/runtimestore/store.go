@@ -1,0 +1,342 @@
+// Package runtimestore keeps runtime records and the operation log in Redis;
+// it implements stopruntime.Store. Keys and fields are documented in
+// docs/persistence.md.
+//
+// State transitions run as Lua scripts (atomic per game across replicas),
+// loaded once per process by redis.NewScript and called with EVALSHA (EVAL
+// only after a script-cache flush). A record key and the operation stream
+// live on different Cluster slots, so no script touches both: the finishing
+// script and the log entry travel in one pipeline instead (one round trip,
+// not one transaction).
+package runtimestore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// Options tune a Store. Zero values take the documented defaults.
+type Options struct {
+	// KeyPrefix starts every key. Default "rtmanager:"; records are
+	// KeyPrefix+"runtime:{<game_id>}", the log KeyPrefix+"operations".
+	KeyPrefix string
+	// OperationsMaxLen bounds the operation log (XADD MAXLEN ~). Default 100000.
+	OperationsMaxLen int64
+}
+
+// Store is the Redis stopruntime.Store. It is safe for concurrent use.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+	opsKey string
+	maxLen int64
+
+	begin, finish, register *redis.Script
+}
+
+var _ stopruntime.Store = (*Store)(nil)
+
+// New builds a Store on c, which the caller owns and closes.
+func New(c redis.UniversalClient, opts Options) *Store {
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = "rtmanager:"
+	}
+	if opts.OperationsMaxLen <= 0 {
+		opts.OperationsMaxLen = 100000
+	}
+	return &Store{
+		c: c, prefix: opts.KeyPrefix, opsKey: opts.KeyPrefix + "operations", maxLen: opts.OperationsMaxLen,
+		begin:    redis.NewScript(beginLua),
+		finish:   redis.NewScript(finishLua),
+		register: redis.NewScript(registerLua),
+	}
+}
+
+// Field names of a record hash.
+const (
+	fStatus          = "status"
+	fContainerID     = "container_id"
+	fEngineEndpoint  = "engine_endpoint"
+	fRuntime         = "runtime"
+	fUpdatedAtMS     = "updated_at_ms"
+	fLastJobID       = "last_job_id"
+	fLastResult      = "last_result"
+	fStoppingJobID   = "stopping_job_id"
+	fStoppingSinceMS = "stopping_since_ms"
+)
+
+// Lua sources; New turns them into redis.Scripts once (SHA computed there).
+const (
+	// KEYS[1] record; ARGV job, now_ms, takeover_ms.
+	// Returns {verdict, HGETALL, previous stopping_job_id}.
+	beginLua = `
+local key = KEYS[1]
+local job = ARGV[1]
+local st = redis.call('HMGET', key, 'status', 'last_job_id', 'stopping_job_id', 'stopping_since_ms')
+local status, last, owner, since = st[1], st[2], st[3], st[4]
+if not status then return {'not_found'} end
+if last == job then return {'done', redis.call('HGETALL', key)} end
+if status == 'stopped' or status == 'removed' then return {'replay', redis.call('HGETALL', key)} end
+local verdict = 'started'
+if status == 'stopping' then
+  if owner == job then
+    verdict = 'resumed'
+  elseif tonumber(ARGV[2]) - (tonumber(since) or 0) >= tonumber(ARGV[3]) then
+    verdict = 'taken_over'
+  else
+    return {'busy', redis.call('HGETALL', key)}
+  end
+end
+redis.call('HSET', key, 'status', 'stopping', 'stopping_job_id', job, 'stopping_since_ms', ARGV[2], 'updated_at_ms', ARGV[2])
+return {verdict, redis.call('HGETALL', key), owner or ''}
+`
+
+	// KEYS[1] record; ARGV job, now_ms, final status, last_result JSON.
+	finishLua = `
+local key = KEYS[1]
+local job = ARGV[1]
+local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
+if not st[1] then return {'not_found'} end
+if st[1] ~= 'stopping' or st[2] ~= job then
+  if st[3] == job then return {'done', redis.call('HGETALL', key)} end
+  return {'lost', redis.call('HGETALL', key)}
+end
+redis.call('HSET', key, 'status', ARGV[3], 'updated_at_ms', ARGV[2], 'last_job_id', job, 'last_result', ARGV[4])
+redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
+return {'ok', redis.call('HGETALL', key)}
+`
+
+	// KEYS[1] record; ARGV status, container_id, engine_endpoint, runtime, now_ms.
+	registerLua = `
+local key = KEYS[1]
+if redis.call('HGET', key, 'status') == 'stopping' then return {'busy', redis.call('HGETALL', key)} end
+redis.call('HSET', key, 'status', ARGV[1], 'container_id', ARGV[2], 'engine_endpoint', ARGV[3], 'runtime', ARGV[4], 'updated_at_ms', ARGV[5])
+redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
+return {'ok', redis.call('HGETALL', key)}
+`
+)
+
+// RecordKey is the key of a game's record. The id must already be valid
+// (stopruntime.ValidateGameID): the braces make it a Cluster hash tag, and
+// the id pattern has no braces to escape it.
+func (s *Store) RecordKey(gameID string) string { return s.prefix + "runtime:{" + gameID + "}" }
+
+// OperationsKey is the key of the operation log stream.
+func (s *Store) OperationsKey() string { return s.opsKey }
+
+func (s *Store) key(gameID string) (string, error) {
+	// Checked again here so no caller can build a key from an unchecked id.
+	if err := stopruntime.ValidateGameID(gameID); err != nil {
+		return "", err
+	}
+	return s.RecordKey(gameID), nil
+}
+
+// Preload loads the scripts into the server's script cache, so the first
+// calls need no EVAL fallback. Optional.
+func (s *Store) Preload(ctx context.Context) error {
+	for _, sc := range []*redis.Script{s.begin, s.finish, s.register} {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return fmt.Errorf("load runtime store scripts: %w", err)
+		}
+	}
+	return nil
+}
+
+// BeginStop implements stopruntime.Store.
+func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (stopruntime.BeginResponse, error) {
+	key, err := s.key(req.GameID)
+	if err != nil {
+		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
+	}
+	v, err := s.begin.Run(ctx, s.c, []string{key}, req.JobID, req.NowMS, req.TakeoverMS).Slice()
+	if err != nil {
+		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
+	}
+	verdict, rec, err := parseReply(req.GameID, v)
+	if err != nil {
+		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
+	}
+	if verdict == string(stopruntime.BeginTakenOver) && len(v) > 2 {
+		// Report whose stop was taken over rather than our own id.
+		if prev, ok := v[2].(string); ok {
+			rec.StoppingJobID = prev
+		}
+	}
+	return stopruntime.BeginResponse{Verdict: stopruntime.BeginVerdict(verdict), Record: rec}, nil
+}
+
+// FinishStop implements stopruntime.Store: the finishing script and the log
+// entry go in one pipeline.
+func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, op stopruntime.Operation) (stopruntime.FinishResponse, error) {
+	key, err := s.key(req.GameID)
+	if err != nil {
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
+	}
+	result, err := json.Marshal(req.Result)
+	if err != nil {
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
+	}
+	args := []any{req.JobID, req.NowMS, req.Status, result}
+	pipe := s.c.Pipeline()
+	cmd := s.finish.EvalSha(ctx, pipe, []string{key}, args...)
+	xadd := pipe.XAdd(ctx, s.xaddArgs(op))
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	if errors.Is(cmd.Err(), redis.ErrNoScript) || redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = s.finish.Eval(ctx, s.c, []string{key}, args...)
+	}
+	v, err := cmd.Slice()
+	if err != nil {
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
+	}
+	verdict, rec, err := parseReply(req.GameID, v)
+	if err != nil {
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
+	}
+	if err := xadd.Err(); err != nil {
+		// The record is final; only the log entry is missing. A retry of the
+		// job answers from last_result and logs again.
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: log operation: %w", err)
+	}
+	return stopruntime.FinishResponse{Verdict: stopruntime.FinishVerdict(verdict), Record: rec}, nil
+}
+
+// AppendOperation implements stopruntime.Store.
+func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) error {
+	if err := s.c.XAdd(ctx, s.xaddArgs(op)).Err(); err != nil {
+		return fmt.Errorf("append operation: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) xaddArgs(op stopruntime.Operation) *redis.XAddArgs {
+	values := []any{
+		"game_id", op.GameID,
+		"operation", op.Operation,
+		"source", string(op.Source),
+		"source_ref", op.SourceRef,
+		"reason", op.Reason,
+		"outcome", op.Outcome,
+		"error_code", op.ErrorCode,
+		"error_message", op.ErrorMessage,
+		"container_id", op.ContainerID,
+		"started_at_ms", op.StartedAtMS,
+		"finished_at_ms", op.FinishedAtMS,
+	}
+	if op.RequestedAtMS > 0 {
+		values = append(values, "requested_at_ms", op.RequestedAtMS)
+	}
+	return &redis.XAddArgs{Stream: s.opsKey, MaxLen: s.maxLen, Approx: true, Values: values}
+}
+
+// Register implements stopruntime.Store. It fails with stopruntime.ErrBusy
+// while the record is stopping.
+func (s *Store) Register(ctx context.Context, rec stopruntime.Record) (stopruntime.Record, error) {
+	key, err := s.key(rec.GameID)
+	if err != nil {
+		return stopruntime.Record{}, fmt.Errorf("register: %w", err)
+	}
+	v, err := s.register.Run(ctx, s.c, []string{key},
+		rec.Status, rec.ContainerID, rec.EngineEndpoint, rec.Runtime, rec.UpdatedAtMS).Slice()
+	if err != nil {
+		return stopruntime.Record{}, fmt.Errorf("register: run script: %w", err)
+	}
+	verdict, out, err := parseReply(rec.GameID, v)
+	if err != nil {
+		return stopruntime.Record{}, fmt.Errorf("register: %w", err)
+	}
+	if verdict == "busy" {
+		return out, fmt.Errorf("register: stopping by job %s: %w", out.StoppingJobID, stopruntime.ErrBusy)
+	}
+	return out, nil
+}
+
+// Get implements stopruntime.Store.
+func (s *Store) Get(ctx context.Context, gameID string) (stopruntime.Record, bool, error) {
+	key, err := s.key(gameID)
+	if err != nil {
+		return stopruntime.Record{}, false, fmt.Errorf("get record: %w", err)
+	}
+	m, err := s.c.HGetAll(ctx, key).Result()
+	if err != nil {
+		return stopruntime.Record{}, false, fmt.Errorf("get record: %w", err)
+	}
+	if m[fStatus] == "" {
+		return stopruntime.Record{}, false, nil
+	}
+	rec, err := decodeRecord(gameID, m)
+	if err != nil {
+		return stopruntime.Record{}, false, fmt.Errorf("get record: %w", err)
+	}
+	return rec, true, nil
+}
+
+// parseReply reads {verdict, [flat HGETALL]} from a script.
+func parseReply(gameID string, v []any) (string, stopruntime.Record, error) {
+	if len(v) == 0 {
+		return "", stopruntime.Record{}, errors.New("empty script reply")
+	}
+	verdict, ok := v[0].(string)
+	if !ok {
+		return "", stopruntime.Record{}, fmt.Errorf("script reply: verdict is %T", v[0])
+	}
+	if len(v) < 2 {
+		return verdict, stopruntime.Record{GameID: gameID}, nil
+	}
+	flat, ok := v[1].([]any)
+	if !ok || len(flat)%2 != 0 {
+		return "", stopruntime.Record{}, fmt.Errorf("script reply: bad field list %T", v[1])
+	}
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		val, _ := flat[i+1].(string)
+		m[k] = val
+	}
+	rec, err := decodeRecord(gameID, m)
+	return verdict, rec, err
+}
+
+func decodeRecord(gameID string, m map[string]string) (stopruntime.Record, error) {
+	rec := stopruntime.Record{
+		GameID:         gameID,
+		Status:         m[fStatus],
+		ContainerID:    m[fContainerID],
+		EngineEndpoint: m[fEngineEndpoint],
+		Runtime:        m[fRuntime],
+		LastJobID:      m[fLastJobID],
+		StoppingJobID:  m[fStoppingJobID],
+	}
+	var err error
+	if rec.UpdatedAtMS, err = parseInt(m, fUpdatedAtMS); err != nil {
+		return rec, err
+	}
+	if rec.StoppingSinceMS, err = parseInt(m, fStoppingSinceMS); err != nil {
+		return rec, err
+	}
+	if raw := m[fLastResult]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &rec.LastResult); err != nil {
+			return rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
+		}
+	}
+	return rec, nil
+}
+
+func parseInt(m map[string]string, field string) (int64, error) {
+	raw := m[field]
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("field %s: %w", field, err)
+	}
+	return n, nil
+}

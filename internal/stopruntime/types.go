@@ -1,0 +1,170 @@
+package stopruntime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// OpSource says where a stop came from; it is written to the operation log.
+type OpSource string
+
+// Operation sources.
+const (
+	OpSourceLobbyStream OpSource = "lobby_stream"
+	OpSourceAdmin       OpSource = "admin"
+)
+
+// Outcome is the contract's RuntimeJobResult.outcome.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeSuccess Outcome = "success"
+	OutcomeFailure Outcome = "failure"
+)
+
+// Error codes, matching the contract's RuntimeJobResult.error_code enum.
+const (
+	CodeNone               = ""
+	CodeReplayNoOp         = "replay_no_op"
+	CodeNotFound           = "not_found"
+	CodeInvalidJob         = "invalid_job"
+	CodeStopFailed         = "stop_failed"
+	CodeRuntimeUnavailable = "runtime_unavailable"
+	CodeInternal           = "internal"
+)
+
+// Record statuses (the `status` field of a runtime record).
+const (
+	StatusStarting = "starting"
+	StatusRunning  = "running"
+	StatusStopping = "stopping"
+	StatusStopped  = "stopped"
+	StatusRemoved  = "removed"
+	StatusFailed   = "failed"
+)
+
+// Runtime names (the `runtime` field of a runtime record), also the keys of
+// the driver map given to New.
+const (
+	RuntimeDocker  = "docker"
+	RuntimeProcess = "process"
+	RuntimeNone    = "none"
+)
+
+var (
+	// ErrBusy says another stop of the same game is in progress. The caller
+	// retries later; the game's runtime was not touched by this call.
+	ErrBusy = errors.New("stopruntime: another stop of this game is in progress")
+	// ErrTransient marks failures that may pass on a retry (daemon
+	// unreachable, timeout). Drivers wrap their transient errors with it; the
+	// record stays `stopping` and a retry of the same job resumes the stop.
+	ErrTransient = errors.New("stopruntime: transient runtime failure")
+	// ErrGone is returned by a Driver when the runtime is already gone or
+	// already stopped; the stop then counts as a success.
+	ErrGone = errors.New("stopruntime: runtime already gone")
+	// ErrInvalid is returned by Register for a record that cannot be stored.
+	ErrInvalid = errors.New("stopruntime: invalid record")
+)
+
+// Driver stops one kind of runtime. Stop must be idempotent: a retry after a
+// crash calls it again for a runtime that may already be stopped, which it
+// reports as ErrGone (or nil). Errors wrapping ErrTransient are retried;
+// anything else is a permanent failure (`stop_failed`).
+type Driver interface {
+	Stop(ctx context.Context, containerID string, grace time.Duration) error
+}
+
+// Input is one stop request.
+type Input struct {
+	GameID   string
+	Reason   string
+	OpSource OpSource
+	// SourceRef identifies the job (the job stream entry id). Redeliveries
+	// of one job carry the same SourceRef; that is what makes Handle
+	// replay-safe. Empty means "no job identity": a unique one is generated,
+	// so such a call is never deduplicated or resumed.
+	SourceRef string
+	// RequestedAtMS is the job's requested_at_ms; 0 means absent.
+	RequestedAtMS int64
+}
+
+// StoredResult is the part of a Result kept in the record's `last_result`
+// field, so that a redelivered job gets the identical answer.
+type StoredResult struct {
+	Outcome        Outcome `json:"outcome"`
+	ErrorCode      string  `json:"error_code"`
+	ErrorMessage   string  `json:"error_message"`
+	ContainerID    string  `json:"container_id"`
+	EngineEndpoint string  `json:"engine_endpoint"`
+}
+
+// Record is one game's runtime record as stored.
+type Record struct {
+	GameID         string
+	Status         string
+	ContainerID    string
+	EngineEndpoint string
+	Runtime        string
+	UpdatedAtMS    int64
+	// LastJobID and LastResult belong to the last stop this service carried
+	// through (success or stop failure); empty until then.
+	LastJobID  string
+	LastResult StoredResult
+	// StoppingJobID and StoppingSinceMS are set only while Status is
+	// `stopping`: which job owns the stop and since when.
+	StoppingJobID   string
+	StoppingSinceMS int64
+}
+
+// Result is the answer of Handle.
+type Result struct {
+	Outcome      Outcome
+	ErrorCode    string
+	ErrorMessage string
+	// Record is the game's record after the operation (for a not_found
+	// answer only GameID is set). Its ContainerID and EngineEndpoint are the
+	// ones to report on the wire.
+	Record Record
+}
+
+var gameIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// ValidateGameID checks id against the contract's GameID pattern
+// ^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$. Braces, newlines and other bytes that
+// could reach another key or break the hash tag are refused, so every key is
+// built from a checked id only.
+func ValidateGameID(id string) error {
+	// The length check first keeps huge inputs away from the regexp.
+	if len(id) == 0 || len(id) > 128 || !gameIDPattern.MatchString(id) {
+		return fmt.Errorf("game id %q: must match %s", truncate(id, 64), gameIDPattern.String())
+	}
+	return nil
+}
+
+// KnownReason reports whether r is one of the contract's stop reasons.
+func KnownReason(r string) bool {
+	switch r {
+	case "game_finished", "lobby_cancelled", "admin_request", "idle_timeout", "platform_shutdown":
+		return true
+	}
+	return false
+}
+
+func knownStatus(s string) bool {
+	switch s {
+	case StatusStarting, StatusRunning, StatusStopping, StatusStopped, StatusRemoved, StatusFailed:
+		return true
+	}
+	return false
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
