@@ -1,0 +1,25 @@
+package process
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseStatOddCommandName(t *testing.T) {
+	// A command name with spaces and ')' must not shift the fields.
+	line := "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 " +
+		"18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	st, err := parseStat([]byte(line))
+	require.NoError(t, err)
+	require.Equal(t, uint64(987654), st.start)
+	require.False(t, st.zombie)
+
+	st, err = parseStat([]byte("7 (x) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0\n"))
+	require.NoError(t, err)
+	require.True(t, st.zombie)
+	require.Equal(t, uint64(55), st.start)
+
+	_, err = parseStat([]byte("garbage"))
+	require.Error(t, err)
+}
