@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/api"
+)
+
+// variant writes the real contract with each old→new replacement applied.
+func variant(t *testing.T, replacements ...string) string {
+	t.Helper()
+	s := string(api.ContractYAML())
+	for i := 0; i < len(replacements); i += 2 {
+		require.Contains(t, s, replacements[i])
+		s = strings.Replace(s, replacements[i], replacements[i+1], 1)
+	}
+	p := filepath.Join(t.TempDir(), "contract.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(s), 0o600))
+	return p
+}
+
+func gate(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const (
+	idleTimeout = "            - idle_timeout\n"
+	v1          = "  version: 1.0.0\n"
+)
+
+// The repository's own pair: the contract against its last release.
+func TestReleasedContractIsCompatible(t *testing.T) {
+	code, out, errOut := gate(t, "--old", "../../api/released/runtime-jobs-asyncapi.yaml", "--new", "../../api/runtime-jobs-asyncapi.yaml")
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "no wire-breaking change")
+}
+
+func TestBreakFailsWithReadableList(t *testing.T) {
+	old := variant(t)
+	cur := variant(t, idleTimeout, "", "          minimum: 0\n          description: When Lobby", "          minimum: 1\n          description: When Lobby")
+	code, _, errOut := gate(t, "--old", old, "--new", cur)
+	assert.Equal(t, exitBreaks, code)
+	assert.Contains(t, errOut, "2 wire-breaking change(s):")
+	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.reason: enum-narrowed: no longer accepted: "idle_timeout"`)
+	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.requested_at_ms: constraint-tightened: minimum raised from 0 to 1`)
+	assert.Contains(t, errOut, "raising the major of info.version (now 1.0.0)")
+}
+
+func TestMajorBumpAcceptsBreak(t *testing.T) {
+	cur := variant(t, idleTimeout, "", v1, "  version: 2.0.0\n")
+	code, out, _ := gate(t, "--old", variant(t), "--new", cur)
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "1 wire-breaking change(s) accepted by major version bump:")
+	assert.Contains(t, out, "enum-narrowed")
+}
+
+func TestMinorBumpDoesNotAcceptBreak(t *testing.T) {
+	cur := variant(t, idleTimeout, "", v1, "  version: 1.1.0\n")
+	code, _, errOut := gate(t, "--old", variant(t), "--new", cur)
+	assert.Equal(t, exitBreaks, code)
+	assert.Contains(t, errOut, "enum-narrowed")
+}
+
+func TestCompatibleChangesArePrinted(t *testing.T) {
+	cur := variant(t, idleTimeout, idleTimeout+"            - maintenance\n",
+		"        requested_at_ms:\n", "        note:\n          type: string\n        requested_at_ms:\n")
+	code, out, _ := gate(t, "--old", variant(t), "--new", cur)
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "compatible: channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.note: field-added: new optional field")
+}
+
+func TestUsageErrors(t *testing.T) {
+	code, _, errOut := gate(t, "--old", filepath.Join(t.TempDir(), "missing.yaml"), "--new", variant(t))
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "read contract")
+
+	code, _, errOut = gate(t, "--old", variant(t), "--new", variant(t, v1, "  version: next\n"))
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "not a semantic version")
+
+	code, _, _ = gate(t, "--bogus")
+	assert.Equal(t, exitUsage, code)
+}
