@@ -1,0 +1,474 @@
+// Package redisstream is a Redis Streams broker for asyncapi-codegen's
+// generated controllers: it implements extensions.BrokerController, so the
+// generated AppController and UserController run on Redis unchanged.
+//
+// What it guarantees (docs/broker.md has the details):
+//   - Channels are read through consumer groups (XREADGROUP) with bounded
+//     prefetch; N subscriptions of one channel are N parallel workers that
+//     take entries from one shared queue, and entries with equal partition key
+//     are never handled concurrently within a process, and in stream order.
+//   - A message published while an entry is handled (a generated SendAs…
+//     called from the subscriber) is written in the same atomic step as the
+//     entry's XACK, and only if this consumer still owns the entry; if the
+//     handler fails or the process dies, neither happens.
+//   - Nak leaves the entry pending; it is retried after a backoff, and after
+//     MaxDeliveries it is dead-lettered and acknowledged in one step.
+//     Entries that cannot be mapped onto their message are dead-lettered too.
+//   - Redis errors never end a subscription: reads back off and resume, a lost
+//     consumer group is recreated where it was.
+//
+// The wire mapping comes from the contract (package api): see codec.go.
+package redisstream
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/api"
+)
+
+// Check that the broker still fills the generated code's interface.
+var _ extensions.BrokerController = (*Broker)(nil)
+
+// Headers the broker puts on every received message: the stream metadata.
+const (
+	HeaderEntryID       = "redis-entry-id"
+	HeaderStream        = "redis-stream"
+	HeaderGroup         = "redis-group"
+	HeaderConsumer      = "redis-consumer"
+	HeaderDeliveryCount = "redis-delivery-count"
+	// HeaderDeadReason is set when the broker will dead-letter the entry
+	// whatever the handler does (undecodable, or out of deliveries); the
+	// handler may still answer it.
+	HeaderDeadReason = "redis-dead-reason"
+	HeaderDeadError  = "redis-dead-error"
+)
+
+// Dead-letter reasons, as the contract's dead_reason enum names them.
+const (
+	DeadUndecodable   = "undecodable"
+	DeadInvalid       = "invalid"
+	DeadMaxDeliveries = "max_deliveries"
+)
+
+// Options configure a Broker. Zero values take the documented defaults.
+type Options struct {
+	// Contract is the AsyncAPI document whose x-redis-stream extensions
+	// describe the channels. Default: the embedded contract (api.Load).
+	Contract *api.Document
+	// Groups overrides the consumer group of a channel, by address.
+	// Default: the channel's x-redis-stream.group.
+	Groups map[string]string
+	// Consumer is this process's consumer name; it must be unique per process.
+	// Default: hostname-pid-random.
+	Consumer string
+	// StartID is where a consumer group starts when the broker creates it:
+	// "$" (new entries only), "0" (the whole stream) or an entry id.
+	// Default "0": nothing appended before the first start is skipped.
+	StartID string
+	// ReadCount is the most entries one XREADGROUP asks for. Default 128.
+	ReadCount int
+	// Prefetch bounds the entries a channel holds in the process (queued,
+	// being handled, waiting to be committed or retried). Default
+	// 2×ReadCount + the channel's subscriptions.
+	Prefetch int
+	// Block is how long one XREADGROUP waits for entries (never 0, which
+	// would block forever). Default 1s.
+	Block time.Duration
+	// MaxDeliveries is how many times an entry is delivered before it is
+	// dead-lettered. Default 5.
+	MaxDeliveries int
+	// RetryBackoff is the wait before the first redelivery after a Nak; it
+	// doubles per delivery up to MaxRetryBackoff. Default 500ms.
+	RetryBackoff time.Duration
+	// MaxRetryBackoff caps RetryBackoff. Default 10s (kept below ClaimIdle).
+	MaxRetryBackoff time.Duration
+	// ClaimIdle is how long an entry must sit unacknowledged with another
+	// consumer before this one claims it (XAUTOCLAIM). Entries this process
+	// holds are kept fresh so they are not claimed while alive. Default 30s.
+	ClaimIdle time.Duration
+	// ClaimInterval is how often pending entries are looked for. Default
+	// ClaimIdle/3.
+	ClaimInterval time.Duration
+	// ConsumerIdle is how long a consumer with nothing pending may stay idle
+	// before it is removed from the group. Default 1h; negative disables.
+	ConsumerIdle time.Duration
+	// MaxFieldSize bounds each field of a received entry, in bytes. Default 64 KiB.
+	MaxFieldSize int
+	// MaxFields bounds the number of fields of a received entry. Default 64.
+	MaxFields int
+	// MaxLen overrides a channel's x-redis-stream.maxlen, by address.
+	MaxLen map[string]int64
+	// CommitBatch is the most acknowledgements written in one round trip.
+	// Default 256.
+	CommitBatch int
+	// ReconnectMin and ReconnectMax bound the backoff (with jitter) after a
+	// Redis error. Defaults 100ms and 5s.
+	ReconnectMin, ReconnectMax time.Duration
+	// Logger receives the broker's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Observer is told about deliveries, commits and dead letters, for
+	// metrics. Default: none.
+	Observer Observer
+	// Atomic forces (true) or forbids (false) the atomic publish-and-ack
+	// script. Default: atomic unless the client is a Cluster client, where a
+	// job stream and a result stream live in different slots.
+	Atomic *bool
+}
+
+// Observer is told what the broker does, for metrics. Methods must be fast
+// and safe for concurrent use.
+type Observer interface {
+	Received(stream string, n int)
+	Redelivered(stream string)
+	Committed(stream string, n int)
+	DeadLettered(stream, reason string)
+	ReadError(stream string, err error)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Received(string, int)        {}
+func (nopObserver) Redelivered(string)          {}
+func (nopObserver) Committed(string, int)       {}
+func (nopObserver) DeadLettered(string, string) {}
+func (nopObserver) ReadError(string, error)     {}
+
+func (o *Options) withDefaults() (Options, error) {
+	out := *o
+	if out.Contract == nil {
+		doc, err := api.Load()
+		if err != nil {
+			return out, err
+		}
+		out.Contract = doc
+	}
+	if out.Consumer == "" {
+		out.Consumer = DefaultConsumerName()
+	}
+	if out.StartID == "" {
+		out.StartID = "0"
+	}
+	if out.ReadCount <= 0 {
+		out.ReadCount = 128
+	}
+	if out.Block <= 0 {
+		out.Block = time.Second
+	}
+	if out.MaxDeliveries <= 0 {
+		out.MaxDeliveries = 5
+	}
+	if out.RetryBackoff <= 0 {
+		out.RetryBackoff = 500 * time.Millisecond
+	}
+	if out.MaxRetryBackoff <= 0 {
+		out.MaxRetryBackoff = 10 * time.Second
+	}
+	if out.ClaimIdle <= 0 {
+		out.ClaimIdle = 30 * time.Second
+	}
+	if out.ClaimInterval <= 0 {
+		out.ClaimInterval = out.ClaimIdle / 3
+	}
+	if out.ConsumerIdle == 0 {
+		out.ConsumerIdle = time.Hour
+	}
+	if out.MaxFieldSize <= 0 {
+		out.MaxFieldSize = 64 << 10
+	}
+	if out.MaxFields <= 0 {
+		out.MaxFields = 64
+	}
+	if out.CommitBatch <= 0 {
+		out.CommitBatch = 256
+	}
+	if out.ReconnectMin <= 0 {
+		out.ReconnectMin = 100 * time.Millisecond
+	}
+	if out.ReconnectMax <= 0 {
+		out.ReconnectMax = 5 * time.Second
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Observer == nil {
+		out.Observer = nopObserver{}
+	}
+	if err := validStartID(out.StartID); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func validStartID(id string) error {
+	if id == "$" || id == "0" {
+		return nil
+	}
+	ms, seq, ok := strings.Cut(id, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return fmt.Errorf("start id %q: want $, 0 or an entry id like 1764160000000-0", id)
+	}
+	if ok {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return fmt.Errorf("start id %q: want $, 0 or an entry id like 1764160000000-0", id)
+		}
+	}
+	return nil
+}
+
+// DefaultConsumerName is hostname-pid-random: unique per process, readable
+// in XINFO CONSUMERS.
+func DefaultConsumerName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "rtmanager"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// Broker is the Redis Streams BrokerController. One Broker and one Redis
+// client serve every controller of a process.
+type Broker struct {
+	rdb    redis.UniversalClient
+	opts   Options
+	log    *slog.Logger
+	atomic bool
+
+	chMu     sync.RWMutex
+	channels map[string]*channelInfo // by address, from the contract
+
+	mu      sync.Mutex
+	readers map[string]*reader // by address, while subscribed
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// channelInfo is everything the broker knows about a channel, worked out
+// once at start-up.
+type channelInfo struct {
+	address  string
+	group    string
+	maxLen   int64
+	codec    *codec
+	dead     *channelInfo // dead-letter channel, nil when none
+	deadName string
+}
+
+// New creates a broker on an existing client; the caller owns the client.
+func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstream: nil redis client")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("redisstream: %w", err)
+	}
+	b := &Broker{
+		rdb:      rdb,
+		opts:     o,
+		log:      o.Logger.With("component", "redisstream", "consumer", o.Consumer),
+		channels: map[string]*channelInfo{},
+		readers:  map[string]*reader{},
+	}
+	_, isCluster := rdb.(*redis.ClusterClient)
+	b.atomic = !isCluster
+	if o.Atomic != nil {
+		b.atomic = *o.Atomic
+	}
+	for _, ch := range o.Contract.Channels {
+		cd, err := newCodec(ch, o.MaxFieldSize, o.MaxFields)
+		if err != nil {
+			return nil, fmt.Errorf("redisstream: %w", err)
+		}
+		ci := &channelInfo{address: ch.Address, group: ch.Stream.Group, maxLen: ch.Stream.MaxLen, codec: cd, deadName: ch.Stream.DeadLetter}
+		if g, ok := o.Groups[ch.Address]; ok {
+			ci.group = g
+		}
+		if m, ok := o.MaxLen[ch.Address]; ok {
+			ci.maxLen = m
+		}
+		b.channels[ch.Address] = ci
+	}
+	for _, ch := range o.Contract.Channels {
+		ci := b.channels[ch.Address]
+		if ci.deadName != "" {
+			ci.dead = b.channels[o.Contract.Channels[ci.deadName].Address]
+		}
+	}
+	return b, nil
+}
+
+// Consumer is this process's consumer name.
+func (b *Broker) Consumer() string { return b.opts.Consumer }
+
+// Atomic reports whether publish-and-ack is one atomic step (false on
+// Redis Cluster, where it is publish-then-ack).
+func (b *Broker) Atomic() bool { return b.atomic }
+
+// channel returns what is known of a channel; channels outside the contract
+// use the payload encoding, no group and no bound.
+func (b *Broker) channel(addr string) *channelInfo {
+	b.chMu.RLock()
+	ci, ok := b.channels[addr]
+	b.chMu.RUnlock()
+	if ok {
+		return ci
+	}
+	b.chMu.Lock()
+	defer b.chMu.Unlock()
+	if ci, ok := b.channels[addr]; ok {
+		return ci
+	}
+	cd, _ := newCodec(&api.Channel{Key: addr, Address: addr, Stream: api.StreamExtension{Encoding: api.EncodingPayload}}, b.opts.MaxFieldSize, b.opts.MaxFields)
+	ci = &channelInfo{address: addr, codec: cd}
+	if g, ok := b.opts.Groups[addr]; ok {
+		ci.group = g
+	}
+	if m, ok := b.opts.MaxLen[addr]; ok {
+		ci.maxLen = m
+	}
+	b.channels[addr] = ci
+	return ci
+}
+
+// Publish writes a message to the channel's stream. Called while a received
+// entry is being handled (its context carries the delivery), the write is
+// buffered and happens in the same atomic step as the entry's
+// acknowledgement; otherwise it is an XADD now.
+func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.BrokerMessage) error {
+	ci := b.channel(channel)
+	fields, err := ci.codec.encode(bm.Payload, bm.Headers)
+	if err != nil {
+		return fmt.Errorf("redisstream: publish to %s: %w", channel, err)
+	}
+	if d := deliveryFrom(ctx); d != nil {
+		d.buffer(publication{channel: ci, fields: fields})
+		return nil
+	}
+	args := &redis.XAddArgs{Stream: ci.address, Values: fields}
+	if ci.maxLen > 0 {
+		args.MaxLen, args.Approx = ci.maxLen, true
+	}
+	if err := b.rdb.XAdd(ctx, args).Err(); err != nil {
+		return fmt.Errorf("redisstream: publish to %s: %w", channel, err)
+	}
+	return nil
+}
+
+// Subscribe adds one worker to the channel. The first subscription of a
+// channel starts reading it; several subscriptions (one per generated
+// controller) share its entries.
+func (b *Broker) Subscribe(ctx context.Context, channel string) (extensions.BrokerChannelSubscription, error) {
+	ci := b.channel(channel)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return extensions.BrokerChannelSubscription{}, errors.New("redisstream: subscribe on a closed broker")
+	}
+	r := b.readers[channel]
+	if r == nil {
+		r = newReader(b, ci)
+		if ci.group == "" {
+			from, err := lastEntryID(ctx, b.rdb, channel)
+			if err != nil {
+				b.mu.Unlock()
+				return extensions.BrokerChannelSubscription{}, fmt.Errorf("redisstream: subscribe to %s: %w", channel, err)
+			}
+			r.tailFrom = from
+		}
+		b.readers[channel] = r
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			r.run()
+		}()
+	}
+	b.mu.Unlock()
+
+	// Capacity 1: an entry is only sent to a worker that is idle, so the send
+	// never blocks the dispatcher.
+	sub := extensions.NewBrokerChannelSubscription(make(chan extensions.AcknowledgeableBrokerMessage, 1), make(chan any, 1))
+	w := r.addWorker(sub)
+	sub.WaitForCancellationAsync(func() { r.removeWorker(w) })
+	return sub, nil
+}
+
+// Close stops reading every channel, lets in-flight handlers finish and
+// their acknowledgements be written until ctx is done, and leaves unfinished
+// entries pending for other consumers. It does not close the Redis client.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	readers := make([]*reader, 0, len(b.readers))
+	for _, r := range b.readers {
+		readers = append(readers, r)
+	}
+	b.mu.Unlock()
+	for _, r := range readers {
+		r.shutdown(ctx)
+	}
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redisstream: close: %w", ctx.Err())
+	}
+}
+
+// Health is nil while every subscribed channel reads without error, else
+// the first problem found (for a readiness probe).
+func (b *Broker) Health() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for addr, r := range b.readers {
+		if err := r.health(); err != nil {
+			return fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
+// Middleware must be given to every generated controller that subscribes
+// through this broker (WithMiddlewares). It carries the received entry in
+// the context, so SendAs… calls made by the handler join the entry's
+// acknowledgement, and it keeps the handler's error for the dead letter.
+func (b *Broker) Middleware() extensions.Middleware {
+	return func(ctx context.Context, msg *extensions.BrokerMessage, next extensions.NextMiddleware) error {
+		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
+			return next(ctx)
+		}
+		stream := string(msg.Headers[HeaderStream])
+		id := string(msg.Headers[HeaderEntryID])
+		b.mu.Lock()
+		r := b.readers[stream]
+		b.mu.Unlock()
+		var d *Delivery
+		if r != nil {
+			d = r.lookup(id)
+		}
+		if d == nil {
+			return next(ctx)
+		}
+		err := next(context.WithValue(ctx, deliveryKey{}, d))
+		if err != nil {
+			d.setErr(err)
+		}
+		return err
+	}
+}

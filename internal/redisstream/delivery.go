@@ -1,0 +1,144 @@
+package redisstream
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
+)
+
+type deliveryKey struct{}
+
+// Delivery is one received stream entry while it is handled. The handler
+// finds it in its context (DeliveryFrom) when the controller was given the
+// broker's Middleware.
+type Delivery struct {
+	r      *reader
+	id     string
+	values map[string]any // the entry's original fields
+	key    string         // partition key value
+	dec    decoded
+
+	// Owned by the reader (under r.mu).
+	count  int64 // deliveries so far, this one included
+	worker *worker
+
+	mu         sync.Mutex
+	pubs       []publication
+	lastErr    error
+	deadReason string // set when the entry is dead-lettered on Ack or Nak
+	deadErr    string
+}
+
+type publication struct {
+	channel *channelInfo
+	fields  []string
+}
+
+// DeliveryFrom returns the entry being handled, if ctx belongs to a handler
+// of a subscription made through this package's broker and Middleware.
+func DeliveryFrom(ctx context.Context) (*Delivery, bool) {
+	d := deliveryFrom(ctx)
+	return d, d != nil
+}
+
+func deliveryFrom(ctx context.Context) *Delivery {
+	d, _ := ctx.Value(deliveryKey{}).(*Delivery)
+	return d
+}
+
+// ID is the entry id on the stream.
+func (d *Delivery) ID() string { return d.id }
+
+// Stream is the stream key the entry was read from.
+func (d *Delivery) Stream() string { return d.r.ci.address }
+
+// Count is how many times the entry has been delivered, this time included.
+func (d *Delivery) Count() int64 {
+	d.r.mu.Lock()
+	defer d.r.mu.Unlock()
+	return d.count
+}
+
+// Final reports whether this is the last delivery: a Nak now dead-letters
+// the entry instead of retrying it.
+func (d *Delivery) Final() bool {
+	return d.Count() >= int64(d.r.b.opts.MaxDeliveries) || d.Dead() != ""
+}
+
+// Dead returns the dead-letter reason the entry carries already (the broker
+// could not decode it, or it ran out of deliveries), or "". Such an entry is
+// dead-lettered whether the handler acknowledges it or not; the handler may
+// still answer it.
+func (d *Delivery) Dead() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deadReason
+}
+
+// DeadError is the error that goes with Dead.
+func (d *Delivery) DeadError() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deadErr
+}
+
+// DeadLetter asks for the entry to be copied to the channel's dead-letter
+// stream, with reason and error, in the same atomic step as its
+// acknowledgement. The handler then returns nil (Ack).
+func (d *Delivery) DeadLetter(reason, err string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deadReason == "" {
+		d.deadReason, d.deadErr = reason, err
+	}
+}
+
+// Field returns an original field of the entry as it was on the stream.
+func (d *Delivery) Field(name string) (string, bool) {
+	v, ok := d.values[name]
+	s, _ := v.(string)
+	return s, ok
+}
+
+func (d *Delivery) buffer(p publication) {
+	d.mu.Lock()
+	d.pubs = append(d.pubs, p)
+	d.mu.Unlock()
+}
+
+func (d *Delivery) setErr(err error) {
+	d.mu.Lock()
+	d.lastErr = err
+	d.mu.Unlock()
+}
+
+// message builds what the generated controller receives.
+func (d *Delivery) message() extensions.AcknowledgeableBrokerMessage {
+	r := d.r
+	h := make(map[string][]byte, len(d.dec.headers)+7)
+	for k, v := range d.dec.headers {
+		h[k] = v
+	}
+	h[HeaderEntryID] = []byte(d.id)
+	h[HeaderStream] = []byte(r.ci.address)
+	h[HeaderGroup] = []byte(r.ci.group)
+	h[HeaderConsumer] = []byte(r.b.opts.Consumer)
+	h[HeaderDeliveryCount] = strconv.AppendInt(nil, d.count, 10)
+	d.mu.Lock()
+	if d.deadReason != "" {
+		h[HeaderDeadReason] = []byte(d.deadReason)
+		h[HeaderDeadError] = []byte(d.deadErr)
+	}
+	d.mu.Unlock()
+	return extensions.NewAcknowledgeableBrokerMessage(
+		extensions.BrokerMessage{Headers: h, Payload: d.dec.payload},
+		ackHandler{d},
+	)
+}
+
+type ackHandler struct{ d *Delivery }
+
+func (a ackHandler) AckMessage() { a.d.r.ack(a.d) }
+func (a ackHandler) NakMessage() { a.d.r.nak(a.d) }
