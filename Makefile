@@ -24,6 +24,34 @@ check-generated: ## Fail when gen/ differs from what the contract produces
 contract-validate: ## Validate the contract with the pinned official AsyncAPI CLI (warnings fail)
 	@scripts/contract-validate.sh
 
+# How long contract-fuzz runs each fuzz target.
+FUZZ_TIME ?= 10s
+# Packages whose Fuzz* targets contract-fuzz runs (packages without any are skipped).
+FUZZ_PKGS ?= ./internal/redisstream/...
+# The conformance tests contract-check runs.
+CONTRACT_TEST_PKGS ?= ./internal/contractdiff/... ./internal/contractschema/... ./cmd/contractgate/...
+
+.PHONY: contract-check
+contract-check: contract-validate ## Wire conformance: official validation (warnings fail), breaking-change gate, conformance tests, short fuzzing
+	@scripts/contract-validate-warn-test.sh
+	$(GO) run ./cmd/contractgate --old api/released/runtime-jobs-asyncapi.yaml --new api/runtime-jobs-asyncapi.yaml
+	$(GO) test -race -count=1 $(CONTRACT_TEST_PKGS)
+	@$(MAKE) --no-print-directory contract-fuzz
+
+.PHONY: contract-fuzz
+contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS for FUZZ_TIME (10s); a crash is saved under the package's testdata/fuzz
+	@pkgs=$$($(GO) list -e -f '{{if .Dir}}{{.ImportPath}}{{end}}' $(FUZZ_PKGS) 2>/dev/null); \
+	  if [ -z "$$pkgs" ]; then echo "contract-fuzz: no package matches $(FUZZ_PKGS)"; exit 0; fi; \
+	  for pkg in $$pkgs; do \
+	    list=$$($(GO) test -list '^Fuzz' "$$pkg") || { echo "$$list"; exit 1; }; \
+	    names=$$(echo "$$list" | grep '^Fuzz' || true); \
+	    if [ -z "$$names" ]; then echo "contract-fuzz: $$pkg has no Fuzz target, skipped"; continue; fi; \
+	    for name in $$names; do \
+	      echo "contract-fuzz: $$pkg $$name for $(FUZZ_TIME)"; \
+	      $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZ_TIME) "$$pkg" || exit 1; \
+	    done; \
+	  done
+
 .PHONY: build
 build: ## Build the binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
@@ -35,5 +63,5 @@ lint: ## gofmt check and go vet
 	$(GO) vet ./...
 
 .PHONY: test
-test: tools lint check-generated contract-validate ## Everything CI runs: tools, lint, drift check, contract validation, go test -race
+test: tools lint check-generated contract-check ## Everything CI runs: tools, lint, drift check, contract-check, go test -race
 	$(GO) test -race -count=1 ./...
