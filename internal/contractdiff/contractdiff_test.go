@@ -193,6 +193,17 @@ func TestRules(t *testing.T) {
 			breaks: []string{"constraint-tightened stopJobs payload.requested_at_ms"},
 		},
 		{
+			name:   "receive: minLength and maxLength added",
+			edits:  []edit{set("minLength", 1, prop("RuntimeStopJob", "reason")...), set("maxLength", 32, prop("RuntimeStopJob", "reason")...)},
+			breaks: []string{"constraint-tightened stopJobs payload.reason", "constraint-tightened stopJobs payload.reason"},
+		},
+		{
+			name:   "receive: minimum added",
+			old:    []edit{del("minimum", prop("RuntimeStopJob", "requested_at_ms")...)},
+			edits:  []edit{set("minimum", 0, prop("RuntimeStopJob", "requested_at_ms")...)},
+			breaks: []string{"constraint-tightened stopJobs payload.requested_at_ms"},
+		},
+		{
 			name:   "receive: format changed",
 			edits:  []edit{set("format", "int32", prop("RuntimeStopJob", "requested_at_ms")...)},
 			breaks: []string{"constraint-tightened stopJobs payload.requested_at_ms"},
@@ -286,6 +297,11 @@ func TestRules(t *testing.T) {
 		{
 			name:   "operation action changed",
 			edits:  []edit{set("action", "receive", "operations", "sendDeadLetter")},
+			breaks: []string{"operation-changed sendDeadLetter"},
+		},
+		{
+			name:   "operation channel changed",
+			edits:  []edit{set("channel", map[string]any{"$ref": "#/channels/jobResults"}, "operations", "sendDeadLetter")},
 			breaks: []string{"operation-changed sendDeadLetter"},
 		},
 		{
