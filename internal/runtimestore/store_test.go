@@ -1,0 +1,162 @@
+package runtimestore_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
+	"galaxy/rtmanager/internal/testredis"
+)
+
+var ctx = context.Background()
+
+func setup(t *testing.T, opts runtimestore.Options) (*redis.Client, *runtimestore.Store) {
+	t.Helper()
+	srv := testredis.Start(t)
+	c := srv.Client()
+	t.Cleanup(func() { _ = c.Close() })
+	return c, runtimestore.New(c, opts)
+}
+
+func register(t *testing.T, s *runtimestore.Store, id string) {
+	t.Helper()
+	_, err := s.Register(ctx, stopruntime.Record{GameID: id, Status: "running", ContainerID: "c-" + id, EngineEndpoint: "e:1", Runtime: "docker", UpdatedAtMS: 100})
+	require.NoError(t, err)
+}
+
+func op(id string) stopruntime.Operation {
+	return stopruntime.Operation{GameID: id, Operation: "stop", Source: "admin", SourceRef: "r", Reason: "admin_request", Outcome: "success"}
+}
+
+func TestKeys(t *testing.T) {
+	_, s := setup(t, runtimestore.Options{})
+	assert.Equal(t, "rtmanager:runtime:{galaxy.eu-1:42}", s.RecordKey("galaxy.eu-1:42"))
+	assert.Equal(t, "rtmanager:operations", s.OperationsKey())
+	_, s = setup(t, runtimestore.Options{KeyPrefix: "test:"})
+	assert.Equal(t, "test:runtime:{g}", s.RecordKey("g"))
+	assert.Equal(t, "test:operations", s.OperationsKey())
+}
+
+func TestBeginVerdicts(t *testing.T) {
+	c, s := setup(t, runtimestore.Options{})
+	begin := func(id, job string, now int64) stopruntime.BeginResponse {
+		t.Helper()
+		r, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: id, JobID: job, NowMS: now, TakeoverMS: 1000})
+		require.NoError(t, err)
+		return r
+	}
+	assert.Equal(t, stopruntime.BeginNotFound, begin("g", "1-0", 1).Verdict)
+
+	register(t, s, "g")
+	r := begin("g", "1-0", 200)
+	assert.Equal(t, stopruntime.BeginStarted, r.Verdict)
+	assert.Equal(t, stopruntime.Record{GameID: "g", Status: "stopping", ContainerID: "c-g", EngineEndpoint: "e:1",
+		Runtime: "docker", UpdatedAtMS: 200, StoppingJobID: "1-0", StoppingSinceMS: 200}, r.Record)
+
+	assert.Equal(t, stopruntime.BeginBusy, begin("g", "2-0", 1199).Verdict)
+	r = begin("g", "1-0", 500)
+	assert.Equal(t, stopruntime.BeginResumed, r.Verdict)
+	assert.Equal(t, int64(500), r.Record.StoppingSinceMS, "a resumed stop is fresh again")
+	assert.Equal(t, stopruntime.BeginBusy, begin("g", "2-0", 1499).Verdict)
+	r = begin("g", "2-0", 1500)
+	assert.Equal(t, stopruntime.BeginTakenOver, r.Verdict)
+	assert.Equal(t, "1-0", r.Record.StoppingJobID, "reports whose stop was taken over")
+	owner, err := c.HGet(ctx, s.RecordKey("g"), "stopping_job_id").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "2-0", owner)
+
+	fin, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: "g", JobID: "2-0", NowMS: 1600, Status: "stopped",
+		Result: stopruntime.StoredResult{Outcome: "success", ContainerID: "c-g", EngineEndpoint: "e:1"}}, op("g"))
+	require.NoError(t, err)
+	assert.Equal(t, stopruntime.FinishOK, fin.Verdict)
+	assert.Equal(t, stopruntime.BeginDone, begin("g", "2-0", 1700).Verdict)
+	assert.Equal(t, stopruntime.BeginReplay, begin("g", "3-0", 1700).Verdict)
+}
+
+func TestFinishVerdicts(t *testing.T) {
+	c, s := setup(t, runtimestore.Options{})
+	fin := func(id, job string) stopruntime.FinishResponse {
+		t.Helper()
+		r, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: id, JobID: job, NowMS: 10, Status: "failed",
+			Result: stopruntime.StoredResult{Outcome: "failure", ErrorCode: "stop_failed", ErrorMessage: "boom", ContainerID: "c-g"}}, op(id))
+		require.NoError(t, err)
+		return r
+	}
+	assert.Equal(t, stopruntime.FinishNotFound, fin("g", "1-0").Verdict)
+	register(t, s, "g")
+	assert.Equal(t, stopruntime.FinishLost, fin("g", "1-0").Verdict, "not stopping: nothing to finish")
+
+	_, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: "1-0", NowMS: 5, TakeoverMS: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, stopruntime.FinishLost, fin("g", "2-0").Verdict, "owned by another job")
+	r := fin("g", "1-0")
+	assert.Equal(t, stopruntime.FinishOK, r.Verdict)
+	assert.Equal(t, "failed", r.Record.Status)
+	assert.Equal(t, stopruntime.StoredResult{Outcome: "failure", ErrorCode: "stop_failed", ErrorMessage: "boom", ContainerID: "c-g"}, r.Record.LastResult)
+	assert.Equal(t, stopruntime.FinishDone, fin("g", "1-0").Verdict)
+
+	// Every finish logged an entry in the same pipeline.
+	n, err := c.XLen(ctx, s.OperationsKey()).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), n)
+}
+
+func TestScriptsSurviveScriptFlush(t *testing.T) {
+	c, s := setup(t, runtimestore.Options{})
+	require.NoError(t, s.Preload(ctx))
+	register(t, s, "g")
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	_, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: "1-0", NowMS: 5, TakeoverMS: 1000})
+	require.NoError(t, err)
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	r, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: "g", JobID: "1-0", NowMS: 6, Status: "stopped",
+		Result: stopruntime.StoredResult{Outcome: "success"}}, op("g"))
+	require.NoError(t, err)
+	assert.Equal(t, stopruntime.FinishOK, r.Verdict)
+}
+
+func TestOperationLogIsBounded(t *testing.T) {
+	c, s := setup(t, runtimestore.Options{OperationsMaxLen: 50})
+	for i := 0; i < 2000; i++ {
+		require.NoError(t, s.AppendOperation(ctx, op(fmt.Sprint("g", i))))
+	}
+	n, err := c.XLen(ctx, s.OperationsKey()).Result()
+	require.NoError(t, err)
+	// MAXLEN ~ trims whole radix-tree nodes (100 entries by default), so the
+	// length stays near the bound rather than exactly on it.
+	assert.GreaterOrEqual(t, n, int64(50))
+	assert.Less(t, n, int64(300))
+}
+
+func TestGetAndRegister(t *testing.T) {
+	c, s := setup(t, runtimestore.Options{})
+	_, ok, err := s.Get(ctx, "g")
+	require.NoError(t, err)
+	assert.False(t, ok)
+
+	register(t, s, "g")
+	rec, ok, err := s.Get(ctx, "g")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "c-g", EngineEndpoint: "e:1", Runtime: "docker", UpdatedAtMS: 100}, rec)
+
+	_, err = s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: "1-0", NowMS: 5, TakeoverMS: 1000})
+	require.NoError(t, err)
+	_, err = s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", Runtime: "none"})
+	require.ErrorIs(t, err, stopruntime.ErrBusy)
+
+	require.NoError(t, c.HSet(ctx, s.RecordKey("g"), "last_result", "{not json").Err())
+	_, _, err = s.Get(ctx, "g")
+	require.ErrorContains(t, err, "last_result")
+
+	for _, bad := range []string{"a}b", "x:y{z}", "", "a\nb"} {
+		_, _, err := s.Get(ctx, bad)
+		require.Error(t, err)
+	}
+}
