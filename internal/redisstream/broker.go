@@ -186,10 +186,10 @@ func (o *Options) withDefaults() (Options, error) {
 		out.ConsumerIdle = time.Hour
 	}
 	if out.MaxFieldSize <= 0 {
-		out.MaxFieldSize = 64 << 10
+		out.MaxFieldSize = DefaultMaxFieldSize
 	}
 	if out.MaxFields <= 0 {
-		out.MaxFields = 64
+		out.MaxFields = DefaultMaxFields
 	}
 	if out.CommitBatch <= 0 {
 		out.CommitBatch = 256

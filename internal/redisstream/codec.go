@@ -353,3 +353,34 @@ func hexDigit(b byte) byte {
 	const digits = "0123456789abcdef"
 	return digits[b]
 }
+
+// Default entry limits (see Options.MaxFieldSize and Options.MaxFields).
+const (
+	DefaultMaxFieldSize = 64 << 10
+	DefaultMaxFields    = 64
+)
+
+// FieldsToPayload maps a stream entry of ch onto its JSON payload exactly as
+// the broker does when it receives it, with the default limits. Tests and
+// tools use it to read streams through the contract.
+func FieldsToPayload(ch *api.Channel, values map[string]any) ([]byte, error) {
+	c, err := newCodec(ch, DefaultMaxFieldSize, DefaultMaxFields)
+	if err != nil {
+		return nil, err
+	}
+	d := c.decode(values)
+	if d.err != nil {
+		return d.payload, d.err
+	}
+	return d.payload, nil
+}
+
+// PayloadToFields maps a JSON payload of ch onto stream field/value pairs
+// exactly as the broker does when it publishes.
+func PayloadToFields(ch *api.Channel, payload []byte) ([]string, error) {
+	c, err := newCodec(ch, DefaultMaxFieldSize, DefaultMaxFields)
+	if err != nil {
+		return nil, err
+	}
+	return c.encode(payload, nil)
+}
