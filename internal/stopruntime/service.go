@@ -112,7 +112,7 @@ func (s *Service) Handle(ctx context.Context, in Input) (Result, error) {
 		op.GameID = truncate(in.GameID, 128)
 		op.SourceRef = truncate(in.SourceRef, 256)
 		res := Result{Outcome: OutcomeFailure, ErrorCode: CodeInvalidJob, ErrorMessage: err.Error()}
-		return res, s.logOp(ctx, op, res)
+		return s.answer(ctx, op, res)
 	}
 	if in.SourceRef == "" {
 		in.SourceRef = generatedRef(in.OpSource)
@@ -131,17 +131,17 @@ func (s *Service) Handle(ctx context.Context, in Input) (Result, error) {
 	case BeginNotFound:
 		res := Result{Outcome: OutcomeFailure, ErrorCode: CodeNotFound,
 			ErrorMessage: "no runtime record for game " + in.GameID, Record: Record{GameID: in.GameID}}
-		return res, s.logOp(ctx, op, res)
+		return s.answer(ctx, op, res)
 	case BeginDone:
 		res := storedAnswer(rec)
-		return res, s.logOp(ctx, op, res)
+		return s.answer(ctx, op, res)
 	case BeginReplay:
 		res := Result{Outcome: OutcomeSuccess, ErrorCode: CodeReplayNoOp,
 			ErrorMessage: "runtime already " + rec.Status, Record: rec}
 		if rec.Status == StatusRemoved {
 			res.Record.ContainerID = ""
 		}
-		return res, s.logOp(ctx, op, res)
+		return s.answer(ctx, op, res)
 	case BeginBusy:
 		op.Outcome, op.ErrorCode, op.FinishedAtMS = "error", "busy", s.nowMS()
 		busy := fmt.Errorf("stop game %s: stopping by job %s since %d: %w",
@@ -273,15 +273,16 @@ func (s *Service) Get(ctx context.Context, gameID string) (Record, bool, error) 
 
 func (s *Service) nowMS() int64 { return s.opts.Now().UnixMilli() }
 
-// logOp appends the entry for an answered call; its error means the answer
-// was not logged, and the caller retries (the retry answers the same).
-func (s *Service) logOp(ctx context.Context, op Operation, res Result) error {
+// answer logs the entry of an answered call and returns the answer. If the
+// entry cannot be written the call gives no answer: the caller retries, and
+// the retry answers the same.
+func (s *Service) answer(ctx context.Context, op Operation, res Result) (Result, error) {
 	op.Outcome, op.ErrorCode, op.ErrorMessage = string(res.Outcome), res.ErrorCode, res.ErrorMessage
 	op.ContainerID, op.FinishedAtMS = res.Record.ContainerID, s.nowMS()
 	if err := s.store.AppendOperation(ctx, op); err != nil {
-		return fmt.Errorf("stop game %s: log operation: %w", op.GameID, err)
+		return Result{}, fmt.Errorf("stop game %s: log operation: %w", op.GameID, err)
 	}
-	return nil
+	return res, nil
 }
 
 // storedAnswer rebuilds the answer from the record's last_result, so the
