@@ -1,0 +1,281 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// sendView is the --json output of send-stop; Result only with --wait (null
+// when none arrived).
+type sendView struct {
+	JobID  string      `json:"job_id"`
+	Result *resultView `json:"result,omitempty"`
+}
+
+// resultView is one entry of runtime:job_results: its stream id and the
+// contract's fields.
+type resultView struct {
+	ID string `json:"id"`
+	runtimejobs.RuntimeJobResultSchema
+}
+
+func toResultView(m redis.XMessage) resultView {
+	return resultView{ID: m.ID, RuntimeJobResultSchema: runtimejobs.RuntimeJobResultSchema{
+		JobId:          str(m.Values, "job_id"),
+		GameId:         str(m.Values, "game_id"),
+		Operation:      str(m.Values, "operation"),
+		Outcome:        str(m.Values, "outcome"),
+		ErrorCode:      str(m.Values, "error_code"),
+		ErrorMessage:   str(m.Values, "error_message"),
+		ContainerId:    str(m.Values, "container_id"),
+		EngineEndpoint: str(m.Values, "engine_endpoint"),
+		CompletedAtMs:  toInt(m.Values, "completed_at_ms"),
+	}}
+}
+
+// recordView is a runtime record with the field names of its Redis hash.
+type recordView struct {
+	GameID          string                    `json:"game_id"`
+	Status          string                    `json:"status"`
+	Runtime         string                    `json:"runtime"`
+	ContainerID     string                    `json:"container_id"`
+	EngineEndpoint  string                    `json:"engine_endpoint"`
+	UpdatedAtMS     int64                     `json:"updated_at_ms"`
+	LastJobID       string                    `json:"last_job_id"`
+	LastResult      *stopruntime.StoredResult `json:"last_result"`
+	StoppingJobID   string                    `json:"stopping_job_id"`
+	StoppingSinceMS int64                     `json:"stopping_since_ms"`
+}
+
+type consumerView struct {
+	Name    string `json:"name"`
+	Pending int64  `json:"pending"`
+}
+
+type pendingEntryView struct {
+	ID         string `json:"id"`
+	Consumer   string `json:"consumer"`
+	IdleMS     int64  `json:"idle_ms"`
+	Deliveries int64  `json:"deliveries"`
+}
+
+// pendingView is the output of pending: the XPENDING summary, the group's
+// XINFO GROUPS line (lag -1: Redis cannot tell) and the oldest pending entries.
+type pendingView struct {
+	Stream          string             `json:"stream"`
+	Group           string             `json:"group"`
+	Pending         int64              `json:"pending"`
+	Lowest          string             `json:"lowest_id"`
+	Highest         string             `json:"highest_id"`
+	Consumers       []consumerView     `json:"consumers"`
+	GroupConsumers  int64              `json:"group_consumers"`
+	LastDeliveredID string             `json:"last_delivered_id"`
+	EntriesRead     int64              `json:"entries_read"`
+	Lag             int64              `json:"lag"`
+	Oldest          []pendingEntryView `json:"oldest"`
+}
+
+// deadView is one dead letter; Fields are the original fields a replay writes.
+type deadView struct {
+	ID            string            `json:"id"`
+	OriginalID    string            `json:"original_id"`
+	DeadReason    string            `json:"dead_reason"`
+	DeadError     string            `json:"dead_error"`
+	DeliveryCount int64             `json:"delivery_count"`
+	DeadAtMS      int64             `json:"dead_at_ms"`
+	GameID        string            `json:"game_id"`
+	Reason        string            `json:"reason"`
+	Fields        map[string]string `json:"fields"`
+}
+
+func toDeadView(m redis.XMessage) deadView {
+	v := deadView{
+		ID: m.ID, OriginalID: str(m.Values, "original_id"), DeadReason: str(m.Values, "dead_reason"),
+		DeadError: str(m.Values, "dead_error"), DeliveryCount: toInt(m.Values, "delivery_count"),
+		DeadAtMS: toInt(m.Values, "dead_at_ms"), Fields: map[string]string{},
+	}
+	for _, f := range originalFields(m.Values) {
+		v.Fields[f.name] = f.value
+	}
+	v.GameID, v.Reason = v.Fields["game_id"], v.Fields["reason"]
+	return v
+}
+
+// replayView is one replayed dead letter and the id of its new job.
+type replayView struct {
+	DeadID     string `json:"dead_id"`
+	OriginalID string `json:"original_id"`
+	JobID      string `json:"job_id"`
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func flush(tw *tabwriter.Writer) error {
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// msTime renders Unix milliseconds as UTC time; "-" for 0.
+func msTime(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func printResults(w io.Writer, views []resultView, header bool) error {
+	tw := table(w)
+	if header {
+		fmt.Fprintln(tw, "ID\tJOB\tGAME\tOUTCOME\tERROR_CODE\tCONTAINER\tENDPOINT\tCOMPLETED\tMESSAGE")
+	}
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(v.JobId), dash(v.GameId), dash(v.Outcome),
+			dash(v.ErrorCode), dash(v.ContainerId), dash(v.EngineEndpoint), msTime(v.CompletedAtMs), dash(v.ErrorMessage))
+	}
+	return flush(tw)
+}
+
+func (a *app) printRecord(rec stopruntime.Record) error {
+	v := recordView{
+		GameID: rec.GameID, Status: rec.Status, Runtime: rec.Runtime, ContainerID: rec.ContainerID,
+		EngineEndpoint: rec.EngineEndpoint, UpdatedAtMS: rec.UpdatedAtMS, LastJobID: rec.LastJobID,
+		StoppingJobID: rec.StoppingJobID, StoppingSinceMS: rec.StoppingSinceMS,
+	}
+	if rec.LastJobID != "" || rec.LastResult != (stopruntime.StoredResult{}) {
+		lr := rec.LastResult
+		v.LastResult = &lr
+	}
+	if a.g.json {
+		return writeJSON(a.stdout, v)
+	}
+	tw := table(a.stdout)
+	row := func(k, val string) { fmt.Fprintf(tw, "%s\t%s\n", k, val) }
+	row("game_id", v.GameID)
+	row("status", v.Status)
+	row("runtime", dash(v.Runtime))
+	row("container_id", dash(v.ContainerID))
+	row("engine_endpoint", dash(v.EngineEndpoint))
+	row("updated_at", msTime(v.UpdatedAtMS))
+	row("last_job_id", dash(v.LastJobID))
+	if lr := v.LastResult; lr != nil {
+		row("last_result", fmt.Sprintf("%s %s %s", lr.Outcome, dash(lr.ErrorCode), lr.ErrorMessage))
+		row("last_result.container_id", dash(lr.ContainerID))
+		row("last_result.engine_endpoint", dash(lr.EngineEndpoint))
+	} else {
+		row("last_result", "-")
+	}
+	row("stopping_job_id", dash(v.StoppingJobID))
+	row("stopping_since", msTime(v.StoppingSinceMS))
+	return flush(tw)
+}
+
+func printPending(w io.Writer, v pendingView) error {
+	tw := table(w)
+	lag := "unknown"
+	if v.Lag >= 0 {
+		lag = strconv.FormatInt(v.Lag, 10)
+	}
+	fmt.Fprintf(tw, "stream\t%s\n", v.Stream)
+	fmt.Fprintf(tw, "group\t%s\n", v.Group)
+	fmt.Fprintf(tw, "pending\t%d\n", v.Pending)
+	if v.Pending > 0 {
+		fmt.Fprintf(tw, "pending ids\t%s .. %s\n", v.Lowest, v.Highest)
+	}
+	fmt.Fprintf(tw, "lag (not yet delivered)\t%s\n", lag)
+	fmt.Fprintf(tw, "last delivered id\t%s\n", v.LastDeliveredID)
+	fmt.Fprintf(tw, "entries read\t%d\n", v.EntriesRead)
+	fmt.Fprintf(tw, "consumers\t%d\n", v.GroupConsumers)
+	if err := flush(tw); err != nil {
+		return err
+	}
+	if len(v.Consumers) > 0 {
+		fmt.Fprintln(w)
+		tw = table(w)
+		fmt.Fprintln(tw, "CONSUMER\tPENDING")
+		for _, c := range v.Consumers {
+			fmt.Fprintf(tw, "%s\t%d\n", c.Name, c.Pending)
+		}
+		if err := flush(tw); err != nil {
+			return err
+		}
+	}
+	if len(v.Oldest) > 0 {
+		fmt.Fprintln(w)
+		tw = table(w)
+		fmt.Fprintln(tw, "OLDEST PENDING\tCONSUMER\tIDLE\tDELIVERIES")
+		for _, e := range v.Oldest {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.ID, e.Consumer,
+				(time.Duration(e.IdleMS) * time.Millisecond).String(), e.Deliveries)
+		}
+		return flush(tw)
+	}
+	return nil
+}
+
+func printDead(w io.Writer, views []deadView, total int64) error {
+	if len(views) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters")
+		return err
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "ID\tORIGINAL_ID\tDEAD_REASON\tDELIVERIES\tGAME\tREASON\tDEAD_AT\tDEAD_ERROR")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.ID, dash(v.OriginalID), dash(v.DeadReason),
+			v.DeliveryCount, dash(v.GameID), dash(v.Reason), msTime(v.DeadAtMS), dash(v.DeadError))
+	}
+	if err := flush(tw); err != nil {
+		return err
+	}
+	if int64(len(views)) < total {
+		_, err := fmt.Fprintf(w, "(%d of %d; raise --count to see more)\n", len(views), total)
+		return err
+	}
+	return nil
+}
+
+func printReplays(w io.Writer, views []replayView) error {
+	if len(views) == 0 {
+		_, err := fmt.Fprintln(w, "no dead letters replayed")
+		return err
+	}
+	tw := table(w)
+	fmt.Fprintln(tw, "DEAD_ID\tORIGINAL_ID\tNEW_JOB_ID")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.DeadID, dash(v.OriginalID), v.JobID)
+	}
+	return flush(tw)
+}
