@@ -206,13 +206,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if out.Observer == nil {
 		out.Observer = nopObserver{}
 	}
-	if err := validStartID(out.StartID); err != nil {
+	if err := ValidStartID(out.StartID); err != nil {
 		return out, err
 	}
 	return out, nil
 }
 
-func validStartID(id string) error {
+// ValidStartID accepts "$", "0" or an entry id such as 1764160000000-0.
+func ValidStartID(id string) error {
 	if id == "$" || id == "0" {
 		return nil
 	}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"galaxy/rtmanager/internal/redisstream"
+)
+
+// usageError is a bad flag or environment value: one line, exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// config is everything rtmanager is told at start-up.
+type config struct {
+	RedisURL        string
+	Runtime         string
+	DockerHost      string
+	Workers         int
+	Group           string
+	Consumer        string
+	StartID         string
+	MaxDeliveries   int
+	ClaimIdle       time.Duration
+	RetryBackoff    time.Duration
+	StopGrace       time.Duration
+	ShutdownTimeout time.Duration
+	HTTPAddr        string
+	LogFormat       string
+	LogLevel        slog.Level
+}
+
+const envPrefix = "RTMANAGER_"
+
+// envName is the environment variable of a flag: --redis-url is
+// RTMANAGER_REDIS_URL.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func defaultConsumer() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "rtmanager"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// parseConfig reads flags, with RTMANAGER_* environment variables as their
+// defaults. It returns flag.ErrHelp after printing help for --help.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
+	var c config
+	var logLevel string
+	fs := flag.NewFlagSet("rtmanager", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to use: redis://[user:password@]host:port/db or rediss:// for TLS")
+	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
+	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
+	fs.IntVar(&c.Workers, "workers", 8, "stop jobs handled in parallel (jobs of one game never run at once)")
+	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
+	fs.StringVar(&c.Consumer, "consumer", defaultConsumer(), "this process's consumer name, unique per process")
+	fs.StringVar(&c.StartID, "start-id", "0", "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
+	fs.IntVar(&c.MaxDeliveries, "max-deliveries", 5, "deliveries of a job before it is answered with a failure and dead-lettered")
+	fs.DurationVar(&c.ClaimIdle, "claim-idle", 30*time.Second, "how long a job may sit unacknowledged with a consumer before another claims it")
+	fs.DurationVar(&c.RetryBackoff, "retry-backoff", 500*time.Millisecond, "wait before the first retry of a failed job; doubles per retry up to 10s")
+	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "grace period a runtime gets to stop before it is killed")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight jobs may take to finish")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = usagef("invalid %s: %s", envName(f.Name), redactIfURL(f.Name, v, err))
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(fs, stdout)
+			return c, flag.ErrHelp
+		}
+		return c, usagef("%s (see rtmanager --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return c, usagef("unexpected argument %q (see rtmanager --help)", fs.Arg(0))
+	}
+	switch c.Runtime {
+	case "docker", "process", "none":
+	default:
+		return c, usagef("invalid --runtime %q: want docker, process or none", c.Runtime)
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		return c, usagef("invalid --workers %d: want 1 to 1024", c.Workers)
+	}
+	if c.MaxDeliveries < 1 {
+		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)
+	}
+	for name, d := range map[string]time.Duration{"claim-idle": c.ClaimIdle, "retry-backoff": c.RetryBackoff, "stop-grace": c.StopGrace, "shutdown-timeout": c.ShutdownTimeout} {
+		if d <= 0 {
+			return c, usagef("invalid --%s %s: want a positive duration", name, d)
+		}
+	}
+	if err := redisstream.ValidStartID(c.StartID); err != nil {
+		return c, usagef("invalid --start-id: %s", err)
+	}
+	if c.Consumer == "" {
+		return c, usagef("invalid --consumer: must not be empty")
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return c, usagef("invalid --http-addr %q: want host:port", c.HTTPAddr)
+		}
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return c, usagef("invalid --log-format %q: want json or text", c.LogFormat)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return c, usagef("invalid --log-level %q: want debug, info, warn or error", logLevel)
+	}
+	return c, nil
+}
+
+func printHelp(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, `rtmanager — the Runtime Manager of the galaxy game platform.
+
+Consumes stop jobs from the Redis stream runtime:stop_jobs, stops each game's
+runtime and writes exactly one result per job to runtime:job_results.
+
+Usage: rtmanager [flags]
+
+Every flag can also be set by its environment variable; a flag given on the
+command line wins.
+
+`)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if f.Name == "consumer" {
+			def = "hostname-pid"
+		}
+		fmt.Fprintf(w, "  --%s (%s)\n        %s", f.Name, envName(f.Name), f.Usage)
+		if def != "" {
+			fmt.Fprintf(w, " (default %q)", def)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprint(w, `
+Signals: SIGINT or SIGTERM stops reading, lets in-flight jobs finish within
+--shutdown-timeout (unfinished ones stay pending for the next start) and exits 0.
+Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value, or
+Redis refused the credentials.
+`)
+}
+
+// redactIfURL keeps a password out of an error about a bad --redis-url.
+func redactIfURL(flagName, value string, err error) string {
+	if flagName == "redis-url" {
+		return redactURL(value)
+	}
+	return err.Error()
+}
+
+var userinfoPassword = regexp.MustCompile(`//([^:/@]*):[^@]*@`)
+
+// redactURL hides the password of a Redis URL, even of one that does not
+// parse (url.Parse's own errors repeat the whole URL, password included).
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return userinfoPassword.ReplaceAllString(raw, "//$1:xxxxx@")
+}
