@@ -564,6 +564,9 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 	var rerr error
 	for _, id := range ids {
 		v, err := replayOne(ctx, c, id)
+		if *all && errors.Is(err, errDeadGone) {
+			continue // replayed by someone else since the snapshot
+		}
 		if err != nil {
 			rerr = err
 			break
@@ -611,7 +614,7 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 				return fmt.Errorf("read dead letter %s: %w", deadID, err)
 			}
 			if len(msgs) == 0 {
-				return fmt.Errorf("dead letter %s is not on %s (already replayed?)", deadID, deadKey)
+				return errDeadGone
 			}
 			fields := originalFields(msgs[0].Values)
 			if len(fields) == 0 {
@@ -638,6 +641,9 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 	}
 	return replayView{}, fmt.Errorf("replay dead letter %s: the dead stream kept changing; try again", deadID)
 }
+
+// errDeadGone says a dead letter is not (or no longer) on the dead stream.
+var errDeadGone = fmt.Errorf("not on %s (already replayed?)", deadKey)
 
 type field struct{ name, value string }
 
