@@ -75,7 +75,9 @@ func (m *Metrics) Received(stream string, n int) { m.received.WithLabelValues(st
 func (m *Metrics) Redelivered(stream string) { m.redelivered.WithLabelValues(stream).Inc() }
 
 // Committed implements redisstream.Observer.
-func (m *Metrics) Committed(stream string, n int) { m.committed.WithLabelValues(stream).Add(float64(n)) }
+func (m *Metrics) Committed(stream string, n int) {
+	m.committed.WithLabelValues(stream).Add(float64(n))
+}
 
 // DeadLettered implements redisstream.Observer.
 func (m *Metrics) DeadLettered(stream, reason string) {
