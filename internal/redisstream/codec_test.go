@@ -12,7 +12,7 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 )
 
-func contractCodec(t *testing.T, addr string) *codec {
+func contractCodec(t testing.TB, addr string) *codec {
 	t.Helper()
 	doc, err := api.Load()
 	require.NoError(t, err)
