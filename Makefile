@@ -65,3 +65,11 @@ lint: ## gofmt check and go vet
 .PHONY: test
 test: tools lint check-generated contract-check ## Everything CI runs: tools, lint, drift check, contract-check, go test -race
 	$(GO) test -race -count=1 ./...
+
+# Flags passed to cmd/rtbench by make bench (see go run ./cmd/rtbench --help).
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: ## Throughput and latency of rtmanager vs the old design and the Redis ceiling (cmd/rtbench, ~2 min; last line JSON)
+	@scripts/ensure-redis.sh
+	$(GO) run ./cmd/rtbench $(BENCH_FLAGS)

@@ -123,6 +123,15 @@ return {'ok', redis.call('HGETALL', key)}
 `
 )
 
+// BeginLua and FinishLua are the Lua sources of the stop transition
+// (KEYS[1] record; ARGV as BeginStop and FinishStop pass them), exported so
+// cmd/rtbench can pipeline the very same transition in its reference
+// pipelines without this package's per-call API.
+const (
+	BeginLua  = beginLua
+	FinishLua = finishLua
+)
+
 // RecordKey is the key of a game's record. The id must already be valid
 // (stopruntime.ValidateGameID): the braces make it a Cluster hash tag, and
 // the id pattern has no braces to escape it.

@@ -1,0 +1,323 @@
+// Command rtbench measures stop-job throughput and latency of rtmanager next
+// to the old consumer's design and the Redis ceiling, on one private
+// redis-server (internal/testredis) in one run. `make bench` runs it with
+// its defaults; `rtbench --help` lists the flags.
+//
+// Workload: N stop jobs (XADD runtime:stop_jobs game_id g-<i mod K> reason
+// game_finished requested_at_ms …) over K games whose records are `running`
+// with runtime `none`; every pipeline writes one result per job to
+// runtime:job_results. Before every measured run the server is flushed and
+// the K records are registered again.
+//
+// Pipelines:
+//   - rtmanager (in process): the wiring of cmd/rtmanager (generated
+//     AppControllers on the redisstream broker with its middleware, the
+//     stopjobs handler, the stopruntime orchestrator on runtimestore, the
+//     none driver, Prometheus metrics), logs at warn to io.Discard.
+//   - rtmanager (binary): go build ./cmd/rtmanager, run with --runtime none
+//     --log-level warn, 1, 2 and 3 processes in one consumer group.
+//   - old design: one XREAD COUNT 1 loop from a stored offset, the same
+//     orchestrator call, one result XADD and one offset SET per entry.
+//   - Redis ceiling: XREADGROUP COUNT b, the same stop transition (the
+//     runtimestore Lua scripts and operation log entry) pipelined for the
+//     batch, then MULTI(XADD results…, XACK ids…) — no framework.
+//
+// Drain throughput: a backlog of N is written first, then the consumer is
+// started; jobs/s = (N-1) / (time of the last result − time of the first
+// result), both taken from the result entries' ids (server clock, ms).
+//
+// Latency: paced producers offer a fixed rate (a fraction of the pipeline's
+// own drain rate) for a fixed time; each job's send time is taken just
+// before its XADD and kept in memory by entry id; a tail (XREAD BLOCK on
+// runtime:job_results) takes the arrival time of each result and matches
+// its job_id. Latency = arrival − send (so it includes the tail's own read).
+//
+// The last line of the output is one JSON object with every figure.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/testredis"
+)
+
+type config struct {
+	Jobs         int
+	Games        int
+	Rates        []float64
+	RateDuration time.Duration
+	Workers      int
+	WorkerScale  []int
+	Procs        []int
+	Batch        int
+	Timeout      time.Duration
+	Skip         map[string]bool
+	CPUProfile   string
+	BinDir       string
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	var rates, scale, procs, skip string
+	fs := flag.NewFlagSet("rtbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.Jobs, "jobs", 20000, "N: stop jobs in each drain backlog")
+	fs.IntVar(&c.Games, "games", 0, "K: games the jobs are spread over, job i stops game i mod K (default N: every job a real running→stopped transition)")
+	fs.StringVar(&rates, "rates", "0.25,0.5,0.8", "offered rates for the latency runs, as fractions of each pipeline's own drain rate")
+	fs.DurationVar(&c.RateDuration, "rate-duration", 2*time.Second, "how long each latency run offers jobs")
+	fs.IntVar(&c.Workers, "workers", 32, "--workers of rtmanager (in process and binary) outside the workers scaling")
+	fs.StringVar(&scale, "worker-scaling", "1,4,16,64", "--workers values of the in-process scaling drains")
+	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
+	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
+	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "bound of each run; a run that does not finish in it fails")
+	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
+	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.Jobs < 2 {
+		return c, errors.New("--jobs: want 2 or more")
+	}
+	if c.Games <= 0 {
+		c.Games = c.Jobs
+	}
+	var err error
+	if c.Rates, err = floats(rates); err != nil {
+		return c, fmt.Errorf("--rates: %w", err)
+	}
+	if c.WorkerScale, err = ints(scale); err != nil {
+		return c, fmt.Errorf("--worker-scaling: %w", err)
+	}
+	if c.Procs, err = ints(procs); err != nil {
+		return c, fmt.Errorf("--procs: %w", err)
+	}
+	c.Skip = map[string]bool{}
+	for _, s := range strings.Split(skip, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.Skip[s] = true
+		}
+	}
+	if c.Workers < 1 || c.Batch < 1 {
+		return c, errors.New("--workers and --batch: want 1 or more")
+	}
+	return c, nil
+}
+
+func floats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 || v > 1.5 {
+			return nil, fmt.Errorf("bad fraction %q", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v < 1 || v > 1024 {
+			return nil, fmt.Errorf("bad count %q", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	redis.SetLogger(quietRedis{})
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtbench:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "rtbench:", err)
+		os.Exit(1)
+	}
+}
+
+// quietRedis drops go-redis's own log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	began := time.Now()
+	srv, err := testredis.New(testredis.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 64})
+	defer rdb.Close()
+
+	rep := &report{Config: reportConfig{
+		Jobs: cfg.Jobs, Games: cfg.Games, Rates: cfg.Rates, RateDurationS: cfg.RateDuration.Seconds(),
+		Workers: cfg.Workers, Batch: cfg.Batch,
+	}}
+	rep.Machine = machine(ctx, rdb)
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "rtbench: "+format+"\n", a...) }
+	progress("redis-server %s at %s; N=%d K=%d; %d CPUs", rep.Machine.Redis, srv.Addr(), cfg.Jobs, cfg.Games, rep.Machine.NumCPU)
+
+	e := &env{cfg: cfg, srv: srv, rdb: rdb, progress: progress}
+
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+
+	var bin string
+	if !cfg.Skip["binary"] {
+		dir := cfg.BinDir
+		if dir == "" {
+			d, err := os.MkdirTemp("", "rtbench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+		bin = filepath.Join(dir, "rtmanager")
+		progress("building %s", bin)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/rtmanager")
+		cmd.Stdout, cmd.Stderr = stderr, stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("go build ./cmd/rtmanager (run rtbench from the module root): %w", err)
+		}
+	}
+
+	type entry struct {
+		key  string
+		name string
+		p    pipeline
+	}
+	var pipes []entry
+	if !cfg.Skip["inproc"] {
+		pipes = append(pipes, entry{"rtmanager_inproc", fmt.Sprintf("rtmanager in process (--workers %d)", cfg.Workers), inproc(cfg.Workers)})
+	}
+	if bin != "" {
+		pipes = append(pipes, entry{"rtmanager_binary", fmt.Sprintf("rtmanager binary, 1 process (--workers %d)", cfg.Workers), binary(bin, 1, cfg.Workers)})
+	}
+	if !cfg.Skip["old"] {
+		pipes = append(pipes, entry{"old_design", "old design (XREAD COUNT 1 + offset SET)", oldDesign()})
+	}
+	if !cfg.Skip["ceiling"] {
+		pipes = append(pipes, entry{"redis_ceiling", fmt.Sprintf("Redis ceiling (XREADGROUP COUNT %d, pipelined, MULTI)", cfg.Batch), ceiling(cfg.Batch)})
+	}
+
+	for _, pe := range pipes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pr := pipelineReport{Name: pe.name}
+		d, err := e.drain(ctx, pe.p, cfg.Jobs)
+		if err != nil {
+			return fmt.Errorf("%s: drain: %w", pe.name, err)
+		}
+		pr.Drain = d
+		progress("%s: drain %.0f jobs/s", pe.name, d.JobsPerS)
+		if !cfg.Skip["latency"] {
+			for _, f := range cfg.Rates {
+				rate := f * d.JobsPerS
+				l, err := e.latency(ctx, pe.p, rate, cfg.RateDuration)
+				if err != nil {
+					return fmt.Errorf("%s: latency at %.0f jobs/s: %w", pe.name, rate, err)
+				}
+				l.Fraction = f
+				pr.Latency = append(pr.Latency, l)
+				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms)
+			}
+		}
+		rep.set(pe.key, pr)
+	}
+
+	if !cfg.Skip["scaling"] && !cfg.Skip["inproc"] {
+		for _, w := range cfg.WorkerScale {
+			d, err := e.drain(ctx, inproc(w), cfg.Jobs)
+			if err != nil {
+				return fmt.Errorf("workers %d: %w", w, err)
+			}
+			rep.WorkerScaling = append(rep.WorkerScaling, workerPoint{Workers: w, JobsPerS: d.JobsPerS})
+			progress("in process --workers %d: drain %.0f jobs/s", w, d.JobsPerS)
+		}
+	}
+	if bin != "" && !cfg.Skip["procs"] {
+		for _, n := range cfg.Procs {
+			d, err := e.drain(ctx, binary(bin, n, cfg.Workers), cfg.Jobs)
+			if err != nil {
+				return fmt.Errorf("%d processes: %w", n, err)
+			}
+			rep.Processes = append(rep.Processes, procPoint{Processes: n, JobsPerS: d.JobsPerS, Spread: d.Spread, PeakRSSMiB: d.PeakRSSMiB})
+			progress("%d rtmanager processes: drain %.0f jobs/s, spread %v", n, d.JobsPerS, d.Spread)
+		}
+	}
+	rep.derive()
+	rep.DurationS = time.Since(began).Seconds()
+	rep.print(stdout)
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+// machine describes where the run happened.
+func machine(ctx context.Context, rdb *redis.Client) machineInfo {
+	m := machineInfo{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if info, err := rdb.Info(ctx, "server").Result(); err == nil {
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+				m.Redis = v
+			}
+		}
+	}
+	return m
+}

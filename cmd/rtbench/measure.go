@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/testredis"
+)
+
+const (
+	jobsStream    = runtimejobs.StopJobsChannelPath
+	resultsStream = runtimejobs.JobResultsChannelPath
+	groupName     = "rtmanager"
+)
+
+type env struct {
+	cfg      config
+	srv      *testredis.Server
+	rdb      *redis.Client
+	progress func(string, ...any)
+}
+
+// instance is a started pipeline.
+type instance struct {
+	// ready returns once the pipeline consumes (nil: at once).
+	ready func(ctx context.Context) error
+	// stop ends it and tells what it measured of itself.
+	stop func() stopInfo
+}
+
+type stopInfo struct {
+	acks []int64   // per process (binary)
+	rss  []float64 // peak RSS per process, MiB (binary)
+	err  error
+}
+
+// pipeline starts a consumer of runtime:stop_jobs against e.
+type pipeline func(ctx context.Context, e *env) (*instance, error)
+
+func gameID(i int) string { return "g-" + strconv.Itoa(i) }
+
+// reset flushes the server and registers the K records as running.
+func (e *env) reset(ctx context.Context) error {
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+		return err
+	}
+	st := runtimestore.New(e.rdb, runtimestore.Options{})
+	now := time.Now().UnixMilli()
+	const chunk = 2000
+	for i := 0; i < e.cfg.Games; i += chunk {
+		p := e.rdb.Pipeline()
+		for j := i; j < min(e.cfg.Games, i+chunk); j++ {
+			p.HSet(ctx, st.RecordKey(gameID(j)), "status", "running", "container_id", "none-"+strconv.Itoa(j),
+				"engine_endpoint", "127.0.0.1:7000", "runtime", "none", "updated_at_ms", now)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func jobValues(i int) []any {
+	return []any{"game_id", gameID(i), "reason", "game_finished", "requested_at_ms", time.Now().UnixMilli()}
+}
+
+// fill writes the backlog of n jobs, pipelined.
+func (e *env) fill(ctx context.Context, n int) error {
+	const chunk = 2000
+	for i := 0; i < n; i += chunk {
+		p := e.rdb.Pipeline()
+		for j := i; j < min(n, i+chunk); j++ {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: jobValues(j % e.cfg.Games)})
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func idMS(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return n
+}
+
+// drain measures how fast p answers a backlog of n jobs.
+func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error) {
+	if err := e.reset(ctx); err != nil {
+		return drainResult{}, err
+	}
+	if err := e.fill(ctx, n); err != nil {
+		return drainResult{}, err
+	}
+	inst, err := p(ctx, e)
+	if err != nil {
+		return drainResult{}, err
+	}
+	deadline := time.Now().Add(e.cfg.Timeout)
+	var got int64
+	for {
+		got, err = e.rdb.XLen(ctx, resultsStream).Result()
+		if err != nil || got >= int64(n) || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	info := inst.stop()
+	if err != nil {
+		return drainResult{}, err
+	}
+	if info.err != nil {
+		return drainResult{}, info.err
+	}
+	if got < int64(n) {
+		return drainResult{}, fmt.Errorf("only %d of %d results within %s", got, n, e.cfg.Timeout)
+	}
+	// Wait for stragglers of a stopped consumer, then check exactly one result per job.
+	got, err = e.rdb.XLen(ctx, resultsStream).Result()
+	if err != nil {
+		return drainResult{}, err
+	}
+	if got != int64(n) {
+		return drainResult{}, fmt.Errorf("%d results for %d jobs", got, n)
+	}
+	first, err := e.rdb.XRangeN(ctx, resultsStream, "-", "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		return drainResult{}, fmt.Errorf("read first result: %v", err)
+	}
+	last, err := e.rdb.XRevRangeN(ctx, resultsStream, "+", "-", 1).Result()
+	if err != nil || len(last) == 0 {
+		return drainResult{}, fmt.Errorf("read last result: %v", err)
+	}
+	span := float64(idMS(last[0].ID)-idMS(first[0].ID)) / 1000
+	if span <= 0 {
+		span = 0.001
+	}
+	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, Spread: info.acks, PeakRSSMiB: info.rss}, nil
+}
+
+// latency offers rate jobs/s for dur to a running p and measures XADD of
+// each job to the arrival of its result.
+func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Duration) (latencyResult, error) {
+	res := latencyResult{OfferedPerS: rate}
+	if err := e.reset(ctx); err != nil {
+		return res, err
+	}
+	inst, err := p(ctx, e)
+	if err != nil {
+		return res, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			inst.stop()
+		}
+	}()
+	if inst.ready != nil {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := inst.ready(rctx)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("pipeline not ready: %w", err)
+		}
+	}
+	total := int(math.Round(rate * dur.Seconds()))
+	if total < 1 {
+		total = 1
+	}
+
+	// The tail: arrival time of each result by job id.
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	arrived := make(map[string]time.Time, total)
+	var amu sync.Mutex
+	tailDone := make(chan struct{})
+	tail := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
+	defer tail.Close()
+	go func() {
+		defer close(tailDone)
+		last := "0-0"
+		for tctx.Err() == nil {
+			streams, err := tail.XRead(tctx, &redis.XReadArgs{Streams: []string{resultsStream, last}, Count: 2000, Block: 50 * time.Millisecond}).Result()
+			now := time.Now()
+			if err != nil {
+				if !errors.Is(err, redis.Nil) && tctx.Err() == nil {
+					time.Sleep(time.Millisecond)
+				}
+				continue
+			}
+			amu.Lock()
+			for _, s := range streams {
+				for _, m := range s.Messages {
+					last = m.ID
+					if j, ok := m.Values["job_id"].(string); ok {
+						arrived[j] = now
+					}
+				}
+			}
+			amu.Unlock()
+		}
+	}()
+
+	// Paced producers: job k is due at start + k/rate; several producers so
+	// a slow XADD does not delay the jobs behind it.
+	producers := max(1, min(8, int(rate/2000)+1))
+	sent := make([]map[string]time.Time, producers)
+	var wg sync.WaitGroup
+	start := time.Now().Add(5 * time.Millisecond)
+	prdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: producers + 2})
+	defer prdb.Close()
+	errs := make(chan error, producers)
+	for w := 0; w < producers; w++ {
+		sent[w] = make(map[string]time.Time, total/producers+1)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for k := w; k < total; k += producers {
+				due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+				t := time.Now()
+				id, err := prdb.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: jobValues(k % e.cfg.Games)}).Result()
+				if err != nil {
+					errs <- err
+					return
+				}
+				sent[w][id] = t
+			}
+		}(w)
+	}
+	wg.Wait()
+	sendSpan := time.Since(start)
+	select {
+	case err := <-errs:
+		return res, err
+	default:
+	}
+	// Wait for every result (bounded).
+	deadline := time.Now().Add(e.cfg.Timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		amu.Lock()
+		n := len(arrived)
+		amu.Unlock()
+		if n >= total {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	tcancel()
+	<-tailDone
+	info := inst.stop()
+	stopped = true
+	if info.err != nil {
+		return res, info.err
+	}
+	res.PeakRSSMiB = info.rss
+
+	lat := make([]float64, 0, total)
+	for _, m := range sent {
+		for id, t := range m {
+			a, ok := arrived[id]
+			if !ok {
+				res.Missing++
+				continue
+			}
+			lat = append(lat, float64(a.Sub(t).Microseconds())/1000)
+		}
+	}
+	res.Jobs = total
+	res.AchievedPerS = float64(total) / sendSpan.Seconds()
+	sort.Float64s(lat)
+	if len(lat) > 0 {
+		res.P50ms = quantile(lat, 0.50)
+		res.P99ms = quantile(lat, 0.99)
+		res.P999ms = quantile(lat, 0.999)
+		res.Maxms = lat[len(lat)-1]
+	}
+	return res, nil
+}
+
+// quantile of sorted v, nearest rank.
+func quantile(v []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(v)))) - 1
+	return v[max(0, min(i, len(v)-1))]
+}

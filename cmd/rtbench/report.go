@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+type report struct {
+	Machine       machineInfo        `json:"machine"`
+	Config        reportConfig       `json:"config"`
+	RTInproc      *pipelineReport    `json:"rtmanager_inproc,omitempty"`
+	RTBinary      *pipelineReport    `json:"rtmanager_binary,omitempty"`
+	Old           *pipelineReport    `json:"old_design,omitempty"`
+	Ceiling       *pipelineReport    `json:"redis_ceiling,omitempty"`
+	WorkerScaling []workerPoint      `json:"worker_scaling,omitempty"`
+	Processes     []procPoint        `json:"processes,omitempty"`
+	Ratios        map[string]float64 `json:"ratios"`
+	DurationS     float64            `json:"duration_s"`
+}
+
+type machineInfo struct {
+	NumCPU     int    `json:"nproc"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPU        string `json:"cpu"`
+	Go         string `json:"go"`
+	Redis      string `json:"redis"`
+	OS         string `json:"os"`
+}
+
+type reportConfig struct {
+	Jobs          int       `json:"jobs"`
+	Games         int       `json:"games"`
+	Rates         []float64 `json:"rates"`
+	RateDurationS float64   `json:"rate_duration_s"`
+	Workers       int       `json:"workers"`
+	Batch         int       `json:"batch"`
+}
+
+type pipelineReport struct {
+	Name    string          `json:"name"`
+	Drain   drainResult     `json:"drain"`
+	Latency []latencyResult `json:"latency,omitempty"`
+}
+
+type drainResult struct {
+	Jobs       int       `json:"jobs"`
+	JobsPerS   float64   `json:"jobs_per_s"`
+	Results    int64     `json:"results"`
+	Spread     []int64   `json:"acks_per_process,omitempty"`
+	PeakRSSMiB []float64 `json:"peak_rss_mib,omitempty"`
+}
+
+type latencyResult struct {
+	Fraction     float64   `json:"fraction"`
+	OfferedPerS  float64   `json:"offered_per_s"`
+	AchievedPerS float64   `json:"sent_per_s"`
+	Jobs         int       `json:"jobs"`
+	Missing      int       `json:"missing"`
+	P50ms        float64   `json:"p50_ms"`
+	P99ms        float64   `json:"p99_ms"`
+	P999ms       float64   `json:"p999_ms"`
+	Maxms        float64   `json:"max_ms"`
+	PeakRSSMiB   []float64 `json:"peak_rss_mib,omitempty"`
+}
+
+type workerPoint struct {
+	Workers  int     `json:"workers"`
+	JobsPerS float64 `json:"jobs_per_s"`
+}
+
+type procPoint struct {
+	Processes  int       `json:"processes"`
+	JobsPerS   float64   `json:"jobs_per_s"`
+	Spread     []int64   `json:"acks_per_process"`
+	PeakRSSMiB []float64 `json:"peak_rss_mib"`
+}
+
+func (r *report) set(key string, p pipelineReport) {
+	switch key {
+	case "rtmanager_inproc":
+		r.RTInproc = &p
+	case "rtmanager_binary":
+		r.RTBinary = &p
+	case "old_design":
+		r.Old = &p
+	case "redis_ceiling":
+		r.Ceiling = &p
+	}
+}
+
+func (r *report) derive() {
+	r.Ratios = map[string]float64{}
+	ratio := func(name string, a, b *pipelineReport) {
+		if a != nil && b != nil && b.Drain.JobsPerS > 0 {
+			r.Ratios[name] = a.Drain.JobsPerS / b.Drain.JobsPerS
+		}
+	}
+	ratio("inproc_vs_old", r.RTInproc, r.Old)
+	ratio("inproc_vs_ceiling", r.RTInproc, r.Ceiling)
+	ratio("binary_vs_old", r.RTBinary, r.Old)
+	ratio("binary_vs_ceiling", r.RTBinary, r.Ceiling)
+	ratio("ceiling_vs_old", r.Ceiling, r.Old)
+}
+
+func (r *report) print(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), GOMAXPROCS %d, %s, redis %s, %s\n", m.NumCPU, m.CPU, m.GOMAXPROCS, m.Go, m.Redis, m.OS)
+	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tmissing\t")
+	for _, p := range []*pipelineReport{r.RTInproc, r.RTBinary, r.Old, r.Ceiling} {
+		if p == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS)
+		for _, l := range p.Latency {
+			fmt.Fprintf(tw, "\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.Missing)
+		}
+	}
+	tw.Flush()
+	if len(r.WorkerScaling) > 0 {
+		fmt.Fprintln(w, "\nrtmanager in process, --workers scaling (drain):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "workers\tjobs/s\t")
+		for _, p := range r.WorkerScaling {
+			fmt.Fprintf(tw, "%d\t%.0f\t\n", p.Workers, p.JobsPerS)
+		}
+		tw.Flush()
+	}
+	if len(r.Processes) > 0 {
+		fmt.Fprintln(w, "\nrtmanager binary, processes in one consumer group (drain):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "processes\tjobs/s\tacks per process\tpeak RSS MiB per process\t")
+		for _, p := range r.Processes {
+			fmt.Fprintf(tw, "%d\t%.0f\t%s\t%s\t\n", p.Processes, p.JobsPerS, joinInts(p.Spread), joinFloats(p.PeakRSSMiB))
+		}
+		tw.Flush()
+	}
+	if len(r.Ratios) > 0 {
+		fmt.Fprintln(w, "\nratios of drain throughput:")
+		for _, k := range []string{"inproc_vs_old", "inproc_vs_ceiling", "binary_vs_old", "binary_vs_ceiling", "ceiling_vs_old"} {
+			if v, ok := r.Ratios[k]; ok {
+				fmt.Fprintf(w, "  %-18s %.2f\n", k, v)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\ntotal %.1fs\n", r.DurationS)
+}
+
+func joinInts(v []int64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, " / ")
+}
+
+func joinFloats(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(s, " / ")
+}
