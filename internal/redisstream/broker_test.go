@@ -1,9 +1,11 @@
 package redisstream_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -152,7 +154,10 @@ func TestUserAndAppControllersExchangeOverRedis(t *testing.T) {
 	_, err := strconv.ParseInt(got["completed_at_ms"].(string), 10, 64)
 	assert.NoError(t, err, "integers are decimal text")
 
-	ub, err := redisstream.New(rdb, fastOptions())
+	var userLog bytes.Buffer
+	uopts := fastOptions()
+	uopts.Logger = slog.New(slog.NewTextHandler(&userLog, nil))
+	ub, err := redisstream.New(rdb, uopts)
 	require.NoError(t, err)
 	user, err := runtimejobs.NewUserController(ub)
 	require.NoError(t, err)
@@ -176,6 +181,8 @@ func TestUserAndAppControllersExchangeOverRedis(t *testing.T) {
 	sent := streamEntries(t, rdb, jobs)[1].Values
 	assert.Equal(t, map[string]any{"game_id": "g2", "reason": "idle_timeout", "requested_at_ms": "1764160000000"}, sent)
 	assert.Zero(t, pendingCount(t, rdb))
+	time.Sleep(100 * time.Millisecond)
+	assert.NotContains(t, userLog.String(), "WARN", "a group-less subscription has nothing to acknowledge")
 }
 
 func TestStreamMetadataReachesHandlerAsHeaders(t *testing.T) {
@@ -523,8 +530,20 @@ func TestCloseWaitsForInFlightAndLeavesTheRestPending(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	require.NoError(t, <-done)
-	assert.Len(t, streamEntries(t, rdb, results), 1, "the in-flight job finished")
-	assert.Equal(t, int64(2), pendingCount(t, rdb), "queued jobs stay pending for the next consumer")
+	assert.Len(t, streamEntries(t, rdb, results), 1, "the in-flight job finished, no other started")
+
+	// The rest is left for the next consumer, which answers each job once.
+	startApp(t, rdb, fastOptions(), 1, answer)
+	waitLen(t, rdb, results, 3)
+	require.Eventually(t, func() bool { return pendingCount(t, rdb) == 0 }, 10*time.Second, 10*time.Millisecond)
+	seen := map[string]int{}
+	for _, m := range streamEntries(t, rdb, results) {
+		seen[m.Values["job_id"].(string)]++
+	}
+	assert.Len(t, seen, 3)
+	for id, n := range seen {
+		assert.Equal(t, 1, n, id)
+	}
 }
 
 func TestUnsubscribeReturnsPromptly(t *testing.T) {

@@ -160,10 +160,14 @@ func (r *reader) tryCommit(batch []commitReq) error {
 		return err
 	}
 	if anyNoScript(cmds) {
+		// First commit after a start or a Redis restart: load the script and
+		// run the batch again (the script skips entries already acknowledged).
 		if err := publishAndAck.Load(ctx, r.b.rdb).Err(); err != nil {
 			return err
 		}
-		return errors.New("script was not loaded; loaded it")
+		if cmds, err = r.runBatch(ctx, batch); err != nil && cmds == nil {
+			return err
+		}
 	}
 	for _, c := range cmds {
 		if isTransport(c.Err()) {

@@ -234,7 +234,36 @@ func (r *reader) releaseQueuedLocked() {
 	}
 }
 
+// grouplessDone ends an entry read without a consumer group: there is
+// nothing to acknowledge, and a handler's publications are written at once.
+func (r *reader) grouplessDone(d *Delivery, pubs []publication) {
+	for _, p := range pubs {
+		a := &redis.XAddArgs{Stream: p.channel.address, Values: p.fields}
+		if p.channel.maxLen > 0 {
+			a.MaxLen, a.Approx = p.channel.maxLen, true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := r.b.rdb.XAdd(ctx, a).Err(); err != nil {
+			r.logs.warn("publish from a group-less subscription", err)
+		}
+		cancel()
+	}
+	r.mu.Lock()
+	r.workerDoneLocked(d)
+	r.finishLocked(d)
+	r.dispatchLocked()
+	r.mu.Unlock()
+	r.signal()
+}
+
 func (r *reader) ack(d *Delivery) {
+	if r.ci.group == "" {
+		d.mu.Lock()
+		pubs := d.pubs
+		d.mu.Unlock()
+		r.grouplessDone(d, pubs)
+		return
+	}
 	d.mu.Lock()
 	pubs := d.pubs
 	d.pubs = nil
@@ -251,6 +280,10 @@ func (r *reader) ack(d *Delivery) {
 }
 
 func (r *reader) nak(d *Delivery) {
+	if r.ci.group == "" {
+		r.grouplessDone(d, nil)
+		return
+	}
 	d.mu.Lock()
 	d.pubs = nil
 	dead, deadErr := d.deadReason, d.deadErr
@@ -543,6 +576,10 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 	r.b.opts.Observer.Received(r.ci.address, len(msgs))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.draining {
+		// Read just as shutdown began: leave them pending for others.
+		return
+	}
 	for _, m := range msgs {
 		if counts == nil {
 			r.lastID = m.ID

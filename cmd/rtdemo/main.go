@@ -1,0 +1,274 @@
+// Command rtdemo is what `make run` runs: a private redis-server, the built
+// rtmanager with the process runtime, three demo game engines registered as
+// running games, and stop jobs sent as Lobby sends them (one game twice, one
+// unknown game). It prints each result as it arrives and shows the engines
+// are gone, then waits; Ctrl-C stops everything it started.
+//
+// `rtdemo engine --game G` is the demo engine itself: it listens on a
+// loopback port until it is told to stop.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/runtimes/none"
+	"galaxy/rtmanager/internal/runtimes/process"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
+	"galaxy/rtmanager/internal/testredis"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "rtdemo: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "engine" {
+		return engine(ctx, args[1:])
+	}
+	fs := flag.NewFlagSet("rtdemo", flag.ContinueOnError)
+	bin := fs.String("rtmanager", "bin/rtmanager", "the rtmanager binary to start")
+	wait := fs.Bool("wait", true, "after the demo, wait for Ctrl-C (false: stop at once)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+
+	srv, err := testredis.New(testredis.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	say("redis-server    private, on %s (data in %s)", srv.Addr(), srv.Dir())
+	rdb := srv.Client()
+	defer rdb.Close()
+
+	logPath := filepath.Join(srv.Dir(), "rtmanager.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	rtm := exec.Command(*bin, "--redis-url", srv.URL(), "--runtime", "process", "--stop-grace", "3s",
+		"--workers", "4", "--http-addr", httpAddr, "--log-format", "text")
+	rtm.Stdout, rtm.Stderr = logFile, logFile
+	if err := rtm.Start(); err != nil {
+		return fmt.Errorf("start rtmanager (run 'make build' first): %w", err)
+	}
+	rtmDone := make(chan error, 1)
+	go func() { rtmDone <- rtm.Wait() }()
+	defer func() {
+		_ = rtm.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-rtmDone:
+		case <-time.After(10 * time.Second):
+			_ = rtm.Process.Kill()
+		}
+	}()
+	if err := waitReady(ctx, "http://"+httpAddr+"/readyz", rtmDone); err != nil {
+		return fmt.Errorf("rtmanager did not become ready (log: %s): %w", logPath, err)
+	}
+	say("rtmanager       pid %d, process runtime, ready (http://%s/readyz); log in %s", rtm.Process.Pid, httpAddr, logPath)
+
+	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	games := []string{"demo-1", "demo-2", "demo-3"}
+	engines := map[string]*exec.Cmd{}
+	ids := map[string]string{}
+	defer func() {
+		for _, e := range engines {
+			_ = e.Process.Kill()
+		}
+	}()
+	for _, g := range games {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		e := exec.Command(self, "engine", "--game", g, "--addr", addr)
+		e.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := e.Start(); err != nil {
+			return err
+		}
+		engines[g] = e
+		// Reap the engine when it exits, so it does not linger as a zombie.
+		go func() { _ = e.Wait() }()
+		id, err := process.IDForPID(e.Process.Pid)
+		if err != nil {
+			return err
+		}
+		ids[g] = id
+		if _, err := svc.Register(ctx, stopruntime.Record{GameID: g, Runtime: stopruntime.RuntimeProcess, ContainerID: id, EngineEndpoint: addr}); err != nil {
+			return err
+		}
+		say("engine          game %s running: pid %d, endpoint %s, registered as %s", g, e.Process.Pid, addr, id)
+	}
+
+	// Lobby's side: the generated UserController follows the results.
+	broker, err := redisstream.New(rdb, redisstream.Options{Block: 200 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = broker.Close(context.Background()) }()
+	user, err := runtimejobs.NewUserController(broker)
+	if err != nil {
+		return err
+	}
+	defer user.Close(context.Background())
+	results := make(chan runtimejobs.RuntimeJobResultSchema, 16)
+	if err := user.SubscribeToSendJobResultOperation(ctx, func(_ context.Context, m runtimejobs.RuntimeJobResultMessage) error {
+		results <- m.Payload
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	jobs := [][2]string{
+		{"demo-1", "game_finished"},
+		{"demo-2", "lobby_cancelled"},
+		{"demo-3", "idle_timeout"},
+		{"demo-1", "game_finished"},
+		{"no-such-game", "admin_request"},
+	}
+	for _, j := range jobs {
+		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: runtimejobs.StopJobsChannelPath, Values: []string{
+			"game_id", j[0], "reason", j[1], "requested_at_ms", fmt.Sprint(time.Now().UnixMilli()),
+		}}).Result()
+		if err != nil {
+			return err
+		}
+		say("stop job        %s  game=%s reason=%s", id, j[0], j[1])
+	}
+	for range jobs {
+		select {
+		case r := <-results:
+			code := r.ErrorCode
+			if code == "" {
+				code = "-"
+			}
+			say("result          %s  game=%-12s outcome=%-7s error_code=%-12s container=%s", r.JobId, r.GameId, r.Outcome, code, orDash(r.ContainerId))
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("no result within 30s (log: %s)", logPath)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	drv := process.New(process.Options{})
+	for _, g := range games {
+		alive, err := drv.Alive(ids[g])
+		state := "gone"
+		if err != nil {
+			state = "unknown: " + err.Error()
+		} else if alive {
+			state = "STILL RUNNING"
+		}
+		say("engine          game %s (pid %d): %s", g, engines[g].Process.Pid, state)
+	}
+	if !*wait {
+		return nil
+	}
+	say("\nrtmanager is still running; try: bin/rtmanagerctl --redis-url %s results", srv.URL())
+	say("Press Ctrl-C to stop rtmanager and redis-server.")
+	select {
+	case <-ctx.Done():
+	case err := <-rtmDone:
+		rtmDone <- err
+		return fmt.Errorf("rtmanager exited: %v (log: %s)", err, logPath)
+	}
+	say("\nstopping")
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitReady(ctx context.Context, url string, done <-chan error) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			return fmt.Errorf("rtmanager exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if resp, err := http.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("timed out")
+}
+
+// engine is a stand-in game engine: it serves its endpoint until SIGTERM.
+func engine(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
+	game := fs.String("game", "", "game id")
+	addr := fs.String("addr", "127.0.0.1:0", "endpoint to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "galaxy engine for game %s\n", *game)
+			_ = c.Close()
+		}
+	}()
+	<-ctx.Done()
+	return ln.Close()
+}
