@@ -56,6 +56,12 @@ contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS for FUZZ_TIME (10s); a cras
 build: ## Build the binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
 
+.PHONY: run
+run: ## Demo: private redis-server, rtmanager (process runtime), three demo engines stopped by stop jobs; Ctrl-C ends it
+	@scripts/ensure-redis.sh
+	@$(GO) build -o bin/ ./cmd/rtmanager ./cmd/rtmanagerctl ./cmd/rtdemo
+	@bin/rtdemo --rtmanager bin/rtmanager
+
 .PHONY: lint
 lint: ## gofmt check and go vet
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
