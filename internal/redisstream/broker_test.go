@@ -562,3 +562,26 @@ func TestUnsubscribeReturnsPromptly(t *testing.T) {
 	require.NoError(t, a.broker.Close(ctx))
 	assert.Less(t, time.Since(start), 6*time.Second, "close is bounded by one Block")
 }
+
+// An entry handled for longer than ClaimIdle is kept fresh, so a live
+// consumer's work is not claimed by another one.
+func TestLongHandlingIsNotClaimedByOthers(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	var calls atomic.Int32
+	slow := func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		calls.Add(1)
+		time.Sleep(1500 * time.Millisecond) // three times ClaimIdle
+		return answer(ctx, c, msg)
+	}
+	opts := fastOptions()
+	opts.ClaimIdle, opts.ClaimInterval = 500*time.Millisecond, 100*time.Millisecond
+	startApp(t, rdb, opts, 1, slow)
+	addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 5*time.Second, 10*time.Millisecond)
+	startApp(t, rdb, opts, 1, slow) // another consumer, eager to claim
+	waitLen(t, rdb, results, 1)
+	time.Sleep(700 * time.Millisecond)
+	assert.Equal(t, int32(1), calls.Load(), "handled once")
+	assert.Len(t, streamEntries(t, rdb, results), 1)
+}
