@@ -585,3 +585,35 @@ func TestLongHandlingIsNotClaimedByOthers(t *testing.T) {
 	assert.Equal(t, int32(1), calls.Load(), "handled once")
 	assert.Len(t, streamEntries(t, rdb, results), 1)
 }
+
+// Consumers that are gone and own nothing pending are removed after
+// ConsumerIdle; one that still owns entries is kept.
+func TestIdleConsumersWithNothingPendingAreRemoved(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	require.NoError(t, rdb.XGroupCreateConsumer(ctx, jobs, group, "ghost").Err())
+	addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "holder", Streams: []string{jobs, ">"}, Count: 1}).Result()
+	require.NoError(t, err)
+
+	opts := fastOptions()
+	opts.ConsumerIdle = 300 * time.Millisecond
+	opts.ClaimIdle = time.Hour // keep "holder"'s entry where it is
+	opts.ClaimInterval = 50 * time.Millisecond
+	opts.Consumer = "live"
+	startApp(t, rdb, opts, 1, answer)
+	names := func() map[string]bool {
+		cs, err := rdb.XInfoConsumers(ctx, jobs, group).Result()
+		require.NoError(t, err)
+		out := map[string]bool{}
+		for _, c := range cs {
+			out[c.Name] = true
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { return !names()["ghost"] }, 5*time.Second, 20*time.Millisecond, "ghost consumer never removed")
+	got := names()
+	assert.True(t, got["holder"], "a consumer owning pending entries is kept")
+}
