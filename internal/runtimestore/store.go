@@ -39,6 +39,7 @@ type Store struct {
 	maxLen int64
 
 	begin, finish, register *redis.Script
+	batch                   *batcher
 }
 
 var _ stopruntime.Store = (*Store)(nil)
@@ -56,6 +57,7 @@ func New(c redis.UniversalClient, opts Options) *Store {
 		begin:    redis.NewScript(beginLua),
 		finish:   redis.NewScript(finishLua),
 		register: redis.NewScript(registerLua),
+		batch:    &batcher{c: c},
 	}
 }
 
@@ -165,7 +167,15 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	v, err := s.begin.Run(ctx, s.c, []string{key}, req.JobID, req.NowMS, req.TakeoverMS).Slice()
+	args := []any{req.JobID, req.NowMS, req.TakeoverMS}
+	var cmd *redis.Cmd
+	if err := s.batch.do(ctx, func(p redis.Pipeliner) { cmd = s.begin.EvalSha(ctx, p, []string{key}, args...) }); err != nil {
+		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
+	}
+	if isNoScript(cmd.Err()) {
+		cmd = s.begin.Eval(ctx, s.c, []string{key}, args...)
+	}
+	v, err := cmd.Slice()
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
@@ -194,11 +204,17 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
 	}
 	args := []any{req.JobID, req.NowMS, req.Status, result}
-	pipe := s.c.Pipeline()
-	cmd := s.finish.EvalSha(ctx, pipe, []string{key}, args...)
-	xadd := pipe.XAdd(ctx, s.xaddArgs(op))
-	_, _ = pipe.Exec(ctx) // errors are read per command below
-	if errors.Is(cmd.Err(), redis.ErrNoScript) || redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+	var cmd *redis.Cmd
+	var xadd *redis.StringCmd
+	xargs := s.xaddArgs(op)
+	// Errors are read per command below.
+	if err := s.batch.do(ctx, func(p redis.Pipeliner) {
+		cmd = s.finish.EvalSha(ctx, p, []string{key}, args...)
+		xadd = p.XAdd(ctx, xargs)
+	}); err != nil {
+		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
+	}
+	if isNoScript(cmd.Err()) {
 		cmd = s.finish.Eval(ctx, s.c, []string{key}, args...)
 	}
 	v, err := cmd.Slice()
@@ -219,10 +235,19 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 
 // AppendOperation implements stopruntime.Store.
 func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) error {
-	if err := s.c.XAdd(ctx, s.xaddArgs(op)).Err(); err != nil {
+	args := s.xaddArgs(op)
+	var cmd *redis.StringCmd
+	if err := s.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.XAdd(ctx, args) }); err != nil {
+		return fmt.Errorf("append operation: %w", err)
+	}
+	if err := cmd.Err(); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
 	return nil
+}
+
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 func (s *Store) xaddArgs(op stopruntime.Operation) *redis.XAddArgs {
