@@ -160,8 +160,7 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 	if job.RequestedAtMs != nil {
 		requestedAt = *job.RequestedAtMs
 	}
-	log := h.log.With("entry_id", d.ID(), "job_id", d.ID(), "game_id", gameID, "reason", job.Reason,
-		"requested_at_ms", requestedAt, "delivery", d.Count())
+	log := &jobLog{h: h, d: d, gameID: gameID, reason: job.Reason, requestedAt: requestedAt}
 
 	if dead := d.Dead(); dead != "" {
 		// The broker dead-letters this entry whatever happens; answer it.
@@ -187,7 +186,7 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 		code := errorCode(err)
 		if !d.Final() {
 			h.opts.Metrics.Retry(code)
-			log.Warn("stop job will be retried", "error_code", code, "err", err.Error())
+			log.get().Warn("stop job will be retried", "error_code", code, "err", err.Error())
 			return fmt.Errorf("stop game %s: %w", gameID, err)
 		}
 		d.DeadLetter(deadMaxDeliveries, err.Error())
@@ -247,9 +246,9 @@ func (h *Handler) result(d Delivery, gameID string) runtimejobs.RuntimeJobResult
 
 // answerFailure answers with a failure when the game id can be put in a
 // result; otherwise the dead letter is the only record of the job.
-func (h *Handler) answerFailure(ctx context.Context, log *slog.Logger, d Delivery, start time.Time, gameID, code, text string) error {
+func (h *Handler) answerFailure(ctx context.Context, log *jobLog, d Delivery, start time.Time, gameID, code, text string) error {
 	if gameID == "" || len(gameID) > h.maxGame {
-		log.Warn("stop job dead-lettered without a result: game id unreadable", "error_code", code, "err", text)
+		log.get().Warn("stop job dead-lettered without a result: game id unreadable", "error_code", code, "err", text)
 		h.opts.Metrics.Result("dead_letter_only", code, h.opts.Now().Sub(start))
 		return nil
 	}
@@ -260,16 +259,38 @@ func (h *Handler) answerFailure(ctx context.Context, log *slog.Logger, d Deliver
 	return h.send(ctx, log, start, out)
 }
 
-func (h *Handler) send(ctx context.Context, log *slog.Logger, start time.Time, out runtimejobs.RuntimeJobResultMessage) error {
+func (h *Handler) send(ctx context.Context, log *jobLog, start time.Time, out runtimejobs.RuntimeJobResultMessage) error {
 	if err := h.sender.SendAsSendJobResultOperation(ctx, out); err != nil {
-		log.Error("publish job result", "err", err.Error())
+		log.get().Error("publish job result", "err", err.Error())
 		return fmt.Errorf("publish result of job %s: %w", out.Payload.JobId, err)
 	}
 	took := h.opts.Now().Sub(start)
 	h.opts.Metrics.Result(out.Payload.Outcome, out.Payload.ErrorCode, took)
-	log.Info("stop job processed", "outcome", out.Payload.Outcome, "error_code", out.Payload.ErrorCode,
-		"duration_ms", float64(took.Microseconds())/1000)
+	if h.log.Enabled(ctx, slog.LevelInfo) {
+		log.get().Info("stop job processed", "outcome", out.Payload.Outcome, "error_code", out.Payload.ErrorCode,
+			"duration_ms", float64(took.Microseconds())/1000)
+	}
 	return nil
+}
+
+// jobLog is the job's logger, built only when a line is written: With
+// formats its attributes at once, which cost more than the rest of a job's
+// handling when the level drops every line.
+type jobLog struct {
+	h           *Handler
+	d           Delivery
+	gameID      string
+	reason      string
+	requestedAt int64
+	l           *slog.Logger
+}
+
+func (j *jobLog) get() *slog.Logger {
+	if j.l == nil {
+		j.l = j.h.log.With("entry_id", j.d.ID(), "job_id", j.d.ID(), "game_id", j.gameID, "reason", j.reason,
+			"requested_at_ms", j.requestedAt, "delivery", j.d.Count())
+	}
+	return j.l
 }
 
 // errorCode names a Go error of the orchestrator for the wire.
