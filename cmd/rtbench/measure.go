@@ -104,6 +104,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if err := e.fill(ctx, n); err != nil {
 		return drainResult{}, err
 	}
+	cpu0 := redisCPU(ctx, e.rdb)
 	inst, err := p(ctx, e)
 	if err != nil {
 		return drainResult{}, err
@@ -117,6 +118,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	redisSec := redisCPU(ctx, e.rdb) - cpu0
 	info := inst.stop()
 	if err != nil {
 		return drainResult{}, err
@@ -147,7 +149,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if span <= 0 {
 		span = 0.001
 	}
-	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, Spread: info.acks, PeakRSSMiB: info.rss}, nil
+	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), Spread: info.acks, PeakRSSMiB: info.rss}, nil
 }
 
 // latency offers rate jobs/s for dur to a running p and measures XADD of
@@ -296,4 +298,21 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 func quantile(v []float64, q float64) float64 {
 	i := int(math.Ceil(q*float64(len(v)))) - 1
 	return v[max(0, min(i, len(v)-1))]
+}
+
+// redisCPU is the CPU time (user+sys, seconds) the redis-server has used.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total
 }
