@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -35,7 +34,7 @@ import (
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopjobs"
+	"galaxy/rtmanager/internal/service"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
@@ -104,49 +103,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		group = jobsCh.Stream.Group
 	}
 	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StopJobsChannelPath, group))
-	broker, err := redisstream.New(rdb, redisstream.Options{
-		Contract:      doc,
-		Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group},
-		Consumer:      cfg.Consumer,
-		StartID:       cfg.StartID,
-		MaxDeliveries: cfg.MaxDeliveries,
-		ClaimIdle:     cfg.ClaimIdle,
-		RetryBackoff:  cfg.RetryBackoff,
-		Logger:        log,
-		Observer:      m,
+	svcRun, err := service.Start(ctx, rdb, service.Options{
+		Stopper:  svc,
+		Workers:  cfg.Workers,
+		Contract: doc,
+		Logger:   log,
+		Metrics:  m,
+		Broker: redisstream.Options{
+			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group},
+			Consumer:      cfg.Consumer,
+			StartID:       cfg.StartID,
+			MaxDeliveries: cfg.MaxDeliveries,
+			ClaimIdle:     cfg.ClaimIdle,
+			RetryBackoff:  cfg.RetryBackoff,
+			Observer:      m,
+		},
 	})
 	if err != nil {
-		return fmt.Errorf("start broker: %w", err)
+		return err
 	}
-
-	// One generated controller per worker: each handles one job at a time,
-	// the broker shares the stream's entries among them.
-	ctrlLog := controllerLogger{log: log.With("component", "asyncapi")}
-	ctrls := make([]*runtimejobs.AppController, 0, cfg.Workers)
-	closeCtrls := func(ctx context.Context) {
-		for _, c := range ctrls {
-			c.Close(ctx)
-		}
-	}
-	for i := 0; i < cfg.Workers; i++ {
-		c, err := runtimejobs.NewAppController(broker,
-			runtimejobs.WithMiddlewares(broker.Middleware()),
-			runtimejobs.WithLogger(ctrlLog))
-		if err != nil {
-			return fmt.Errorf("create app controller: %w", err)
-		}
-		ctrls = append(ctrls, c)
-		h, err := stopjobs.New(svc, c, stopjobs.Options{
-			DeliveryFrom: deliveryFrom, Contract: doc, Logger: log, Metrics: m,
-		})
-		if err != nil {
-			return fmt.Errorf("create stop job handler: %w", err)
-		}
-		if err := c.SubscribeToAllChannels(ctx, h); err != nil {
-			closeCtrls(context.Background())
-			return fmt.Errorf("subscribe to stop jobs: %w", err)
-		}
-	}
+	broker := svcRun.Broker
 
 	var stopping atomic.Bool
 	srv, err := startHTTP(cfg.HTTPAddr, reg, func(ctx context.Context) error {
@@ -171,23 +147,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down: no new jobs; waiting for in-flight jobs", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := broker.Close(sctx); err != nil {
+	if err := svcRun.Close(sctx); err != nil {
 		log.Warn("in-flight jobs did not finish in time; they stay pending for the next start", "err", err.Error())
 	}
-	closeCtrls(sctx)
 	if srv != nil {
 		_ = srv.Shutdown(sctx)
 	}
 	log.Info("rtmanager stopped")
 	return nil
-}
-
-func deliveryFrom(ctx context.Context) (stopjobs.Delivery, bool) {
-	d, ok := redisstream.DeliveryFrom(ctx)
-	if !ok {
-		return nil, false
-	}
-	return d, true
 }
 
 // checkRedis refuses to start with credentials Redis rejects (exit 2); an
@@ -269,34 +236,6 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// controllerLogger lets asyncapi-codegen's controllers log through slog.
-type controllerLogger struct{ log *slog.Logger }
-
-var _ extensions.Logger = controllerLogger{}
-
-func (l controllerLogger) attrs(ctx context.Context, info []extensions.LogInfo) []any {
-	out := make([]any, 0, 2*len(info)+2)
-	if ch, ok := ctx.Value(extensions.ContextKeyIsChannel).(string); ok {
-		out = append(out, "channel", ch)
-	}
-	for _, i := range info {
-		out = append(out, i.Key, i.Value)
-	}
-	return out
-}
-
-func (l controllerLogger) Info(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.DebugContext(ctx, msg, l.attrs(ctx, info)...)
-}
-
-func (l controllerLogger) Warning(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.WarnContext(ctx, msg, l.attrs(ctx, info)...)
-}
-
-func (l controllerLogger) Error(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.ErrorContext(ctx, msg, l.attrs(ctx, info)...)
 }
 
 // quietRedis drops go-redis's own log lines.

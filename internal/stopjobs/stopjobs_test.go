@@ -19,7 +19,7 @@ import (
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopjobs"
+	"galaxy/rtmanager/internal/service"
 	"galaxy/rtmanager/internal/stopruntime"
 	"galaxy/rtmanager/internal/testredis"
 )
@@ -51,14 +51,6 @@ type env struct {
 	schemas *contractschema.Validator
 }
 
-func deliveryFrom(ctx context.Context) (stopjobs.Delivery, bool) {
-	d, ok := redisstream.DeliveryFrom(ctx)
-	if !ok {
-		return nil, false
-	}
-	return d, true
-}
-
 // start runs the real pipeline: broker, generated controllers, handler,
 // orchestrator with Redis records, on a private redis-server.
 func start(t *testing.T, driver stopruntime.Driver, maxDeliveries int) *env {
@@ -73,27 +65,18 @@ func start(t *testing.T, driver stopruntime.Driver, maxDeliveries int) *env {
 
 	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), map[string]stopruntime.Driver{"none": driver}, stopruntime.Options{})
 	require.NoError(t, err)
-	b, err := redisstream.New(rdb, redisstream.Options{
-		Contract: doc, MaxDeliveries: maxDeliveries, Block: 100 * time.Millisecond,
-		RetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond,
+	run, err := service.Start(context.Background(), rdb, service.Options{
+		Stopper: svc, Workers: 2, Contract: doc,
+		Broker: redisstream.Options{
+			MaxDeliveries: maxDeliveries, Block: 100 * time.Millisecond,
+			RetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond,
+		},
 	})
 	require.NoError(t, err)
-	var ctrls []*runtimejobs.AppController
-	for i := 0; i < 2; i++ {
-		c, err := runtimejobs.NewAppController(b, runtimejobs.WithMiddlewares(b.Middleware()))
-		require.NoError(t, err)
-		h, err := stopjobs.New(svc, c, stopjobs.Options{DeliveryFrom: deliveryFrom, Contract: doc})
-		require.NoError(t, err)
-		require.NoError(t, c.SubscribeToAllChannels(context.Background(), h))
-		ctrls = append(ctrls, c)
-	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = b.Close(ctx)
-		for _, c := range ctrls {
-			c.Close(ctx)
-		}
+		_ = run.Close(ctx)
 	})
 	return &env{rdb: rdb, svc: svc, doc: doc, schemas: schemas}
 }
