@@ -79,3 +79,14 @@ BENCH_FLAGS ?=
 bench: ## Throughput and latency of rtmanager vs the old design and the Redis ceiling (cmd/rtbench, ~2 min; last line JSON)
 	@scripts/ensure-redis.sh
 	$(GO) run ./cmd/rtbench $(BENCH_FLAGS)
+
+# Flags passed to cmd/rtchaos by make test-resilience (see go run ./cmd/rtchaos --help).
+RESILIENCE_FLAGS ?=
+# Where make test-resilience builds rtmanager, rtmanagerctl and rtchaos.
+RESILIENCE_BIN ?= bin/resilience
+
+.PHONY: test-resilience
+test-resilience: ## kill -9, Redis restarts, replicas, poison flood, credentials: the built binaries vs a private redis-server (cmd/rtchaos, ~2 min)
+	@scripts/ensure-redis.sh
+	$(GO) build -o $(RESILIENCE_BIN)/ ./cmd/rtmanager ./cmd/rtmanagerctl ./cmd/rtchaos
+	$(RESILIENCE_BIN)/rtchaos --bin-dir $(RESILIENCE_BIN) $(RESILIENCE_FLAGS)

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 type options struct {
@@ -44,6 +46,8 @@ var allScenarios = []string{"kill", "redis", "replicas", "poison", "credentials"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Redis is taken away on purpose: go-redis's own dial errors are noise.
+	redis.SetLogger(quietRedis{})
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -238,3 +242,7 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}

@@ -111,7 +111,7 @@ func flood(ctx context.Context, e *env, c *contract, o options, rng *rand.Rand, 
 		entries = append(entries, j)
 		expect = append(expect, nil)
 	}
-	prod, err := produce(ctx, w.rdb, entries, 0, 50, 2*time.Minute)
+	prod, err := produce(ctx, w.rdb, entries, 0, 50, 2*time.Minute, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -96,11 +96,20 @@ type prodStats struct {
 // pipelined batches, as Lobby would. An XADD that fails (Redis away) is
 // repeated until it succeeds or timeout passes; one whose reply was lost
 // may have been applied, which only makes one more job on the stream.
-func produce(ctx context.Context, rdb redis.UniversalClient, entries [][]string, rate, batch int, timeout time.Duration) (prodStats, error) {
+//
+// A close of stop ends it after the current batch (nil: write them all);
+// ids of entries never written stay "".
+func produce(ctx context.Context, rdb redis.UniversalClient, entries [][]string, rate, batch int, timeout time.Duration, stop <-chan struct{}) (prodStats, error) {
 	st := prodStats{ids: make([]string, len(entries))}
 	t0 := time.Now()
 	deadline := t0.Add(timeout)
 	for from := 0; from < len(entries); from += batch {
+		select {
+		case <-stop:
+			st.took = time.Since(t0)
+			return st, nil
+		default:
+		}
 		todo := make([]int, 0, batch)
 		for i := from; i < min(from+batch, len(entries)); i++ {
 			todo = append(todo, i)
@@ -168,6 +177,33 @@ func waitConsumerEmpty(ctx context.Context, rdb redis.UniversalClient, consumer 
 		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("consumer %s still has pending entries after %s", consumer, timeout)
+}
+
+// catchUp waits until every job on the stream now has its result (each job
+// of the fault scenarios has one), and measures the longest time the result
+// stream stopped growing meanwhile.
+func catchUp(ctx context.Context, w *world, timeout time.Duration) (took, stall time.Duration, err error) {
+	t0 := time.Now()
+	target, err := w.rdb.XLen(ctx, jobsStream).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	last, lastChange := w.resultsLen(ctx), t0
+	for time.Since(t0) < timeout {
+		if ctx.Err() != nil {
+			return 0, 0, ctx.Err()
+		}
+		n, err := w.rdb.XLen(ctx, resultsStream).Result()
+		if err == nil && n != last {
+			stall = max(stall, time.Since(lastChange))
+			last, lastChange = n, time.Now()
+		}
+		if err == nil && n >= target {
+			return time.Since(t0), stall, nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return 0, max(stall, time.Since(lastChange)), fmt.Errorf("%d of %d jobs answered after %s", last, target, timeout)
 }
 
 // waitResults waits until the result stream holds at least n entries.
