@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/internal/testredis"
+)
+
+func result(jobID, game string) []string {
+	return []string{"job_id", jobID, "game_id", game, "operation", "stop", "outcome", "success", "error_code", "",
+		"error_message", "", "container_id", "", "engine_endpoint", "", "completed_at_ms", "1"}
+}
+
+// The checker finds missing, duplicated, unknown and off-contract results,
+// and dead letters that do not carry their job's fields.
+func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	c, err := loadContract()
+	require.NoError(t, err)
+	add := func(stream string, fields ...string) string {
+		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: fields}).Result()
+		require.NoError(t, err)
+		return id
+	}
+	j1 := add(jobsStream, "game_id", "g1", "reason", "game_finished")
+	j2 := add(jobsStream, "game_id", "g2", "reason", "game_finished")
+	add(jobsStream, "game_id", "g3", "reason", "game_finished") // never answered
+	j4 := add(jobsStream, "game_id", "g 4", "reason", "vacation")
+	add(resultsStream, result(j1, "g1")...)
+	add(resultsStream, result(j1, "g1")...) // duplicate
+	add(resultsStream, result("1-1", "g9")...)
+	bad := result(j2, "g2")
+	bad[7] = "maybe" // outcome off the contract
+	add(resultsStream, bad...)
+	add(deadStream, "dead_reason", "invalid", "dead_error", "x", "original_id", j4, "delivery_count", "1",
+		"dead_at_ms", "1", "game_id", "g 4", "reason", "holiday")
+
+	rep, err := c.check(ctx, rdb, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 4, rep.Jobs)
+	assert.Equal(t, 1, rep.Duplicates)
+	assert.Equal(t, 2, rep.Missing) // g3 and g 4
+	assert.Equal(t, 1, rep.Unknown)
+	assert.Equal(t, 1, rep.ContractFails)
+	assert.Equal(t, 1, rep.BadCopies)
+	assert.False(t, rep.ok())
+
+	rep, err = c.check(ctx, rdb, func(m redis.XMessage) bool { return m.ID == j1 })
+	require.NoError(t, err)
+	assert.Equal(t, 0, rep.Missing)
+}
+
+func TestOriginalFieldsRenamesBack(t *testing.T) {
+	got := originalFields(map[string]any{"dead_reason": "invalid", "original_id": "1-1", "original.dead_reason": "x", "game_id": "g"})
+	assert.Equal(t, map[string]string{"dead_reason": "x", "game_id": "g"}, got)
+}
+
+func TestMetricValue(t *testing.T) {
+	text := "# HELP x\nrtmanager_acks_total{stream=\"runtime:stop_jobs\"} 42\nrtmanager_acks_total_other 7\n"
+	assert.Equal(t, 42.0, metricValue(text, "rtmanager_acks_total", "stream", "runtime:stop_jobs"))
+	assert.Equal(t, 0.0, metricValue(text, "rtmanager_acks_total", "stream", "other"))
+}
+
+// Every poison kind is malformed, and says whether its game id is readable.
+func TestPoisonKinds(t *testing.T) {
+	kinds := map[string]bool{}
+	for i := 0; i < poisonKinds; i++ {
+		p := makePoison(i, []string{"g-0001"})
+		kinds[p.kind] = true
+		assert.Equal(t, p.wantResult, p.wantGame != "", p.kind)
+		assert.Zero(t, len(p.fields)%2, p.kind)
+	}
+	assert.Len(t, kinds, poisonKinds)
+}
