@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -28,7 +27,7 @@ import (
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopjobs"
+	"galaxy/rtmanager/internal/service"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
@@ -81,83 +80,29 @@ func inproc(workers int) pipeline {
 		}
 		reg := prometheus.NewRegistry()
 		m := metrics.New(reg)
-		broker, err := redisstream.New(rdb, redisstream.Options{
-			Contract: doc,
-			Groups:   map[string]string{runtimejobs.StopJobsChannelPath: groupName},
-			Consumer: "bench-inproc",
-			StartID:  "0",
-			Logger:   log,
-			Observer: m,
+		run, err := service.Start(ctx, rdb, service.Options{
+			Stopper: svc, Workers: workers, Contract: doc, Logger: log, Metrics: m,
+			Broker: redisstream.Options{
+				Groups:   map[string]string{runtimejobs.StopJobsChannelPath: groupName},
+				Consumer: "bench-inproc",
+				StartID:  "0",
+				Observer: m,
+			},
 		})
 		if err != nil {
 			return nil, err
-		}
-		ctrlLog := controllerLogger{log: log.With("component", "asyncapi")}
-		var ctrls []*runtimejobs.AppController
-		for i := 0; i < workers; i++ {
-			c, err := runtimejobs.NewAppController(broker,
-				runtimejobs.WithMiddlewares(broker.Middleware()),
-				runtimejobs.WithLogger(ctrlLog))
-			if err != nil {
-				return nil, err
-			}
-			ctrls = append(ctrls, c)
-			h, err := stopjobs.New(svc, c, stopjobs.Options{DeliveryFrom: deliveryFrom, Contract: doc, Logger: log, Metrics: m})
-			if err != nil {
-				return nil, err
-			}
-			if err := c.SubscribeToAllChannels(ctx, h); err != nil {
-				return nil, err
-			}
 		}
 		return &instance{
 			ready: waitGroupExists(e.rdb, groupName),
 			stop: func() stopInfo {
 				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				err := broker.Close(sctx)
-				for _, c := range ctrls {
-					c.Close(sctx)
-				}
+				err := run.Close(sctx)
 				_ = rdb.Close()
 				return stopInfo{err: err}
 			},
 		}, nil
 	}
-}
-
-func deliveryFrom(ctx context.Context) (stopjobs.Delivery, bool) {
-	d, ok := redisstream.DeliveryFrom(ctx)
-	if !ok {
-		return nil, false
-	}
-	return d, true
-}
-
-// controllerLogger is cmd/rtmanager's adapter of the controllers' logger.
-type controllerLogger struct{ log *slog.Logger }
-
-func (l controllerLogger) attrs(ctx context.Context, info []extensions.LogInfo) []any {
-	out := make([]any, 0, 2*len(info)+2)
-	if ch, ok := ctx.Value(extensions.ContextKeyIsChannel).(string); ok {
-		out = append(out, "channel", ch)
-	}
-	for _, i := range info {
-		out = append(out, i.Key, i.Value)
-	}
-	return out
-}
-
-func (l controllerLogger) Info(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.DebugContext(ctx, msg, l.attrs(ctx, info)...)
-}
-
-func (l controllerLogger) Warning(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.WarnContext(ctx, msg, l.attrs(ctx, info)...)
-}
-
-func (l controllerLogger) Error(ctx context.Context, msg string, info ...extensions.LogInfo) {
-	l.log.ErrorContext(ctx, msg, l.attrs(ctx, info)...)
 }
 
 func freePort() (int, error) {
