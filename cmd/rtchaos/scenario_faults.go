@@ -85,7 +85,9 @@ func scenarioKill(ctx context.Context, e *env, c *contract, o options, rng *rand
 		return
 	}
 	entries := validJobs(o.jobs, w.games, rng)
-	rate := 2500
+	// Faster than one rtmanager on two cores goes: a backlog builds, so
+	// each kill leaves a full prefetch of entries pending.
+	rate := 5000
 	prodCh := make(chan prodStats, 1)
 	prodErr := make(chan error, 1)
 	go func() {
@@ -134,9 +136,18 @@ func scenarioKill(ctx context.Context, e *env, c *contract, o options, rng *rand
 	}
 	f.add("SIGKILLs", fmt.Sprintf("%d (results so far / entries pending with the killed consumer: %s)", kills, strings.Join(atKill, ", ")))
 	f.add("restart to ready", durations(readies))
-	f.add("kill to orphans claimed", fmt.Sprintf("%s (max %s)", durations(recovered), round(maxDuration(recovered))))
+	f.add("kill to orphans claimed", fmt.Sprintf("%s (max %s, bound %s)", durations(recovered), round(maxDuration(recovered)), claimBound(o)))
 	f.add("producer", fmt.Sprintf("%d jobs in %s", len(entries), round(prod.took)))
-	finish(ctx, c, w, f, prod)
+	rep := finish(ctx, c, w, f, prod)
+	f.expect(maxDuration(recovered) <= claimBound(o), "a killed consumer's entries were claimed after %s, bound %s: the restarted process claims only into free prefetch, which its own backlog keeps full",
+		round(maxDuration(recovered)), claimBound(o))
+	if rep != nil {
+		// Every job names a running game: the right answer is success (the
+		// first stop) or success/replay_no_op, whatever the crashes.
+		wrong := rep.Results - rep.Outcomes["success"] - rep.Outcomes["success/replay_no_op"]
+		f.expect(wrong == 0, "%d jobs of running games answered with a failure (%s): their game's stop was owned by a killed consumer's unclaimed entry, so they were retried as busy until deliveries ran out",
+			wrong, rep.outcomes())
+	}
 	if err := p.term(15 * time.Second); err != nil {
 		f.fail("last rtmanager did not exit 0 after SIGTERM: %v", err)
 	}
