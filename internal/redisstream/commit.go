@@ -3,6 +3,7 @@ package redisstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -24,58 +25,80 @@ func (r *reader) enqueueCommit(req commitReq) {
 	}
 }
 
-// publishAndAck appends the publications and acknowledges the entry in one
-// atomic step, but only while this consumer still owns the entry: if another
-// consumer claimed it meanwhile, nothing is written (that consumer answers
-// it), so each entry gets its publications exactly once.
+// publishAndAck commits a batch of entries in one script call. For each
+// entry, in order: if this consumer still owns it (XPENDING), append its
+// publications and acknowledge it; if another consumer claimed it meanwhile,
+// write nothing (that consumer answers it). So each entry gets its
+// publications exactly once, together with its XACK. A script runs
+// atomically, so the batch is one step; one call per batch keeps Redis's
+// per-call cost off each entry.
 //
 // KEYS[1] is the source stream, KEYS[2..] the target streams.
-// ARGV: group, consumer, entry id, then per publication: key index, maxlen
-// (0 = none), field count n, then n field/value items.
+// ARGV: group, consumer, entry count, then per entry: id, publication count,
+// then per publication: key index, maxlen (0 = none), field count n, then n
+// field/value items. It returns one reply per entry: 1 committed, 0 not
+// owned, or the error text of a failed write (that entry is not
+// acknowledged).
 var publishAndAck = redis.NewScript(`
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+local out = {}
 local i = 4
-while i <= #ARGV do
-  local key = KEYS[tonumber(ARGV[i])]
-  local maxlen = ARGV[i + 1]
-  local n = tonumber(ARGV[i + 2])
-  local args
-  if maxlen ~= '0' then
-    args = {key, 'MAXLEN', '~', maxlen, '*'}
-  else
-    args = {key, '*'}
+for e = 1, tonumber(ARGV[3]) do
+  local id = ARGV[i]
+  local np = tonumber(ARGV[i + 1])
+  i = i + 2
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  local state = 0
+  if #p > 0 and p[1][2] == ARGV[2] then state = 1 end
+  for k = 1, np do
+    local n = tonumber(ARGV[i + 2])
+    if state == 1 then
+      local args
+      if ARGV[i + 1] ~= '0' then
+        args = {KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[i + 1], '*'}
+      else
+        args = {KEYS[tonumber(ARGV[i])], '*'}
+      end
+      for j = 1, n do args[#args + 1] = ARGV[i + 2 + j] end
+      local r = redis.pcall('XADD', unpack(args))
+      if type(r) == 'table' and r.err then state = r.err end
+    end
+    i = i + 3 + n
   end
-  for j = 1, n do args[#args + 1] = ARGV[i + 2 + j] end
-  redis.call('XADD', unpack(args))
-  i = i + 3 + n
+  if state == 1 then redis.call('XACK', KEYS[1], ARGV[1], id) end
+  out[e] = state
 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
-return 1
+return out
 `)
 
-func (r *reader) scriptArgs(req commitReq) ([]string, []any) {
+// scriptArgs lays out a batch for publishAndAck.
+func (r *reader) scriptArgs(batch []commitReq) ([]string, []any) {
 	keys := []string{r.ci.address}
 	n := 3
-	for _, p := range req.pubs {
-		n += 3 + len(p.fields)
+	for _, req := range batch {
+		n += 2
+		for _, p := range req.pubs {
+			n += 3 + len(p.fields)
+		}
 	}
 	args := make([]any, 0, n)
-	args = append(args, r.ci.group, r.b.opts.Consumer, req.d.id)
-	for _, p := range req.pubs {
-		idx := 0
-		for i, k := range keys {
-			if k == p.channel.address {
-				idx = i + 1
+	args = append(args, r.ci.group, r.b.opts.Consumer, len(batch))
+	for _, req := range batch {
+		args = append(args, req.d.id, len(req.pubs))
+		for _, p := range req.pubs {
+			idx := 0
+			for i, k := range keys {
+				if k == p.channel.address {
+					idx = i + 1
+				}
 			}
-		}
-		if idx == 0 {
-			keys = append(keys, p.channel.address)
-			idx = len(keys)
-		}
-		args = append(args, idx, p.channel.maxLen, len(p.fields))
-		for _, f := range p.fields {
-			args = append(args, f)
+			if idx == 0 {
+				keys = append(keys, p.channel.address)
+				idx = len(keys)
+			}
+			args = append(args, idx, p.channel.maxLen, len(p.fields))
+			for _, f := range p.fields {
+				args = append(args, f)
+			}
 		}
 	}
 	return keys, args
@@ -148,6 +171,12 @@ func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
 	}
 }
 
+// commitOutcome is what became of one entry of a batch.
+type commitOutcome struct {
+	committed bool
+	err       error // not acknowledged: it stays pending
+}
+
 // tryCommit runs one batch. A transport error returns an error and leaves
 // the whole batch to be retried (the script is idempotent: an entry already
 // acknowledged is no longer pending and is skipped). Per-entry errors finish
@@ -155,32 +184,22 @@ func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
 func (r *reader) tryCommit(batch []commitReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmds, err := r.runBatch(ctx, batch)
-	if err != nil && cmds == nil {
+	var outs []commitOutcome
+	var err error
+	if r.b.atomic {
+		outs, err = r.commitScript(ctx, batch)
+	} else {
+		outs, err = r.commitPlain(ctx, batch)
+	}
+	if err != nil {
 		return err
-	}
-	if anyNoScript(cmds) {
-		// First commit after a start or a Redis restart: load the script and
-		// run the batch again (the script skips entries already acknowledged).
-		if err := publishAndAck.Load(ctx, r.b.rdb).Err(); err != nil {
-			return err
-		}
-		if cmds, err = r.runBatch(ctx, batch); err != nil && cmds == nil {
-			return err
-		}
-	}
-	for _, c := range cmds {
-		if isTransport(c.Err()) {
-			return c.Err()
-		}
 	}
 	committed := 0
 	for i, req := range batch {
-		cerr := cmds[i].Err()
-		switch {
-		case cerr != nil:
-			r.logs.warn("commit entry "+req.d.id+"; it stays pending", cerr)
-		case !cmdCommitted(cmds[i]):
+		switch o := outs[i]; {
+		case o.err != nil:
+			r.logs.warn("commit entry "+req.d.id+"; it stays pending", o.err)
+		case !o.committed:
 			r.b.log.Warn("entry was claimed by another consumer; its publications were dropped", "stream", r.ci.address, "entry_id", req.d.id)
 		default:
 			committed++
@@ -191,21 +210,50 @@ func (r *reader) tryCommit(batch []commitReq) error {
 	return nil
 }
 
-func (r *reader) runBatch(ctx context.Context, batch []commitReq) ([]redis.Cmder, error) {
-	if r.b.atomic {
-		return r.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, req := range batch {
-				keys, args := r.scriptArgs(req)
-				publishAndAck.EvalSha(ctx, p, keys, args...)
-			}
-			return nil
-		})
+func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
+	keys, args := r.scriptArgs(batch)
+	res, err := publishAndAck.EvalSha(ctx, r.b.rdb, keys, args...).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		// First commit after a start or a Redis restart.
+		res, err = publishAndAck.Eval(ctx, r.b.rdb, keys, args...).Result()
 	}
-	// Redis Cluster: the streams live in different slots, so no script can
-	// touch them all. Publish, then acknowledge: a crash in between can
-	// publish an entry's results twice (the redelivery publishes again).
-	cmds := make([]redis.Cmder, 0, len(batch))
-	for _, req := range batch {
+	if err != nil {
+		if isTransport(err) {
+			return nil, err
+		}
+		// The script failed as a whole (NOGROUP, say): nothing of it that
+		// matters was written; every entry stays pending.
+		outs := make([]commitOutcome, len(batch))
+		for i := range outs {
+			outs[i].err = err
+		}
+		return outs, nil
+	}
+	replies, ok := res.([]any)
+	if !ok || len(replies) != len(batch) {
+		return nil, fmt.Errorf("commit script: unexpected reply %T of %d entries", res, len(batch))
+	}
+	outs := make([]commitOutcome, len(batch))
+	for i, rep := range replies {
+		switch v := rep.(type) {
+		case int64:
+			outs[i].committed = v == 1
+		case string:
+			outs[i].err = errors.New(v)
+		default:
+			outs[i].err = fmt.Errorf("commit script: unexpected reply %T", rep)
+		}
+	}
+	return outs, nil
+}
+
+// commitPlain is the Redis Cluster path: the streams live in different
+// slots, so no script can touch them all. Publish, then acknowledge: a crash
+// in between can publish an entry's results twice (the redelivery publishes
+// again).
+func (r *reader) commitPlain(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
+	outs := make([]commitOutcome, len(batch))
+	for i, req := range batch {
 		_, err := r.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, pub := range req.pubs {
 				a := &redis.XAddArgs{Stream: pub.channel.address, Values: pub.fields}
@@ -216,33 +264,19 @@ func (r *reader) runBatch(ctx context.Context, batch []commitReq) ([]redis.Cmder
 			}
 			return nil
 		})
+		if err == nil {
+			var n int64
+			n, err = r.b.rdb.XAck(ctx, r.ci.address, r.ci.group, req.d.id).Result()
+			outs[i].committed = n == 1
+		}
 		if err != nil {
-			return nil, err
-		}
-		ack := r.b.rdb.XAck(ctx, r.ci.address, r.ci.group, req.d.id)
-		cmds = append(cmds, ack)
-	}
-	return cmds, nil
-}
-
-func cmdCommitted(c redis.Cmder) bool {
-	switch t := c.(type) {
-	case *redis.Cmd:
-		n, err := t.Int64()
-		return err == nil && n == 1
-	case *redis.IntCmd:
-		return t.Val() == 1
-	}
-	return false
-}
-
-func anyNoScript(cmds []redis.Cmder) bool {
-	for _, c := range cmds {
-		if err := c.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			return true
+			if isTransport(err) {
+				return nil, err
+			}
+			outs[i].err = err
 		}
 	}
-	return false
+	return outs, nil
 }
 
 // isTransport tells connection-level failures (retry the batch) from
