@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -189,6 +190,11 @@ func scenarioRedis(ctx context.Context, e *env, c *contract, o options, rng *ran
 	// off without long pauses: a read resumes at once, a retry waits at most
 	// --retry-backoff doubled a few times.
 	const stallBound = 3 * time.Second
+	// Once Redis is back and ready, no job may wait longer than this for
+	// its answer (counted from when it was written, or from readiness if
+	// later).
+	const waitBound = 5 * time.Second
+	var readyTimes []int64 // Unix ms when /readyz said 200 after each restart
 	for i := 1; i <= outages; i++ {
 		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(time.Second))))
 		burst, err := produce(ctx, w.rdb, validJobs(1000, w.games, rng), 0, 100, time.Minute, nil)
@@ -233,6 +239,7 @@ func scenarioRedis(ctx context.Context, e *env, c *contract, o options, rng *ran
 			f.fail("outage %d: %v", i, err)
 		} else {
 			readyAfter = time.Since(restartedAt)
+			readyTimes = append(readyTimes, time.Now().UnixMilli())
 		}
 		resumed := time.Duration(-1)
 		if err := waitResults(ctx, w, w.resultsLen(ctx)+1, 30*time.Second); err == nil {
@@ -265,7 +272,12 @@ func scenarioRedis(ctx context.Context, e *env, c *contract, o options, rng *ran
 	}
 	f.add("producer", fmt.Sprintf("%d jobs at 300/s in %s + %d in bursts, %d XADDs repeated", written(prod.ids), round(prod.took), len(burstIDs), prod.retries))
 	prod.ids = append(prod.ids, burstIDs...)
-	finish(ctx, c, w, f, prod)
+	rep := finish(ctx, c, w, f, prod)
+	if rep != nil {
+		worst, worstID := longestWait(rep, readyTimes)
+		f.add("longest wait after Redis was back", fmt.Sprintf("%s (job %s; bound %s)", worst, worstID, waitBound))
+		f.expect(worst <= waitBound, "job %s waited %s for its answer after Redis was back and /readyz said 200 (bound %s): jobs in flight when Redis went away are redelivered only after the broker's 10s MaxRetryBackoff (their XCLAIM failed during the outage), and the jobs of their games wait behind them", worstID, worst, waitBound)
+	}
 	f.expect(p.alive(), "rtmanager exited: %v", p.exitErr)
 	if err := p.term(15 * time.Second); err != nil {
 		f.fail("rtmanager did not exit 0 after SIGTERM: %v", err)
@@ -353,6 +365,30 @@ func scenarioReplicas(ctx context.Context, e *env, c *contract, o options, rng *
 			}
 		}
 	}
+}
+
+// longestWait is the longest time a job waited for its result counted from
+// when it was written or, if later, from the last time rtmanager became
+// ready again before the result.
+func longestWait(rep *checkReport, readyTimes []int64) (time.Duration, string) {
+	var worst int64
+	worstID := "-"
+	for id, rs := range rep.results {
+		done, err := strconv.ParseInt(rs[0]["completed_at_ms"], 10, 64)
+		if err != nil {
+			continue
+		}
+		from := msOfID(id)
+		for _, r := range readyTimes {
+			if r <= done {
+				from = max(from, r)
+			}
+		}
+		if done-from > worst {
+			worst, worstID = done-from, id
+		}
+	}
+	return time.Duration(worst) * time.Millisecond, worstID
 }
 
 func written(ids []string) int {

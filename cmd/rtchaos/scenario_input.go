@@ -217,15 +217,30 @@ func answerIDs(ctx context.Context, rdb redis.UniversalClient) ([2]int64, error)
 // answered normally, the drop in throughput reported.
 func scenarioPoison(ctx context.Context, e *env, c *contract, o options, rng *rand.Rand, f *figures) {
 	valid := o.jobs / 4
-	clean, err := flood(ctx, e, c, o, rng, "poison-clean", valid, 0)
-	if err != nil {
-		f.fail("clean run: %v", err)
-		return
-	}
-	dirty, err := flood(ctx, e, c, o, rng, "poison-flood", valid, 10)
-	if err != nil {
-		f.fail("poisoned run: %v", err)
-		return
+	// Two rounds of each, alternating, on a machine shared with others:
+	// the faster round of each kind counts.
+	var clean, dirty *floodRun
+	for round := 1; round <= 2; round++ {
+		c1, err := flood(ctx, e, c, o, rng, fmt.Sprintf("poison-clean-%d", round), valid, 0)
+		if err != nil {
+			f.fail("clean run: %v", err)
+			return
+		}
+		d1, err := flood(ctx, e, c, o, rng, fmt.Sprintf("poison-flood-%d", round), valid, 10)
+		if err != nil {
+			f.fail("poisoned run: %v", err)
+			return
+		}
+		f.add(fmt.Sprintf("round %d", round), fmt.Sprintf("clean %s, poisoned %s", round2(c1.span), round2(d1.span)))
+		f.expect(c1.rep.ok() && c1.rep.DeadLetters == 0, "clean run: %s", strings.Join(c1.rep.Examples, "; "))
+		f.expect(d1.rep.ok(), "poisoned run: %s", strings.Join(d1.rep.Examples, "; "))
+		f.expect(len(d1.problems) == 0, "poisoned run: %s", strings.Join(d1.problems, "; "))
+		if clean == nil || c1.span < clean.span {
+			clean = c1
+		}
+		if dirty == nil || d1.span < dirty.span {
+			dirty = d1
+		}
 	}
 	rate := func(n int, d time.Duration) float64 {
 		if d <= 0 {
@@ -258,10 +273,9 @@ func scenarioPoison(ctx context.Context, e *env, c *contract, o options, rng *ra
 		}
 		f.add("  "+pz.kind, fmt.Sprintf("%d entries, %d dead-lettered, %d answered (want: dead letter + %s)", n[0], n[1], n[2], want))
 	}
-	f.expect(clean.rep.ok() && clean.rep.DeadLetters == 0, "clean run: %s", strings.Join(clean.rep.Examples, "; "))
-	f.expect(r.ok(), "poisoned run: %s", strings.Join(r.Examples, "; "))
-	f.expect(len(dirty.problems) == 0, "poisoned run: %s", strings.Join(dirty.problems, "; "))
 }
+
+func round2(d time.Duration) string { return round(d).String() }
 
 // ctl runs rtmanagerctl with args; it returns stdout, stderr and the exit code.
 func (e *env) ctl(ctx context.Context, args ...string) (string, string, int) {
