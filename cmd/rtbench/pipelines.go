@@ -69,6 +69,9 @@ func inproc(workers int) pipeline {
 			return nil, err
 		}
 		ropts.PoolSize = max(ropts.PoolSize, workers+8)
+		// RESP2: rtmanager uses no RESP3 feature, and RESP3 costs a check for
+		// push notifications on every reply.
+		ropts.Protocol = 2
 		rdb := redis.NewClient(ropts)
 		doc, err := api.Load()
 		if err != nil {

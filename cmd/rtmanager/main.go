@@ -77,6 +77,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// Pool sized for the workers and the broker's own loops.
 	ropts.PoolSize = max(ropts.PoolSize, cfg.Workers+8)
+	// RESP2: rtmanager uses no RESP3 feature, and RESP3 costs a check for
+	// push notifications on every reply.
+	ropts.Protocol = 2
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	if err := checkRedis(ctx, rdb, log); err != nil {
