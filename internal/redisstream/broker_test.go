@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -616,4 +617,109 @@ func TestIdleConsumersWithNothingPendingAreRemoved(t *testing.T) {
 	require.Eventually(t, func() bool { return !names()["ghost"] }, 5*time.Second, 20*time.Millisecond, "ghost consumer never removed")
 	got := names()
 	assert.True(t, got["holder"], "a consumer owning pending entries is kept")
+}
+
+// Entries a dead consumer left are claimed ahead of new entries, even while
+// a backlog keeps the process's prefetch full.
+func TestClaimsGoAheadOfABacklog(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	for i := 0; i < 3; i++ {
+		addJob(t, rdb, "game_id", fmt.Sprintf("orphan%d", i), "reason", "game_finished")
+	}
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed", Streams: []string{jobs, ">"}, Count: 3}).Result()
+	require.NoError(t, err)
+	pipe := rdb.Pipeline()
+	for i := 0; i < 400; i++ {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: jobs, Values: []string{"game_id", fmt.Sprintf("new%d", i), "reason", "game_finished"}})
+	}
+	_, err = pipe.Exec(ctx)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var order []string
+	opts := fastOptions()
+	opts.ClaimIdle, opts.ClaimInterval = 300*time.Millisecond, 50*time.Millisecond
+	opts.ReadCount, opts.Prefetch = 4, 4
+	startApp(t, rdb, opts, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		mu.Lock()
+		order = append(order, string(msg.Payload.GameId))
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond) // the backlog takes about 2 s
+		return answer(ctx, c, msg)
+	})
+	waitLen(t, rdb, results, 403)
+	mu.Lock()
+	defer mu.Unlock()
+	last := 0
+	for i, g := range order {
+		if strings.HasPrefix(g, "orphan") {
+			last = i
+		}
+	}
+	assert.Less(t, last, 200, "orphans handled at position %d of %d: claims waited for the backlog", last, len(order))
+}
+
+// An older entry claimed from a dead consumer goes before a newer entry of
+// the same key that waits for its retry: the newer one is often waiting for
+// exactly that older one (a stop that the dead consumer began).
+func TestClaimedOlderEntryPreemptsRetryingNewerOne(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	first := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed", Streams: []string{jobs, ">"}, Count: 1}).Result()
+	require.NoError(t, err)
+	second := addJob(t, rdb, "game_id", "g1", "reason", "admin_request")
+
+	var firstDone atomic.Bool
+	opts := fastOptions()
+	opts.ClaimIdle, opts.ClaimInterval = 500*time.Millisecond, 50*time.Millisecond
+	opts.RetryBackoff, opts.MaxRetryBackoff, opts.MaxDeliveries = 300*time.Millisecond, 2*time.Second, 3
+	startApp(t, rdb, opts, 2, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		d, _ := redisstream.DeliveryFrom(ctx)
+		if d.ID() == first {
+			firstDone.Store(true)
+		} else if !firstDone.Load() {
+			return errors.New("busy: game g1 is being stopped by another job")
+		}
+		return answer(ctx, c, msg)
+	})
+	waitLen(t, rdb, results, 2)
+	time.Sleep(200 * time.Millisecond)
+	res := streamEntries(t, rdb, results)
+	require.Len(t, res, 2)
+	assert.Equal(t, first, res[0].Values["job_id"])
+	assert.Equal(t, second, res[1].Values["job_id"])
+	n, _ := rdb.XLen(ctx, dead).Result()
+	assert.Zero(t, n, "the newer job did not run out of deliveries")
+}
+
+// A retry that falls into a Redis outage goes on soon after Redis is back,
+// not after the longest backoff.
+func TestRetryResumesPromptlyAfterRedisIsBack(t *testing.T) {
+	srv := testredis.Start(t, testredis.Options{AppendOnly: true})
+	rdb := newClient(t, srv)
+	opts := fastOptions()
+	opts.RetryBackoff, opts.MaxRetryBackoff = 200*time.Millisecond, 10*time.Second
+	var calls atomic.Int32
+	failed := make(chan struct{})
+	startApp(t, rdb, opts, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		if calls.Add(1) == 1 {
+			close(failed)
+			return errors.New("transient")
+		}
+		return answer(ctx, c, msg)
+	})
+	addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	<-failed
+	require.NoError(t, srv.Kill())
+	time.Sleep(3 * time.Second) // longer than go-redis's own retries
+	require.NoError(t, srv.Restart())
+	back := time.Now()
+	waitLen(t, rdb, results, 1)
+	assert.Less(t, time.Since(back), 4*time.Second, "the retry waited for the longest backoff")
 }

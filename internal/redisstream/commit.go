@@ -36,9 +36,10 @@ func (r *reader) enqueueCommit(req commitReq) {
 // KEYS[1] is the source stream, KEYS[2..] the target streams.
 // ARGV: group, consumer, entry count, then per entry: id, publication count,
 // then per publication: key index, maxlen (0 = none), field count n, then n
-// field/value items. It returns one reply per entry: 1 committed, 0 not
-// owned, or the error text of a failed write (that entry is not
-// acknowledged).
+// field/value items. It returns one reply per entry: 1 committed, 0 owned
+// by another consumer, 2 no longer pending (acknowledged already, say by an
+// earlier try of this batch whose reply was lost), or the error text of a
+// failed write (that entry is not acknowledged).
 var publishAndAck = redis.NewScript(`
 local out = {}
 local i = 4
@@ -47,8 +48,10 @@ for e = 1, tonumber(ARGV[3]) do
   local np = tonumber(ARGV[i + 1])
   i = i + 2
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
-  local state = 0
-  if #p > 0 and p[1][2] == ARGV[2] then state = 1 end
+  local state = 2
+  if #p > 0 then
+    if p[1][2] == ARGV[2] then state = 1 else state = 0 end
+  end
   for k = 1, np do
     local n = tonumber(ARGV[i + 2])
     if state == 1 then
@@ -174,6 +177,7 @@ func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
 // commitOutcome is what became of one entry of a batch.
 type commitOutcome struct {
 	committed bool
+	gone      bool  // no longer pending: nothing to do
 	err       error // not acknowledged: it stays pending
 }
 
@@ -199,6 +203,8 @@ func (r *reader) tryCommit(batch []commitReq) error {
 		switch o := outs[i]; {
 		case o.err != nil:
 			r.logs.warn("commit entry "+req.d.id+"; it stays pending", o.err)
+		case o.gone:
+			r.b.log.Debug("entry no longer pending at commit (acknowledged by an earlier try)", "stream", r.ci.address, "entry_id", req.d.id)
 		case !o.committed:
 			r.b.log.Warn("entry was claimed by another consumer; its publications were dropped", "stream", r.ci.address, "entry_id", req.d.id)
 		default:
@@ -237,7 +243,7 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 	for i, rep := range replies {
 		switch v := rep.(type) {
 		case int64:
-			outs[i].committed = v == 1
+			outs[i].committed, outs[i].gone = v == 1, v == 2
 		case string:
 			outs[i].err = errors.New(v)
 		default:

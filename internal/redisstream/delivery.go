@@ -21,8 +21,9 @@ type Delivery struct {
 	dec    decoded
 
 	// Owned by the reader (under r.mu).
-	count  int64 // deliveries so far, this one included
-	worker *worker
+	count    int64 // deliveries so far, this one included
+	worker   *worker
+	retrying bool // Nak'ed, waiting for its backoff to end
 
 	mu         sync.Mutex
 	pubs       []publication

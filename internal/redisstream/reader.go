@@ -147,12 +147,52 @@ func (r *reader) addLocked(d *Delivery) {
 		r.ready = append(r.ready, d)
 		return
 	}
-	if _, isBusy := r.busy[d.key]; isBusy {
-		r.waiting[d.key] = append(r.waiting[d.key], d)
+	h, isBusy := r.busy[d.key]
+	if !isBusy {
+		r.busy[d.key] = d
+		r.ready = append(r.ready, d)
 		return
 	}
-	r.busy[d.key] = d
-	r.ready = append(r.ready, d)
+	if h.retrying && idLess(d.id, h.id) {
+		// An older entry of the key (claimed from a consumer that died)
+		// goes before a newer one that only waits for its retry: the newer
+		// one may well be waiting for exactly what the older one does.
+		r.busy[d.key] = d
+		r.ready = append(r.ready, d)
+		r.queueLocked(h)
+		return
+	}
+	r.queueLocked(d)
+}
+
+// queueLocked puts d in its key's queue in stream order (claimed entries
+// can be older than the ones queued already).
+func (r *reader) queueLocked(d *Delivery) {
+	q := r.waiting[d.key]
+	i := len(q)
+	for i > 0 && idLess(d.id, q[i-1].id) {
+		i--
+	}
+	q = append(q, nil)
+	copy(q[i+1:], q[i:])
+	q[i] = d
+	r.waiting[d.key] = q
+}
+
+// idLess orders stream entry ids ("ms-seq") numerically.
+func idLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if len(am) != len(bm) {
+		return len(am) < len(bm)
+	}
+	if am != bm {
+		return am < bm
+	}
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	return as < bs
 }
 
 // dispatchLocked hands ready entries to idle workers. Workers' channels
@@ -213,7 +253,10 @@ func (r *reader) finishLocked(d *Delivery) {
 		r.waiting[d.key] = q[1:]
 	}
 	r.busy[d.key] = next
-	r.ready = append(r.ready, next)
+	if !next.retrying {
+		r.ready = append(r.ready, next)
+	}
+	// A retrying entry goes on when its backoff ends (redeliver).
 }
 
 // releaseQueuedLocked drops every entry not being handled; they stay pending
@@ -231,6 +274,12 @@ func (r *reader) releaseQueuedLocked() {
 			delete(r.held, d.id)
 		}
 		delete(r.waiting, k)
+	}
+	for k, d := range r.busy {
+		if d.retrying {
+			delete(r.held, d.id)
+			delete(r.busy, k)
+		}
 	}
 }
 
@@ -313,16 +362,19 @@ func (r *reader) nak(d *Delivery) {
 		r.finish(d)
 		return
 	}
-	backoff := r.b.opts.RetryBackoff << min(count-1, 20)
-	if backoff > r.b.opts.MaxRetryBackoff || backoff <= 0 {
-		backoff = r.b.opts.MaxRetryBackoff
+	wait := r.b.opts.RetryBackoff << min(count-1, 20)
+	if wait > r.b.opts.MaxRetryBackoff || wait <= 0 {
+		wait = r.b.opts.MaxRetryBackoff
 	}
-	time.AfterFunc(backoff, func() { r.redeliver(d) })
+	r.mu.Lock()
+	d.retrying = true
+	r.mu.Unlock()
+	time.AfterFunc(wait, func() { r.redeliver(d, 0) })
 }
 
 // redeliver claims a Nak'ed entry back (which counts a delivery in Redis) and
 // queues it again at the front: it still holds its partition key.
-func (r *reader) redeliver(d *Delivery) {
+func (r *reader) redeliver(d *Delivery, attempt int) {
 	r.mu.Lock()
 	draining := r.draining
 	r.mu.Unlock()
@@ -339,8 +391,9 @@ func (r *reader) redeliver(d *Delivery) {
 	cancel()
 	if err != nil {
 		r.logs.warn("claim for redelivery", err)
-		// Redis away: try again later; the entry is still ours and pending.
-		time.AfterFunc(r.b.opts.MaxRetryBackoff, func() { r.redeliver(d) })
+		// Redis away: try again soon (as reads do), so the job goes on as
+		// soon as Redis is back; the entry is still ours and pending.
+		time.AfterFunc(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, attempt+1), func() { r.redeliver(d, attempt+1) })
 		return
 	}
 	if len(ids) == 0 {
@@ -351,7 +404,12 @@ func (r *reader) redeliver(d *Delivery) {
 	r.b.opts.Observer.Redelivered(r.ci.address)
 	r.mu.Lock()
 	d.count++
-	r.ready = append([]*Delivery{d}, r.ready...)
+	d.retrying = false
+	if d.key == "" || r.busy[d.key] == d {
+		r.ready = append([]*Delivery{d}, r.ready...)
+	}
+	// Otherwise an older entry of the key took it meanwhile and d waits in
+	// the key's queue (addLocked put it there).
 	r.dispatchLocked()
 	r.mu.Unlock()
 }
@@ -433,6 +491,7 @@ func (r *reader) waitCapacity() int {
 func (r *reader) readLoop() {
 	attempt := 0
 	groupReady := false
+	var lastClaim time.Time
 	for {
 		n := r.waitCapacity()
 		if n == 0 {
@@ -444,6 +503,13 @@ func (r *reader) readLoop() {
 				continue
 			}
 			groupReady = true
+		}
+		// Claims go first: entries a dead consumer left are older than any
+		// new one, and would otherwise wait until the backlog is read.
+		if time.Since(lastClaim) >= r.b.opts.ClaimInterval {
+			lastClaim = time.Now()
+			r.claimIdle()
+			continue
 		}
 		res, err := r.b.rdb.XReadGroup(r.ctx, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
@@ -606,8 +672,8 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 	r.dispatchLocked()
 }
 
-// maintainLoop keeps held entries fresh, claims entries other consumers left
-// pending too long, and removes consumers that are gone.
+// maintainLoop keeps held entries fresh and removes consumers that are gone.
+// (Claims run in the read loop, ahead of reads.)
 func (r *reader) maintainLoop() {
 	if r.ci.group == "" {
 		return
@@ -622,7 +688,6 @@ func (r *reader) maintainLoop() {
 		case <-tick.C:
 		}
 		r.touchHeld()
-		r.claimIdle()
 		if ci := r.b.opts.ConsumerIdle; ci > 0 && time.Since(lastCleanup) > ci/4 {
 			r.cleanupConsumers()
 			lastCleanup = time.Now()
