@@ -115,7 +115,8 @@ type Options struct {
 	// Default 256.
 	CommitBatch int
 	// ReconnectMin and ReconnectMax bound the backoff (with jitter) after a
-	// Redis error. Defaults 100ms and 5s.
+	// Redis error. Defaults 100ms and 2s: reading resumes within about 2s of
+	// Redis coming back.
 	ReconnectMin, ReconnectMax time.Duration
 	// Logger receives the broker's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -198,7 +199,7 @@ func (o *Options) withDefaults() (Options, error) {
 		out.ReconnectMin = 100 * time.Millisecond
 	}
 	if out.ReconnectMax <= 0 {
-		out.ReconnectMax = 5 * time.Second
+		out.ReconnectMax = 2 * time.Second
 	}
 	if out.Logger == nil {
 		out.Logger = slog.Default()

@@ -393,7 +393,7 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 		r.logs.warn("claim for redelivery", err)
 		// Redis away: try again soon (as reads do), so the job goes on as
 		// soon as Redis is back; the entry is still ours and pending.
-		time.AfterFunc(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, attempt+1), func() { r.redeliver(d, attempt+1) })
+		time.AfterFunc(backoff(r.b.opts.ReconnectMin, min(r.b.opts.ReconnectMax, time.Second), attempt+1), func() { r.redeliver(d, attempt+1) })
 		return
 	}
 	if len(ids) == 0 {
@@ -491,7 +491,6 @@ func (r *reader) waitCapacity() int {
 func (r *reader) readLoop() {
 	attempt := 0
 	groupReady := false
-	var lastClaim time.Time
 	for {
 		n := r.waitCapacity()
 		if n == 0 {
@@ -503,13 +502,6 @@ func (r *reader) readLoop() {
 				continue
 			}
 			groupReady = true
-		}
-		// Claims go first: entries a dead consumer left are older than any
-		// new one, and would otherwise wait until the backlog is read.
-		if time.Since(lastClaim) >= r.b.opts.ClaimInterval {
-			lastClaim = time.Now()
-			r.claimIdle()
-			continue
 		}
 		res, err := r.b.rdb.XReadGroup(r.ctx, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
@@ -672,8 +664,8 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 	r.dispatchLocked()
 }
 
-// maintainLoop keeps held entries fresh and removes consumers that are gone.
-// (Claims run in the read loop, ahead of reads.)
+// maintainLoop keeps held entries fresh, claims entries other consumers left
+// pending too long, and removes consumers that are gone.
 func (r *reader) maintainLoop() {
 	if r.ci.group == "" {
 		return
@@ -688,6 +680,7 @@ func (r *reader) maintainLoop() {
 		case <-tick.C:
 		}
 		r.touchHeld()
+		r.claimIdle()
 		if ci := r.b.opts.ConsumerIdle; ci > 0 && time.Since(lastCleanup) > ci/4 {
 			r.cleanupConsumers()
 			lastCleanup = time.Now()
@@ -720,12 +713,14 @@ func (r *reader) touchHeld() {
 }
 
 // claimIdle takes over entries pending with any consumer for longer than
-// ClaimIdle, as far as prefetch allows.
+// ClaimIdle. Claims may fill the process up to twice the prefetch: entries
+// a dead consumer left are older than any new one, and the read loop, which
+// stops at the prefetch, then waits for them instead of the other way round.
 func (r *reader) claimIdle() {
 	start := "0-0"
 	for {
 		r.mu.Lock()
-		free := r.prefetch() - len(r.held)
+		free := 2*r.prefetch() - len(r.held)
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
 		if free <= 0 || !hasWorkers {
