@@ -723,3 +723,48 @@ func TestRetryResumesPromptlyAfterRedisIsBack(t *testing.T) {
 	waitLen(t, rdb, results, 1)
 	assert.Less(t, time.Since(back), 4*time.Second, "the retry waited for the longest backoff")
 }
+
+// A handler that fails because Redis went away is not charged a delivery:
+// the job waits, dispatch pauses while Redis is away, and the job goes on
+// soon after Redis is back, however long the outage.
+func TestRedisOutageChargesNoDelivery(t *testing.T) {
+	srv := testredis.Start(t, testredis.Options{AppendOnly: true})
+	rdb := newClient(t, srv)
+	opts := fastOptions()
+	opts.MaxDeliveries = 2
+	var calls atomic.Int32
+	counts := make(chan int64, 100)
+	inHandler := make(chan struct{})
+	redisDown := make(chan struct{})
+	startApp(t, rdb, opts, 2, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		d, _ := redisstream.DeliveryFrom(ctx)
+		counts <- d.Count()
+		if calls.Add(1) == 1 {
+			close(inHandler)
+			<-redisDown
+		}
+		// What the orchestrator does first: a Redis call.
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("begin stop: %w", err)
+		}
+		return answer(ctx, c, msg)
+	})
+	addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	<-inHandler
+	require.NoError(t, srv.Kill())
+	close(redisDown)
+	time.Sleep(2 * time.Second)
+	require.NoError(t, srv.Restart())
+	back := time.Now()
+	waitLen(t, rdb, results, 1)
+	assert.Less(t, time.Since(back), 2*time.Second)
+	n, _ := rdb.XLen(context.Background(), dead).Result()
+	assert.Zero(t, n, "an outage is not the job's fault")
+	close(counts)
+	var seen []int64
+	for c := range counts {
+		seen = append(seen, c)
+	}
+	assert.Equal(t, int64(1), seen[len(seen)-1], "no delivery charged: %v", seen)
+	assert.LessOrEqual(t, len(seen), 3, "no busy loop while Redis is away: %v", seen)
+}

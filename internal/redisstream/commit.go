@@ -156,6 +156,9 @@ func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
 			return
 		}
 		r.logs.warn("commit acknowledgements; retrying", err)
+		if isConnErr(err) {
+			r.enterOutage()
+		}
 		select {
 		case <-r.commitStop:
 			if maxAttempts == 0 {

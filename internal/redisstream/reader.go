@@ -33,6 +33,7 @@ type reader struct {
 	ctx        context.Context // reading lifetime: ends at shutdown
 	cancel     context.CancelFunc
 	wake       chan struct{} // capacity freed or workers added
+	back       chan struct{} // an outage ended
 	commit     chan commitReq
 	commitStop chan struct{} // closed by shutdown: commit what is queued, then stop
 	commitDone chan struct{} // closed when the commit loop has stopped
@@ -49,6 +50,7 @@ type reader struct {
 	lastID   string                 // last entry id read as new
 	readErr  error
 	draining bool
+	outage   bool   // Redis unreachable: dispatch paused (outage.go)
 	tailFrom string // group-less channels: the last entry id when subscribed
 
 	logs rateLog
@@ -62,6 +64,7 @@ func newReader(b *Broker, ci *channelInfo) *reader {
 		ctx:        ctx,
 		cancel:     cancel,
 		wake:       make(chan struct{}, 1),
+		back:       make(chan struct{}, 1),
 		commit:     make(chan commitReq, 4*b.opts.CommitBatch),
 		commitStop: make(chan struct{}),
 		commitDone: make(chan struct{}),
@@ -198,6 +201,9 @@ func idLess(a, b string) bool {
 // dispatchLocked hands ready entries to idle workers. Workers' channels
 // have room for one entry and only idle workers get one, so it never blocks.
 func (r *reader) dispatchLocked() {
+	if r.outage {
+		return
+	}
 	for len(r.idle) > 0 && len(r.ready) > 0 {
 		w := r.idle[0]
 		r.idle = r.idle[1:]
@@ -339,8 +345,20 @@ func (r *reader) nak(d *Delivery) {
 	lastErr := d.lastErr
 	d.mu.Unlock()
 
+	// A connection error of the handler may be Redis going away (or the
+	// runtime's daemon being unreachable): ask Redis before charging a
+	// delivery.
+	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers()
 	r.mu.Lock()
 	r.workerDoneLocked(d)
+	if redisAway && !r.draining {
+		// Not the job's fault: no delivery is charged; the entry waits at
+		// the front (it holds its key) until Redis answers again.
+		r.enterOutageLocked()
+		r.ready = append([]*Delivery{d}, r.ready...)
+		r.mu.Unlock()
+		return
+	}
 	count := d.count
 	draining := r.draining
 	r.dispatchLocked()
@@ -577,8 +595,18 @@ func (r *reader) tailLoop() {
 func (r *reader) readFailed(err error, attempt *int) {
 	r.setReadErr(err)
 	r.logs.warn("read failed; retrying", err)
+	if isConnErr(err) {
+		r.enterOutage()
+	}
 	*attempt++
-	r.sleep(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, *attempt))
+	t := time.NewTimer(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, *attempt))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.back: // the probe got an answer: read now
+		*attempt = 0
+	case <-r.ctx.Done():
+	}
 }
 
 func (r *reader) sleep(d time.Duration) {
