@@ -74,7 +74,9 @@ func (r *reader) enterOutage() {
 // probe pings Redis until it answers, then ends the outage.
 func (r *reader) probe() {
 	for attempt := 1; ; attempt++ {
-		r.sleep(backoff(r.b.opts.ReconnectMin, min(r.b.opts.ReconnectMax, time.Second), attempt))
+		// Pings are cheap; probing often gets work going soon after Redis
+		// is back.
+		r.sleep(backoff(r.b.opts.ReconnectMin, min(r.b.opts.ReconnectMax, 500*time.Millisecond), attempt))
 		if r.ctx.Err() != nil {
 			return
 		}
@@ -84,8 +86,12 @@ func (r *reader) probe() {
 		if err == nil {
 			r.mu.Lock()
 			r.outage = false
+			r.readErr = nil // Redis answers: ready, even before the next read
 			r.dispatchLocked()
 			r.mu.Unlock()
+			// Held entries went idle during the outage: refresh them before
+			// any consumer's claim takes them as abandoned.
+			r.touchHeld()
 			select {
 			case r.back <- struct{}{}:
 			default:
