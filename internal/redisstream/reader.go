@@ -520,6 +520,9 @@ func (r *reader) readLoop() {
 				continue
 			}
 			groupReady = true
+			// A (re)started process first takes over what dead consumers
+			// left long enough ago, then reads new entries.
+			r.claimIdle()
 		}
 		res, err := r.b.rdb.XReadGroup(r.ctx, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
