@@ -10,6 +10,8 @@ package redisstream_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -97,7 +99,8 @@ func BenchmarkBrokerPipeline(b *testing.B) {
 	ctx := context.Background()
 	fillJobs(b, rdb, b.N)
 	var handled atomic.Int64
-	opts := redisstream.Options{Block: 100 * time.Millisecond}
+	allHandled := make(chan struct{})
+	opts := redisstream.Options{Block: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	br, err := redisstream.New(rdb, opts)
 	if err != nil {
 		b.Fatal(err)
@@ -111,27 +114,26 @@ func BenchmarkBrokerPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		h := handlerFunc(func(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error {
-			handled.Add(1)
-			return answer(ctx, c, msg)
+			err := answer(ctx, c, msg)
+			if handled.Add(1) == int64(b.N) {
+				close(allHandled)
+			}
+			return err
 		})
 		if err := c.SubscribeToAllChannels(ctx, h); err != nil {
 			b.Fatal(err)
 		}
 		ctrls = append(ctrls, c)
 	}
-	// Done when every entry is acknowledged (its result is written with it).
+	// Done when every entry is acknowledged (its result is written with it):
+	// wait for the handlers without touching Redis, then for the last commits.
+	<-allHandled
 	for {
-		n, err := rdb.XLen(ctx, results).Result()
-		if err != nil {
-			b.Fatal(err)
+		p, err := rdb.XPending(ctx, jobs, group).Result()
+		if err == nil && p.Count == 0 {
+			break
 		}
-		if n >= int64(b.N) {
-			p, err := rdb.XPending(ctx, jobs, group).Result()
-			if err == nil && p.Count == 0 {
-				break
-			}
-		}
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()

@@ -43,10 +43,11 @@ import (
 var _ extensions.BrokerController = (*Broker)(nil)
 
 // Headers the broker puts on every received message: the stream metadata.
+// They are kept few: the generated controllers format every header of every
+// message into a string (BrokerMessage.String), a fifth of the broker's CPU.
 const (
 	HeaderEntryID       = "redis-entry-id"
 	HeaderStream        = "redis-stream"
-	HeaderGroup         = "redis-group"
 	HeaderConsumer      = "redis-consumer"
 	HeaderDeliveryCount = "redis-delivery-count"
 	// HeaderDeadReason is set when the broker will dead-letter the entry

@@ -118,14 +118,14 @@ func (d *Delivery) setErr(err error) {
 // message builds what the generated controller receives.
 func (d *Delivery) message() extensions.AcknowledgeableBrokerMessage {
 	r := d.r
-	h := make(map[string][]byte, len(d.dec.headers)+7)
+	h := make(map[string][]byte, len(d.dec.headers)+6)
 	for k, v := range d.dec.headers {
 		h[k] = v
 	}
 	h[HeaderEntryID] = []byte(d.id)
-	h[HeaderStream] = []byte(r.ci.address)
-	h[HeaderGroup] = []byte(r.ci.group)
-	h[HeaderConsumer] = []byte(r.b.opts.Consumer)
+	// Shared by every message of the reader: headers are read, not written.
+	h[HeaderStream] = r.streamHdr
+	h[HeaderConsumer] = r.consumerHdr
 	h[HeaderDeliveryCount] = strconv.AppendInt(nil, d.count, 10)
 	d.mu.Lock()
 	if d.deadReason != "" {

@@ -30,6 +30,8 @@ type reader struct {
 	b  *Broker
 	ci *channelInfo
 
+	streamHdr, consumerHdr []byte // header values, made once
+
 	ctx        context.Context // reading lifetime: ends at shutdown
 	cancel     context.CancelFunc
 	wake       chan struct{} // capacity freed or workers added
@@ -59,20 +61,22 @@ type reader struct {
 func newReader(b *Broker, ci *channelInfo) *reader {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &reader{
-		b:          b,
-		ci:         ci,
-		ctx:        ctx,
-		cancel:     cancel,
-		wake:       make(chan struct{}, 1),
-		back:       make(chan struct{}, 1),
-		commit:     make(chan commitReq, 4*b.opts.CommitBatch),
-		commitStop: make(chan struct{}),
-		commitDone: make(chan struct{}),
-		done:       make(chan struct{}),
-		waiting:    map[string][]*Delivery{},
-		busy:       map[string]*Delivery{},
-		held:       map[string]*Delivery{},
-		logs:       rateLog{log: b.log.With("stream", ci.address), every: 10 * time.Second},
+		b:           b,
+		ci:          ci,
+		streamHdr:   []byte(ci.address),
+		consumerHdr: []byte(b.opts.Consumer),
+		ctx:         ctx,
+		cancel:      cancel,
+		wake:        make(chan struct{}, 1),
+		back:        make(chan struct{}, 1),
+		commit:      make(chan commitReq, 4*b.opts.CommitBatch),
+		commitStop:  make(chan struct{}),
+		commitDone:  make(chan struct{}),
+		done:        make(chan struct{}),
+		waiting:     map[string][]*Delivery{},
+		busy:        map[string]*Delivery{},
+		held:        map[string]*Delivery{},
+		logs:        rateLog{log: b.log.With("stream", ci.address), every: 10 * time.Second},
 	}
 }
 
