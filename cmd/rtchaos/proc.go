@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"galaxy/rtmanager/internal/testredis"
 )
 
 // logSink keeps a process's output in a file and counts its lines, so a
@@ -81,19 +82,10 @@ type env struct {
 func (e *env) rtmanager() string    { return filepath.Join(e.binDir, "rtmanager") }
 func (e *env) rtmanagerctl() string { return filepath.Join(e.binDir, "rtmanagerctl") }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // start runs the built rtmanager as consumer name with the runtime none and
 // the given extra flags; it does not wait for readiness.
 func (e *env) start(name, redisURL string, extra ...string) (*rtm, error) {
-	addr, err := freeAddr()
+	addr, err := testredis.FreeAddr()
 	if err != nil {
 		return nil, err
 	}

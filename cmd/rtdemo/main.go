@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
-	httpAddr, err := freeAddr()
+	httpAddr, err := testredis.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}()
 	for _, g := range games {
-		addr, err := freeAddr()
+		addr, err := testredis.FreeAddr()
 		if err != nil {
 			return err
 		}
@@ -215,15 +215,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func waitReady(ctx context.Context, url string, done <-chan error) error {

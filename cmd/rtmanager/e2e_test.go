@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -88,18 +87,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startBinary runs the built rtmanager with args; it is stopped when the
 // test ends.
 func startBinary(t *testing.T, args ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, err := testredis.FreeAddr()
+	require.NoError(t, err)
 	cmd := exec.Command(binary(t), append([]string{"--http-addr", addr}, args...)...)
 	p := &proc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1), http: addr}
 	cmd.Stderr = p.stderr

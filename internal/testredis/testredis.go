@@ -272,6 +272,16 @@ func (s *Server) FlushAll(ctx context.Context) error {
 	return c.FlushAll(ctx).Err()
 }
 
+// FreeAddr returns a loopback host:port that was free a moment ago, for a
+// test or a tool that starts a server of its own (rtmanager's HTTP port).
+func FreeAddr() (string, error) {
+	p, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)), nil
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
