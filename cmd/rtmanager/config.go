@@ -29,6 +29,7 @@ type config struct {
 	Runtime         string
 	DockerHost      string
 	Workers         int
+	Prefetch        int
 	Group           string
 	Consumer        string
 	StartID         string
@@ -69,6 +70,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
 	fs.IntVar(&c.Workers, "workers", 8, "stop jobs handled in parallel (jobs of one game never run at once)")
+	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
 	fs.StringVar(&c.Consumer, "consumer", defaultConsumer(), "this process's consumer name, unique per process")
 	fs.StringVar(&c.StartID, "start-id", "0", "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
@@ -109,6 +111,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, usagef("invalid --workers %d: want 1 to 1024", c.Workers)
+	}
+	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) {
+		return c, usagef("invalid --prefetch %d: want 0 (default) or at least --workers (%d)", c.Prefetch, c.Workers)
 	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)

@@ -100,7 +100,9 @@ func BenchmarkBrokerPipeline(b *testing.B) {
 	fillJobs(b, rdb, b.N)
 	var handled atomic.Int64
 	allHandled := make(chan struct{})
-	opts := redisstream.Options{Block: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// Throughput settings: a deep prefetch keeps the workers fed while the
+	// previous batch's acknowledgements are being written.
+	opts := redisstream.Options{Block: 100 * time.Millisecond, Prefetch: 1024, ReadCount: 256, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	br, err := redisstream.New(rdb, opts)
 	if err != nil {
 		b.Fatal(err)

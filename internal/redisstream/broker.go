@@ -79,11 +79,13 @@ type Options struct {
 	// "$" (new entries only), "0" (the whole stream) or an entry id.
 	// Default "0": nothing appended before the first start is skipped.
 	StartID string
-	// ReadCount is the most entries one XREADGROUP asks for. Default 128.
+	// ReadCount is the most entries one XREADGROUP asks for. Default 256.
 	ReadCount int
-	// Prefetch bounds the entries a channel holds in the process (queued,
-	// being handled, waiting to be committed or retried). Default
-	// 2×ReadCount + the channel's subscriptions.
+	// Prefetch bounds the entries a channel reads ahead into the process
+	// (queued, being handled, waiting to be committed or retried). Deeper
+	// means more throughput for fast handlers; shallower spreads slow jobs
+	// more evenly over replicas. Default 2×ReadCount + the channel's
+	// subscriptions.
 	Prefetch int
 	// Block is how long one XREADGROUP waits for entries (never 0, which
 	// would block forever). Default 1s.
@@ -164,7 +166,7 @@ func (o *Options) withDefaults() (Options, error) {
 		out.StartID = "0"
 	}
 	if out.ReadCount <= 0 {
-		out.ReadCount = 128
+		out.ReadCount = 256
 	}
 	if out.Block <= 0 {
 		out.Block = time.Second

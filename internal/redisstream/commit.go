@@ -110,7 +110,6 @@ func (r *reader) scriptArgs(batch []commitReq) ([]string, []any) {
 // commitLoop writes acknowledgements in batches: one round trip carries up
 // to CommitBatch entries, each still its own atomic step.
 func (r *reader) commitLoop() {
-	defer close(r.commitDone)
 	batch := make([]commitReq, 0, r.b.opts.CommitBatch)
 	for {
 		batch = batch[:0]
