@@ -445,7 +445,6 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 	if err != nil {
 		return err
 	}
-	finishing := make([]*ceilJob, 0, len(jobs))
 	for i, j := range jobs {
 		v, err := cmds[i].Slice()
 		if err != nil {
@@ -464,7 +463,6 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 		switch j.verdict {
 		case "started", "resumed", "taken_over":
 			j.outcome = stopruntime.OutcomeSuccess
-			finishing = append(finishing, j)
 		case "not_found":
 			j.outcome, j.code, j.msg = stopruntime.OutcomeFailure, stopruntime.CodeNotFound, "no runtime record for game "+j.game
 		case "replay":

@@ -458,14 +458,12 @@ func (b *Broker) Middleware() extensions.Middleware {
 		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
 			return next(ctx)
 		}
-		stream := string(msg.Headers[HeaderStream])
-		id := string(msg.Headers[HeaderEntryID])
 		b.mu.Lock()
-		r := b.readers[stream]
+		r := b.readers[string(msg.Headers[HeaderStream])]
 		b.mu.Unlock()
 		var d *Delivery
 		if r != nil {
-			d = r.lookup(id)
+			d = r.lookup(string(msg.Headers[HeaderEntryID]))
 		}
 		if d == nil {
 			return next(ctx)
