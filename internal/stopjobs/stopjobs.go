@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -120,7 +121,14 @@ func New(stopper Stopper, sender Sender, opts Options) (*Handler, error) {
 	if !ok || ch.Message == nil || ch.Message.Payload == nil {
 		return nil, errors.New("new stop job handler: contract has no stop job message")
 	}
-	h := &Handler{stopper: stopper, sender: sender, opts: opts, log: opts.Logger, validate: validator.New(), maxGame: 128}
+	v := validator.New()
+	// Name fields in errors as the wire does (game_id), from the generated
+	// json tags, not the Go names.
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return name
+	})
+	h := &Handler{stopper: stopper, sender: sender, opts: opts, log: opts.Logger, validate: v, maxGame: 128}
 	if g := ch.Message.Payload.Properties["game_id"]; g != nil {
 		if g.Pattern != "" {
 			re, err := regexp.Compile(g.Pattern)
@@ -210,7 +218,7 @@ func (h *Handler) check(job runtimejobs.RuntimeStopJobSchema) error {
 		var verrs validator.ValidationErrors
 		if errors.As(err, &verrs) && len(verrs) > 0 {
 			fe := verrs[0]
-			return fmt.Errorf("%s: fails %s=%s", jsonName(fe.StructField()), fe.Tag(), fe.Param())
+			return fmt.Errorf("%s: fails %s=%s", fe.Field(), fe.Tag(), fe.Param())
 		}
 		return err
 	}
@@ -221,18 +229,6 @@ func (h *Handler) check(job runtimejobs.RuntimeStopJobSchema) error {
 		return fmt.Errorf("requested_at_ms: below %d", h.minReqAt)
 	}
 	return nil
-}
-
-func jsonName(field string) string {
-	switch field {
-	case "GameId":
-		return "game_id"
-	case "Reason":
-		return "reason"
-	case "RequestedAtMs":
-		return "requested_at_ms"
-	}
-	return field
 }
 
 func (h *Handler) result(d Delivery, gameID string) runtimejobs.RuntimeJobResultMessage {

@@ -204,6 +204,9 @@ func TestInvalidJobsAreAnsweredAndDeadLettered(t *testing.T) {
 		c := cases[ids[dl["original_id"].(string)]]
 		assert.Equal(t, c.reason, dl["dead_reason"], "%v", c.values)
 		assert.NotEmpty(t, dl["dead_error"])
+		if ids[dl["original_id"].(string)] == 0 {
+			assert.Contains(t, dl["dead_error"], "reason: fails oneof", "errors name wire fields")
+		}
 	}
 	for _, r := range res {
 		c := cases[ids[r["job_id"].(string)]]
