@@ -72,6 +72,7 @@ type config struct {
 	CPUProfile   string
 	MemProfile   string
 	BinDir       string
+	CommandStats bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -92,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
+	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

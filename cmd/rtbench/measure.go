@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -104,7 +105,12 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if err := e.fill(ctx, n); err != nil {
 		return drainResult{}, err
 	}
-	cpu0 := redisCPU(ctx, e.rdb)
+	if e.cfg.CommandStats {
+		if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
+			return drainResult{}, err
+		}
+	}
+	cpu0, own0 := redisCPU(ctx, e.rdb), ownCPU()
 	inst, err := p(ctx, e)
 	if err != nil {
 		return drainResult{}, err
@@ -119,7 +125,11 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		time.Sleep(2 * time.Millisecond)
 	}
 	redisSec := redisCPU(ctx, e.rdb) - cpu0
+	if e.cfg.CommandStats {
+		e.printCommandStats(ctx, n, redisSec)
+	}
 	info := inst.stop()
+	ownSec := ownCPU() - own0
 	if err != nil {
 		return drainResult{}, err
 	}
@@ -149,7 +159,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if span <= 0 {
 		span = 0.001
 	}
-	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), Spread: info.acks, PeakRSSMiB: info.rss}, nil
+	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n), Spread: info.acks, PeakRSSMiB: info.rss}, nil
 }
 
 // latency offers rate jobs/s for dur to a running p and measures XADD of
@@ -300,6 +310,20 @@ func quantile(v []float64, q float64) float64 {
 	return v[max(0, min(i, len(v)-1))]
 }
 
+// ownCPU is the CPU time (user+sys, seconds) of this process and of its
+// children that have ended: the in-process pipelines, or the rtmanager
+// processes once stopped.
+func ownCPU() float64 {
+	var total float64
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		}
+	}
+	return total
+}
+
 // redisCPU is the CPU time (user+sys, seconds) the redis-server has used.
 func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
 	info, err := rdb.Info(ctx, "cpu").Result()
@@ -315,4 +339,34 @@ func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
 		}
 	}
 	return total
+}
+
+// printCommandStats tells, per job, how often each command ran and the
+// server time it took (commands called by scripts are counted on their own
+// and inside the script's time). What the total leaves over is the server's
+// I/O and event loop.
+func (e *env) printCommandStats(ctx context.Context, n int, redisSec float64) {
+	info, err := e.rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		e.progress("commandstats: %v", err)
+		return
+	}
+	e.progress("commandstats per job (redis CPU %.1f µs/job):", redisSec*1e6/float64(n))
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var calls, usec float64
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "calls":
+				calls, _ = strconv.ParseFloat(v, 64)
+			case "usec":
+				usec, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		e.progress("  %-22s calls/job %7.3f  µs/job %6.2f", strings.TrimPrefix(name, "cmdstat_"), calls/float64(n), usec/float64(n))
+	}
 }

@@ -453,11 +453,11 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 		j.verdict, _ = v[0].(string)
 		j.rec = map[string]string{}
 		if len(v) > 1 {
-			flat, _ := v[1].([]any)
-			for k := 0; k+1 < len(flat); k += 2 {
-				ks, _ := flat[k].(string)
-				vs, _ := flat[k+1].(string)
-				j.rec[ks] = vs
+			vals, _ := v[1].([]any)
+			for k, name := range runtimestore.RecordFields() {
+				if k < len(vals) {
+					j.rec[name], _ = vals[k].(string)
+				}
 			}
 		}
 		switch j.verdict {

@@ -45,12 +45,15 @@ type pipelineReport struct {
 }
 
 type drainResult struct {
-	Jobs       int       `json:"jobs"`
-	JobsPerS   float64   `json:"jobs_per_s"`
-	Results    int64     `json:"results"`
-	RedisCPUus float64   `json:"redis_cpu_us_per_job"`
-	Spread     []int64   `json:"acks_per_process,omitempty"`
-	PeakRSSMiB []float64 `json:"peak_rss_mib,omitempty"`
+	Jobs       int     `json:"jobs"`
+	JobsPerS   float64 `json:"jobs_per_s"`
+	Results    int64   `json:"results"`
+	RedisCPUus float64 `json:"redis_cpu_us_per_job"`
+	// ClientCPUus is the consumer's side: rtbench's own CPU over the drain
+	// (the in-process pipelines run in it) plus the rtmanager processes'.
+	ClientCPUus float64   `json:"client_cpu_us_per_job"`
+	Spread      []int64   `json:"acks_per_process,omitempty"`
+	PeakRSSMiB  []float64 `json:"peak_rss_mib,omitempty"`
 }
 
 type latencyResult struct {
@@ -110,14 +113,14 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), GOMAXPROCS %d, %s, redis %s, %s\n", m.NumCPU, m.CPU, m.GOMAXPROCS, m.Go, m.Redis, m.OS)
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tmissing\t")
+	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\tclient CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tmissing\t")
 	for _, p := range []*pipelineReport{r.RTInproc, r.RTBinary, r.Old, r.Ceiling} {
 		if p == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS, p.Drain.RedisCPUus)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS, p.Drain.RedisCPUus, p.Drain.ClientCPUus)
 		for _, l := range p.Latency {
-			fmt.Fprintf(tw, "\t\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.Missing)
+			fmt.Fprintf(tw, "\t\t\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.Missing)
 		}
 	}
 	tw.Flush()

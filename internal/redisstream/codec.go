@@ -412,12 +412,14 @@ func (c *codec) encodeFlat(payload []byte) ([]string, bool) {
 	if i >= len(payload) || payload[i] != '{' {
 		return nil, false
 	}
+	// One copy of the payload; every value below is a substring of it.
+	ps := string(payload)
 	i = skipSpace(payload, i+1)
 	if i < len(payload) && payload[i] == '}' {
 		i++
 	} else {
 		for {
-			key, j, ok := flatString(payload, i)
+			key, j, ok := flatString(payload, ps, i)
 			if !ok {
 				return nil, false
 			}
@@ -432,7 +434,7 @@ func (c *codec) encodeFlat(payload []byte) ([]string, bool) {
 			case j >= len(payload):
 				return nil, false
 			case payload[j] == '"':
-				val, j, ok = flatString(payload, j)
+				val, j, ok = flatString(payload, ps, j)
 			case payload[j] == 't' && bytes.HasPrefix(payload[j:], []byte("true")):
 				val, j = "true", j+4
 			case payload[j] == 'f' && bytes.HasPrefix(payload[j:], []byte("false")):
@@ -442,12 +444,12 @@ func (c *codec) encodeFlat(payload []byte) ([]string, bool) {
 			default:
 				var end int
 				end, ok = scanNumber(payload, j)
-				val, j = string(payload[j:end]), end
+				val, j = ps[j:end], end
 			}
 			if !ok {
 				return nil, false
 			}
-			if idx, known := c.byName[string(key)]; known {
+			if idx, known := c.byName[key]; known {
 				if seen[idx] {
 					return nil, false // duplicate key: the general path decides
 				}
@@ -457,13 +459,13 @@ func (c *codec) encodeFlat(payload []byte) ([]string, bool) {
 				}
 			} else {
 				for _, k := range extraKeys {
-					if k == string(key) {
+					if k == key {
 						return nil, false
 					}
 				}
-				extraKeys = append(extraKeys, string(key))
+				extraKeys = append(extraKeys, key)
 				if !isNull {
-					extra = append(extra, string(key), val)
+					extra = append(extra, key, val)
 				}
 			}
 			j = skipSpace(payload, j)
@@ -517,15 +519,16 @@ func skipSpace(b []byte, i int) int {
 }
 
 // flatString reads a JSON string at b[i] made of printable ASCII without
-// escapes; it returns its text and the index after the closing quote.
-func flatString(b []byte, i int) (string, int, bool) {
+// escapes; it returns its text and the index after the closing quote. The
+// text is a substring of ps, b as a string, so it costs no allocation.
+func flatString(b []byte, ps string, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", i, false
 	}
 	for j := i + 1; j < len(b); j++ {
 		switch ch := b[j]; {
 		case ch == '"':
-			return string(b[i+1 : j]), j + 1, true
+			return ps[i+1 : j], j + 1, true
 		case ch == '\\' || ch < 0x20 || ch >= 0x80:
 			return "", j, false
 		}

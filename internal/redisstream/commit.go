@@ -65,14 +65,14 @@ for e = 1, tonumber(ARGV[3]) do
   for k = 1, np do
     local n = tonumber(ARGV[i + 2])
     if state == 1 then
-      local args
+      -- The fields go straight from ARGV (unpack as the last argument), no
+      -- table is built per publication.
+      local r
       if ARGV[i + 1] ~= '0' then
-        args = {KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[i + 1], '*'}
+        r = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[i + 1], '*', unpack(ARGV, i + 3, i + 2 + n))
       else
-        args = {KEYS[tonumber(ARGV[i])], '*'}
+        r = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], '*', unpack(ARGV, i + 3, i + 2 + n))
       end
-      for j = 1, n do args[#args + 1] = ARGV[i + 2 + j] end
-      local r = redis.pcall('XADD', unpack(args))
       if type(r) == 'table' and r.err then state = r.err end
     end
     i = i + 3 + n

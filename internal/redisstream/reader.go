@@ -239,8 +239,11 @@ func (r *reader) finish(d *Delivery) {
 	r.mu.Lock()
 	r.finishLocked(d)
 	r.dispatchLocked()
+	read := r.readCountLocked() > 0
 	r.mu.Unlock()
-	r.signal()
+	if read {
+		r.signal()
+	}
 }
 
 func (r *reader) finishLocked(d *Delivery) {
@@ -498,16 +501,31 @@ func (r *reader) setReadErr(err error) {
 	}
 }
 
+// readCountLocked is how many entries a read may fetch now, 0 for none
+// yet. While fewer entries are ready than there are workers, any free room
+// is read at once, so a quiet service answers without delay; otherwise a
+// read waits for ReadCount of room, so under load each round trip fetches a
+// full batch rather than one entry per finished job.
+func (r *reader) readCountLocked() int {
+	free := r.prefetch() - len(r.held)
+	if free <= 0 || len(r.workers) == 0 {
+		return 0
+	}
+	if free < r.b.opts.ReadCount && len(r.ready) >= len(r.workers) {
+		return 0
+	}
+	return min(free, r.b.opts.ReadCount)
+}
+
 // waitCapacity blocks until a read may fetch entries; it returns how many,
 // or 0 when reading ends.
 func (r *reader) waitCapacity() int {
 	for {
 		r.mu.Lock()
-		free := r.prefetch() - len(r.held)
-		hasWorkers := len(r.workers) > 0
+		n := r.readCountLocked()
 		r.mu.Unlock()
-		if free > 0 && hasWorkers {
-			return min(free, r.b.opts.ReadCount)
+		if n > 0 {
+			return n
 		}
 		select {
 		case <-r.ctx.Done():

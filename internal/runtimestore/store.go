@@ -74,18 +74,25 @@ const (
 	fStoppingSinceMS = "stopping_since_ms"
 )
 
+// recordFields is the order in which the stop scripts return a record's
+// fields (their HMGET); parseFields reads them by position.
+var recordFields = [...]string{fStatus, fContainerID, fEngineEndpoint, fRuntime, fUpdatedAtMS,
+	fLastJobID, fLastResult, fStoppingJobID, fStoppingSinceMS}
+
 // Lua sources; New turns them into redis.Scripts once (SHA computed there).
 const (
 	// KEYS[1] record; ARGV job, now_ms, takeover_ms.
-	// Returns {verdict, HGETALL, previous stopping_job_id}.
+	// Returns {verdict, fields as after the call, previous stopping_job_id}:
+	// one HMGET of the fields in recordFields order, patched in Lua with
+	// what HSET wrote, so no second read and no field names on the wire.
 	beginLua = `
 local key = KEYS[1]
 local job = ARGV[1]
-local st = redis.call('HMGET', key, 'status', 'last_job_id', 'stopping_job_id', 'stopping_since_ms')
-local status, last, owner, since = st[1], st[2], st[3], st[4]
+local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+local status, last, owner, since = r[1], r[6], r[8], r[9]
 if not status then return {'not_found'} end
-if last == job then return {'done', redis.call('HGETALL', key)} end
-if status == 'stopped' or status == 'removed' then return {'replay', redis.call('HGETALL', key)} end
+if last == job then return {'done', r} end
+if status == 'stopped' or status == 'removed' then return {'replay', r} end
 local verdict = 'started'
 if status == 'stopping' then
   if owner == job then
@@ -93,26 +100,30 @@ if status == 'stopping' then
   elseif tonumber(ARGV[2]) - (tonumber(since) or 0) >= tonumber(ARGV[3]) then
     verdict = 'taken_over'
   else
-    return {'busy', redis.call('HGETALL', key)}
+    return {'busy', r}
   end
 end
 redis.call('HSET', key, 'status', 'stopping', 'stopping_job_id', job, 'stopping_since_ms', ARGV[2], 'updated_at_ms', ARGV[2])
-return {verdict, redis.call('HGETALL', key), owner or ''}
+r[1], r[5], r[8], r[9] = 'stopping', ARGV[2], job, ARGV[2]
+return {verdict, r, owner or ''}
 `
 
 	// KEYS[1] record; ARGV job, now_ms, final status, last_result JSON.
+	// Returns {verdict, fields in recordFields order}; after 'ok' the
+	// last_result field is left out (the caller wrote it).
 	finishLua = `
 local key = KEYS[1]
 local job = ARGV[1]
-local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
-if not st[1] then return {'not_found'} end
-if st[1] ~= 'stopping' or st[2] ~= job then
-  if st[3] == job then return {'done', redis.call('HGETALL', key)} end
-  return {'lost', redis.call('HGETALL', key)}
+local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+if not r[1] then return {'not_found'} end
+if r[1] ~= 'stopping' or r[8] ~= job then
+  if r[6] == job then return {'done', r} end
+  return {'lost', r}
 end
 redis.call('HSET', key, 'status', ARGV[3], 'updated_at_ms', ARGV[2], 'last_job_id', job, 'last_result', ARGV[4])
 redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
-return {'ok', redis.call('HGETALL', key)}
+r[1], r[5], r[6], r[7], r[8], r[9] = ARGV[3], ARGV[2], job, false, false, false
+return {'ok', r}
 `
 
 	// KEYS[1] record; ARGV status, container_id, engine_endpoint, runtime, now_ms.
@@ -126,13 +137,17 @@ return {'ok', redis.call('HGETALL', key)}
 )
 
 // BeginLua and FinishLua are the Lua sources of the stop transition
-// (KEYS[1] record; ARGV as BeginStop and FinishStop pass them), exported so
-// cmd/rtbench can pipeline the very same transition in its reference
-// pipelines without this package's per-call API.
+// (KEYS[1] record; ARGV as BeginStop and FinishStop pass them; replies with
+// the record's fields in RecordFields order), exported so cmd/rtbench can
+// pipeline the very same transition in its reference pipelines without
+// this package's per-call API.
 const (
 	BeginLua  = beginLua
 	FinishLua = finishLua
 )
+
+// RecordFields returns the order of the fields in the stop scripts' replies.
+func RecordFields() []string { return recordFields[:] }
 
 // RecordKey is the key of a game's record. The id must already be valid
 // (stopruntime.ValidateGameID): the braces make it a Cluster hash tag, and
@@ -179,7 +194,7 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
-	verdict, rec, err := parseReply(req.GameID, v)
+	verdict, rec, err := parseFields(req.GameID, v, true)
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
@@ -221,9 +236,13 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
-	verdict, rec, err := parseReply(req.GameID, v)
+	verdict, rec, err := parseFields(req.GameID, v, len(v) == 0 || v[0] != string(stopruntime.FinishOK))
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
+	}
+	if verdict == string(stopruntime.FinishOK) {
+		// The script leaves out what this call wrote.
+		rec.LastResult = req.Result
 	}
 	if err := xadd.Err(); err != nil {
 		// The record is final; only the log entry is missing. A retry of the
@@ -247,7 +266,7 @@ func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) e
 }
 
 func isNoScript(err error) bool {
-	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
 }
 
 func (s *Store) xaddArgs(op stopruntime.Operation) *redis.XAddArgs {
@@ -312,6 +331,42 @@ func (s *Store) Get(ctx context.Context, gameID string) (stopruntime.Record, boo
 	return rec, true, nil
 }
 
+// parseFields reads {verdict, [fields in recordFields order]} from a stop
+// script; last_result is decoded only when withResult.
+func parseFields(gameID string, v []any, withResult bool) (string, stopruntime.Record, error) {
+	if len(v) == 0 {
+		return "", stopruntime.Record{}, errors.New("empty script reply")
+	}
+	verdict, ok := v[0].(string)
+	if !ok {
+		return "", stopruntime.Record{}, fmt.Errorf("script reply: verdict is %T", v[0])
+	}
+	rec := stopruntime.Record{GameID: gameID}
+	if len(v) < 2 {
+		return verdict, rec, nil
+	}
+	f, ok := v[1].([]any)
+	if !ok || len(f) != len(recordFields) {
+		return "", rec, fmt.Errorf("script reply: bad field list %T", v[1])
+	}
+	str := func(i int) string { s, _ := f[i].(string); return s }
+	rec.Status, rec.ContainerID, rec.EngineEndpoint, rec.Runtime = str(0), str(1), str(2), str(3)
+	rec.LastJobID, rec.StoppingJobID = str(5), str(7)
+	var err error
+	if rec.UpdatedAtMS, err = parseInt(fUpdatedAtMS, str(4)); err != nil {
+		return "", rec, err
+	}
+	if rec.StoppingSinceMS, err = parseInt(fStoppingSinceMS, str(8)); err != nil {
+		return "", rec, err
+	}
+	if raw := str(6); withResult && raw != "" {
+		if err := json.Unmarshal([]byte(raw), &rec.LastResult); err != nil {
+			return "", rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
+		}
+	}
+	return verdict, rec, nil
+}
+
 // parseReply reads {verdict, [flat HGETALL]} from a script.
 func parseReply(gameID string, v []any) (string, stopruntime.Record, error) {
 	if len(v) == 0 {
@@ -349,10 +404,10 @@ func decodeRecord(gameID string, m map[string]string) (stopruntime.Record, error
 		StoppingJobID:  m[fStoppingJobID],
 	}
 	var err error
-	if rec.UpdatedAtMS, err = parseInt(m, fUpdatedAtMS); err != nil {
+	if rec.UpdatedAtMS, err = parseInt(fUpdatedAtMS, m[fUpdatedAtMS]); err != nil {
 		return rec, err
 	}
-	if rec.StoppingSinceMS, err = parseInt(m, fStoppingSinceMS); err != nil {
+	if rec.StoppingSinceMS, err = parseInt(fStoppingSinceMS, m[fStoppingSinceMS]); err != nil {
 		return rec, err
 	}
 	if raw := m[fLastResult]; raw != "" {
@@ -363,8 +418,7 @@ func decodeRecord(gameID string, m map[string]string) (stopruntime.Record, error
 	return rec, nil
 }
 
-func parseInt(m map[string]string, field string) (int64, error) {
-	raw := m[field]
+func parseInt(field, raw string) (int64, error) {
 	if raw == "" {
 		return 0, nil
 	}

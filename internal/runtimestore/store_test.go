@@ -160,3 +160,59 @@ func TestGetAndRegister(t *testing.T) {
 		require.Error(t, err)
 	}
 }
+
+// The stop scripts read a record once and patch in Lua what they wrote; the
+// record they return must be exactly what is stored afterwards, for every
+// verdict.
+func TestScriptRecordsMatchStored(t *testing.T) {
+	_, s := setup(t, runtimestore.Options{})
+	stored := func() stopruntime.Record {
+		t.Helper()
+		rec, ok, err := s.Get(ctx, "g")
+		require.NoError(t, err)
+		require.True(t, ok)
+		return rec
+	}
+	begin := func(job string, now int64) stopruntime.BeginResponse {
+		t.Helper()
+		r, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: job, NowMS: now, TakeoverMS: 1000})
+		require.NoError(t, err)
+		return r
+	}
+	finish := func(job string, now int64) stopruntime.FinishResponse {
+		t.Helper()
+		r, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: "g", JobID: job, NowMS: now, Status: "stopped",
+			Result: stopruntime.StoredResult{Outcome: "success", ContainerID: "c-g", EngineEndpoint: "e:1"}}, op("g"))
+		require.NoError(t, err)
+		return r
+	}
+	register(t, s, "g")
+	for _, step := range []struct {
+		name string
+		do   func() (string, stopruntime.Record)
+		want string
+	}{
+		{"started", func() (string, stopruntime.Record) { r := begin("1-0", 200); return string(r.Verdict), r.Record }, "started"},
+		{"busy", func() (string, stopruntime.Record) { r := begin("2-0", 300); return string(r.Verdict), r.Record }, "busy"},
+		{"resumed", func() (string, stopruntime.Record) { r := begin("1-0", 400); return string(r.Verdict), r.Record }, "resumed"},
+		{"lost", func() (string, stopruntime.Record) { r := finish("2-0", 450); return string(r.Verdict), r.Record }, "lost"},
+		{"ok", func() (string, stopruntime.Record) { r := finish("1-0", 500); return string(r.Verdict), r.Record }, "ok"},
+		{"finish done", func() (string, stopruntime.Record) { r := finish("1-0", 600); return string(r.Verdict), r.Record }, "done"},
+		{"begin done", func() (string, stopruntime.Record) { r := begin("1-0", 700); return string(r.Verdict), r.Record }, "done"},
+		{"replay", func() (string, stopruntime.Record) { r := begin("3-0", 800); return string(r.Verdict), r.Record }, "replay"},
+	} {
+		verdict, rec := step.do()
+		require.Equal(t, step.want, verdict, step.name)
+		assert.Equal(t, stored(), rec, step.name)
+	}
+	// A taken-over stop reports the previous owner; the rest is as stored.
+	_, err := s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "c-g", EngineEndpoint: "e:1", Runtime: "docker", UpdatedAtMS: 900})
+	require.NoError(t, err)
+	begin("4-0", 1000)
+	r := begin("5-0", 2000)
+	require.Equal(t, stopruntime.BeginTakenOver, r.Verdict)
+	want := stored()
+	assert.Equal(t, "5-0", want.StoppingJobID)
+	want.StoppingJobID = "4-0"
+	assert.Equal(t, want, r.Record)
+}
