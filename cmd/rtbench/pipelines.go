@@ -446,9 +446,14 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 		return err
 	}
 	for i, j := range jobs {
-		v, err := cmds[i].Slice()
+		// One reply per key; here one key per call.
+		all, err := cmds[i].Slice()
 		if err != nil {
 			return err
+		}
+		v, ok := all[0].([]any)
+		if !ok || len(v) == 0 {
+			return fmt.Errorf("begin script: reply %v", all[0])
 		}
 		j.verdict, _ = v[0].(string)
 		j.rec = map[string]string{}

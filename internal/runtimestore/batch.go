@@ -2,46 +2,83 @@ package runtimestore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// batcher pipelines the commands of concurrent callers: while one pipeline
-// is on the wire, calls queue up and leave together in the next one. With
-// many workers (rtmanager runs one per controller) that turns N round trips,
-// N write and N read syscalls on both sides into one each, which is most of
-// what a stop costs Redis. A lone caller goes out at once, as before.
+// batcher pipelines the calls of concurrent callers: while one pipeline is
+// on the wire, calls queue up and leave together in the next one. With many
+// workers (rtmanager runs one per controller) that turns N round trips, N
+// write and N read syscalls on both sides into one each. A lone caller goes
+// out at once.
 //
-// Each call's commands keep their own semantics (a script is atomic on its
-// own, a caller's commands stay in order and contiguous); only the transport
-// is shared. A caller whose context ends stops waiting, like a cancelled
-// call on a connection: the commands may still have run.
+// Calls of the same script are merged into one script call over all their
+// keys (the scripts take any number of records), so Redis pays a script
+// call's own cost once per batch rather than once per stop. Each record
+// still gets its own reply, an error for one record does not fail the
+// others, and a caller's log entry follows its script in the same pipeline.
+// On Redis Cluster the records live on different slots, so there every call
+// stays a script call of its own (merge false).
+//
+// A caller whose context ends stops waiting, like a cancelled call on a
+// connection: its commands may still run.
 type batcher struct {
-	c redis.UniversalClient
+	c     redis.UniversalClient
+	merge bool
 
 	mu      sync.Mutex
-	queue   []*pcall
+	queue   []*call
 	running bool
 }
 
-type pcall struct {
-	add  func(p redis.Pipeliner)
-	done chan struct{}
+func newBatcher(c redis.UniversalClient) *batcher {
+	_, cluster := c.(*redis.ClusterClient)
+	return &batcher{c: c, merge: !cluster}
+}
+
+// call is one caller's work: a script over one record and/or an operation
+// log entry.
+type call struct {
+	script *redis.Script // nil: the log entry only
+	key    string
+	args   []any
+	log    *redis.XAddArgs
+
+	// Set by the batcher before done is closed.
+	reply  any // the script's reply for key: []any, or an error
+	err    error
+	logCmd *redis.StringCmd
+	done   chan struct{}
+}
+
+// result is the script's reply for the caller's record.
+func (c *call) result() ([]any, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	switch v := c.reply.(type) {
+	case []any:
+		return v, nil
+	case error:
+		return nil, v
+	default:
+		return nil, fmt.Errorf("script reply: unexpected %T", c.reply)
+	}
 }
 
 // maxBatch bounds the calls of one pipeline.
 const maxBatch = 512
 
-// do queues add (which puts the caller's commands on the pipeline) and
-// returns once they have been executed; the caller reads its commands'
-// results and errors as with a pipeline of its own.
-func (b *batcher) do(ctx context.Context, add func(p redis.Pipeliner)) error {
+// do queues c and returns once it has been executed; the caller then reads
+// c.result and c.logCmd.
+func (b *batcher) do(ctx context.Context, c *call) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &pcall{add: add, done: make(chan struct{})}
+	c.done = make(chan struct{})
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if !b.running {
@@ -68,22 +105,92 @@ func (b *batcher) loop() {
 			b.mu.Unlock()
 			return
 		}
-		batch := make([]*pcall, n)
+		batch := make([]*call, n)
 		copy(batch, b.queue)
 		b.queue = b.queue[:copy(b.queue, b.queue[n:])]
 		b.mu.Unlock()
 
-		// The callers' own contexts only bound their waiting; the socket
-		// timeouts of the client bound the pipeline.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		p := b.c.Pipeline()
-		for _, c := range batch {
-			c.add(p)
-		}
-		_, _ = p.Exec(ctx) // each caller reads its own commands' errors
-		cancel()
+		b.send(batch)
 		for _, c := range batch {
 			close(c.done)
+		}
+	}
+}
+
+// scriptGroup is the calls one script call serves.
+type scriptGroup struct {
+	script *redis.Script
+	calls  []*call
+	cmd    *redis.Cmd
+}
+
+func (g *scriptGroup) layout() ([]string, []any) {
+	keys := make([]string, len(g.calls))
+	n := 0
+	for _, c := range g.calls {
+		n += len(c.args)
+	}
+	args := make([]any, 0, n)
+	for i, c := range g.calls {
+		keys[i] = c.key
+		args = append(args, c.args...)
+	}
+	return keys, args
+}
+
+// send runs one batch as one pipeline.
+func (b *batcher) send(batch []*call) {
+	// The callers' own contexts only bound their waiting; the socket
+	// timeouts of the client bound the pipeline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var groups []*scriptGroup
+	for _, c := range batch {
+		if c.script == nil {
+			continue
+		}
+		var g *scriptGroup
+		if b.merge {
+			for _, x := range groups {
+				if x.script == c.script {
+					g = x
+				}
+			}
+		}
+		if g == nil {
+			g = &scriptGroup{script: c.script}
+			groups = append(groups, g)
+		}
+		g.calls = append(g.calls, c)
+	}
+	p := b.c.Pipeline()
+	for _, g := range groups {
+		keys, args := g.layout()
+		g.cmd = g.script.EvalSha(ctx, p, keys, args...)
+	}
+	for _, c := range batch {
+		if c.log != nil {
+			c.logCmd = p.XAdd(ctx, c.log)
+		}
+	}
+	_, _ = p.Exec(ctx) // each command's error is read below
+	for _, g := range groups {
+		cmd := g.cmd
+		if isNoScript(cmd.Err()) {
+			// First call after a start or a script-cache flush.
+			keys, args := g.layout()
+			cmd = g.script.Eval(ctx, b.c, keys, args...)
+		}
+		v, err := cmd.Slice()
+		if err == nil && len(v) != len(g.calls) {
+			err = fmt.Errorf("script reply: %d replies for %d records", len(v), len(g.calls))
+		}
+		for i, c := range g.calls {
+			if err != nil {
+				c.err = err
+			} else {
+				c.reply = v[i]
+			}
 		}
 	}
 }

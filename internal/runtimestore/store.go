@@ -57,7 +57,7 @@ func New(c redis.UniversalClient, opts Options) *Store {
 		begin:    redis.NewScript(beginLua),
 		finish:   redis.NewScript(finishLua),
 		register: redis.NewScript(registerLua),
-		batch:    &batcher{c: c},
+		batch:    newBatcher(c),
 	}
 }
 
@@ -81,49 +81,66 @@ var recordFields = [...]string{fStatus, fContainerID, fEngineEndpoint, fRuntime,
 
 // Lua sources; New turns them into redis.Scripts once (SHA computed there).
 const (
-	// KEYS[1] record; ARGV job, now_ms, takeover_ms.
-	// Returns {verdict, fields as after the call, previous stopping_job_id}:
-	// one HMGET of the fields in recordFields order, patched in Lua with
-	// what HSET wrote, so no second read and no field names on the wire.
+	// Stop transitions of one or more records, atomically as one script
+	// (the batcher sends every begin waiting for a round trip as one call).
+	// KEYS[i] record i; ARGV[3i-2..3i] its job, now_ms, takeover_ms.
+	// Returns per record {verdict, fields as after the call, previous
+	// stopping_job_id}: one HMGET of the fields in recordFields order,
+	// patched in Lua with what HSET wrote, so no second read and no field
+	// names on the wire. A record that fails (a key of the wrong type, say)
+	// gets its own error reply and does not fail the others.
 	beginLua = `
-local key = KEYS[1]
-local job = ARGV[1]
-local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
-local status, last, owner, since = r[1], r[6], r[8], r[9]
-if not status then return {'not_found'} end
-if last == job then return {'done', r} end
-if status == 'stopped' or status == 'removed' then return {'replay', r} end
-local verdict = 'started'
-if status == 'stopping' then
-  if owner == job then
-    verdict = 'resumed'
-  elseif tonumber(ARGV[2]) - (tonumber(since) or 0) >= tonumber(ARGV[3]) then
-    verdict = 'taken_over'
-  else
-    return {'busy', r}
+local function begin(key, job, now, takeover)
+  local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+  local status, last, owner, since = r[1], r[6], r[8], r[9]
+  if not status then return {'not_found'} end
+  if last == job then return {'done', r} end
+  if status == 'stopped' or status == 'removed' then return {'replay', r} end
+  local verdict = 'started'
+  if status == 'stopping' then
+    if owner == job then
+      verdict = 'resumed'
+    elseif tonumber(now) - (tonumber(since) or 0) >= tonumber(takeover) then
+      verdict = 'taken_over'
+    else
+      return {'busy', r}
+    end
   end
+  redis.call('HSET', key, 'status', 'stopping', 'stopping_job_id', job, 'stopping_since_ms', now, 'updated_at_ms', now)
+  r[1], r[5], r[8], r[9] = 'stopping', now, job, now
+  return {verdict, r, owner or ''}
 end
-redis.call('HSET', key, 'status', 'stopping', 'stopping_job_id', job, 'stopping_since_ms', ARGV[2], 'updated_at_ms', ARGV[2])
-r[1], r[5], r[8], r[9] = 'stopping', ARGV[2], job, ARGV[2]
-return {verdict, r, owner or ''}
+local out = {}
+for i = 1, #KEYS do
+  local ok, res = pcall(begin, KEYS[i], ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i])
+  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
+end
+return out
 `
 
-	// KEYS[1] record; ARGV job, now_ms, final status, last_result JSON.
-	// Returns {verdict, fields in recordFields order}; after 'ok' the
-	// last_result field is left out (the caller wrote it).
+	// KEYS[i] record i; ARGV[4i-3..4i] its job, now_ms, final status,
+	// last_result JSON. Returns per record {verdict, fields in recordFields
+	// order} or an error reply; after 'ok' the last_result field is left
+	// out (the caller wrote it).
 	finishLua = `
-local key = KEYS[1]
-local job = ARGV[1]
-local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
-if not r[1] then return {'not_found'} end
-if r[1] ~= 'stopping' or r[8] ~= job then
-  if r[6] == job then return {'done', r} end
-  return {'lost', r}
+local function finish(key, job, now, status, result)
+  local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+  if not r[1] then return {'not_found'} end
+  if r[1] ~= 'stopping' or r[8] ~= job then
+    if r[6] == job then return {'done', r} end
+    return {'lost', r}
+  end
+  redis.call('HSET', key, 'status', status, 'updated_at_ms', now, 'last_job_id', job, 'last_result', result)
+  redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
+  r[1], r[5], r[6], r[7], r[8], r[9] = status, now, job, false, false, false
+  return {'ok', r}
 end
-redis.call('HSET', key, 'status', ARGV[3], 'updated_at_ms', ARGV[2], 'last_job_id', job, 'last_result', ARGV[4])
-redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
-r[1], r[5], r[6], r[7], r[8], r[9] = ARGV[3], ARGV[2], job, false, false, false
-return {'ok', r}
+local out = {}
+for i = 1, #KEYS do
+  local ok, res = pcall(finish, KEYS[i], ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i])
+  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
+end
+return out
 `
 
 	// KEYS[1] record; ARGV status, container_id, engine_endpoint, runtime, now_ms.
@@ -136,11 +153,11 @@ return {'ok', redis.call('HGETALL', key)}
 `
 )
 
-// BeginLua and FinishLua are the Lua sources of the stop transition
-// (KEYS[1] record; ARGV as BeginStop and FinishStop pass them; replies with
-// the record's fields in RecordFields order), exported so cmd/rtbench can
-// pipeline the very same transition in its reference pipelines without
-// this package's per-call API.
+// BeginLua and FinishLua are the Lua sources of the stop transition (one
+// reply per key; with one key, ARGV as BeginStop and FinishStop pass them;
+// replies with the record's fields in RecordFields order), exported so
+// cmd/rtbench can pipeline the very same transition in its reference
+// pipelines without this package's per-call API.
 const (
 	BeginLua  = beginLua
 	FinishLua = finishLua
@@ -182,15 +199,11 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	args := []any{req.JobID, req.NowMS, req.TakeoverMS}
-	var cmd *redis.Cmd
-	if err := s.batch.do(ctx, func(p redis.Pipeliner) { cmd = s.begin.EvalSha(ctx, p, []string{key}, args...) }); err != nil {
+	c := &call{script: s.begin, key: key, args: []any{req.JobID, req.NowMS, req.TakeoverMS}}
+	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
-	if isNoScript(cmd.Err()) {
-		cmd = s.begin.Eval(ctx, s.c, []string{key}, args...)
-	}
-	v, err := cmd.Slice()
+	v, err := c.result()
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
@@ -218,21 +231,11 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
 	}
-	args := []any{req.JobID, req.NowMS, req.Status, result}
-	var cmd *redis.Cmd
-	var xadd *redis.StringCmd
-	xargs := s.xaddArgs(op)
-	// Errors are read per command below.
-	if err := s.batch.do(ctx, func(p redis.Pipeliner) {
-		cmd = s.finish.EvalSha(ctx, p, []string{key}, args...)
-		xadd = p.XAdd(ctx, xargs)
-	}); err != nil {
+	c := &call{script: s.finish, key: key, args: []any{req.JobID, req.NowMS, req.Status, result}, log: s.xaddArgs(op)}
+	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
-	if isNoScript(cmd.Err()) {
-		cmd = s.finish.Eval(ctx, s.c, []string{key}, args...)
-	}
-	v, err := cmd.Slice()
+	v, err := c.result()
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
@@ -244,7 +247,7 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		// The script leaves out what this call wrote.
 		rec.LastResult = req.Result
 	}
-	if err := xadd.Err(); err != nil {
+	if err := c.logCmd.Err(); err != nil {
 		// The record is final; only the log entry is missing. A retry of the
 		// job answers from last_result and logs again.
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: log operation: %w", err)
@@ -254,12 +257,11 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 
 // AppendOperation implements stopruntime.Store.
 func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) error {
-	args := s.xaddArgs(op)
-	var cmd *redis.StringCmd
-	if err := s.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.XAdd(ctx, args) }); err != nil {
+	c := &call{log: s.xaddArgs(op)}
+	if err := s.batch.do(ctx, c); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
-	if err := cmd.Err(); err != nil {
+	if err := c.logCmd.Err(); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
 	return nil
