@@ -119,21 +119,21 @@ return out
 `
 
 	// KEYS[i] record i; ARGV[4i-3..4i] its job, now_ms, final status,
-	// last_result JSON. Returns per record {verdict, fields in recordFields
-	// order} or an error reply; after 'ok' the last_result field is left
-	// out (the caller wrote it).
+	// last_result JSON. Returns per record {'ok'} once written (the caller
+	// knows the record: FinishRequest.Begun), else {verdict, fields in
+	// recordFields order}, or an error reply.
 	finishLua = `
 local function finish(key, job, now, status, result)
-  local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
-  if not r[1] then return {'not_found'} end
-  if r[1] ~= 'stopping' or r[8] ~= job then
-    if r[6] == job then return {'done', r} end
+  local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
+  if not st[1] then return {'not_found'} end
+  if st[1] ~= 'stopping' or st[2] ~= job then
+    local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+    if st[3] == job then return {'done', r} end
     return {'lost', r}
   end
   redis.call('HSET', key, 'status', status, 'updated_at_ms', now, 'last_job_id', job, 'last_result', result)
   redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
-  r[1], r[5], r[6], r[7], r[8], r[9] = status, now, job, false, false, false
-  return {'ok', r}
+  return {'ok'}
 end
 local out = {}
 for i = 1, #KEYS do
@@ -239,13 +239,20 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
-	verdict, rec, err := parseFields(req.GameID, v, len(v) == 0 || v[0] != string(stopruntime.FinishOK))
+	verdict, rec, err := parseFields(req.GameID, v, true)
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
 	}
 	if verdict == string(stopruntime.FinishOK) {
-		// The script leaves out what this call wrote.
-		rec.LastResult = req.Result
+		// The script sends nothing back: the record is Begun plus this
+		// call's writes.
+		if rec = req.Begun; rec.GameID != req.GameID {
+			if rec, _, err = s.Get(ctx, req.GameID); err != nil {
+				return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: read back: %w", err)
+			}
+		}
+		rec.Status, rec.UpdatedAtMS, rec.LastJobID, rec.LastResult = req.Status, req.NowMS, req.JobID, req.Result
+		rec.StoppingJobID, rec.StoppingSinceMS = "", 0
 	}
 	if err := c.logCmd.Err(); err != nil {
 		// The record is final; only the log entry is missing. A retry of the

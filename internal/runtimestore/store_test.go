@@ -173,16 +173,18 @@ func TestScriptRecordsMatchStored(t *testing.T) {
 		require.True(t, ok)
 		return rec
 	}
+	var begun stopruntime.Record // what the last begin answered
 	begin := func(job string, now int64) stopruntime.BeginResponse {
 		t.Helper()
 		r, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: job, NowMS: now, TakeoverMS: 1000})
 		require.NoError(t, err)
+		begun = r.Record
 		return r
 	}
 	finish := func(job string, now int64) stopruntime.FinishResponse {
 		t.Helper()
 		r, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: "g", JobID: job, NowMS: now, Status: "stopped",
-			Result: stopruntime.StoredResult{Outcome: "success", ContainerID: "c-g", EngineEndpoint: "e:1"}}, op("g"))
+			Result: stopruntime.StoredResult{Outcome: "success", ContainerID: "c-g", EngineEndpoint: "e:1"}, Begun: begun}, op("g"))
 		require.NoError(t, err)
 		return r
 	}
@@ -205,8 +207,19 @@ func TestScriptRecordsMatchStored(t *testing.T) {
 		require.Equal(t, step.want, verdict, step.name)
 		assert.Equal(t, stored(), rec, step.name)
 	}
+	// Without Begun, FinishOK reads the record back.
+	begin("6-0", 850) // replay: the record is stopped
+	_, err := s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "c-2", EngineEndpoint: "e:2", Runtime: "none", UpdatedAtMS: 860})
+	require.NoError(t, err)
+	begin("7-0", 870)
+	begun = stopruntime.Record{}
+	r0 := finish("7-0", 880)
+	require.Equal(t, stopruntime.FinishOK, r0.Verdict)
+	assert.Equal(t, stored(), r0.Record)
+	assert.Equal(t, "c-2", r0.Record.ContainerID)
+
 	// A taken-over stop reports the previous owner; the rest is as stored.
-	_, err := s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "c-g", EngineEndpoint: "e:1", Runtime: "docker", UpdatedAtMS: 900})
+	_, err = s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "c-g", EngineEndpoint: "e:1", Runtime: "docker", UpdatedAtMS: 900})
 	require.NoError(t, err)
 	begin("4-0", 1000)
 	r := begin("5-0", 2000)

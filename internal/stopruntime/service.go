@@ -174,7 +174,7 @@ func (s *Service) Handle(ctx context.Context, in Input) (Result, error) {
 	op.Outcome, op.ErrorCode, op.ErrorMessage = string(stored.Outcome), stored.ErrorCode, stored.ErrorMessage
 	op.ContainerID, op.FinishedAtMS = stored.ContainerID, s.nowMS()
 	fin, err := s.store.FinishStop(ctx, FinishRequest{
-		GameID: in.GameID, JobID: in.SourceRef, NowMS: op.FinishedAtMS, Status: status, Result: stored,
+		GameID: in.GameID, JobID: in.SourceRef, NowMS: op.FinishedAtMS, Status: status, Result: stored, Begun: rec,
 	}, op)
 	if err != nil {
 		return Result{}, fmt.Errorf("stop game %s: finish: %w", in.GameID, err)

@@ -63,6 +63,12 @@ type FinishRequest struct {
 	// Status is the final status: stopped or failed.
 	Status string
 	Result StoredResult
+	// Begun is the record as BeginStop returned it. A stop this job still
+	// owns cannot have been changed by anyone else since (Register refuses
+	// a stopping record), so on FinishOK the store answers with Begun plus
+	// its own writes instead of reading the record back. Zero: the store
+	// reads it.
+	Begun Record
 }
 
 // FinishResponse is the verdict with the record as it is after the call.
