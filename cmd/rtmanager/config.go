@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/service"
 )
 
 // usageError is a bad flag or environment value: one line, exit code 2.
@@ -69,7 +70,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to use: redis://[user:password@]host:port/db or rediss:// for TLS")
 	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
-	fs.IntVar(&c.Workers, "workers", 8, "stop jobs handled in parallel (jobs of one game never run at once)")
+	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
 	fs.StringVar(&c.Consumer, "consumer", defaultConsumer(), "this process's consumer name, unique per process")

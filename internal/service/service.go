@@ -19,12 +19,19 @@ import (
 	"galaxy/rtmanager/internal/stopjobs"
 )
 
+// DefaultWorkers is the default number of jobs handled at once. An idle
+// worker is a parked goroutine, so the default is set for bursts: a
+// platform shutdown stops many games at once, and each Docker stop can take
+// its whole grace period. Under load more workers also make larger batches
+// per Redis round trip (docs/benchmarks.md).
+const DefaultWorkers = 64
+
 // Options configure Start.
 type Options struct {
 	// Stopper carries stops out (a *stopruntime.Service). Required.
 	Stopper stopjobs.Stopper
 	// Workers is the number of generated controllers, each handling one job
-	// at a time. Default 8.
+	// at a time. Default DefaultWorkers.
 	Workers int
 	// Broker configures the broker; its Contract and Logger default to this
 	// struct's.
@@ -50,7 +57,7 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Servi
 		return nil, errors.New("start service: nil stopper")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = DefaultWorkers
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
