@@ -26,11 +26,13 @@
 // started; jobs/s = (N-1) / (time of the last result − time of the first
 // result), both taken from the result entries' ids (server clock, ms).
 //
-// Latency: paced producers offer a fixed rate (a fraction of the pipeline's
-// own drain rate) for a fixed time; each job's send time is taken just
-// before its XADD and kept in memory by entry id; a tail (XREAD BLOCK on
-// runtime:job_results) takes the arrival time of each result and matches
-// its job_id. Latency = arrival − send (so it includes the tail's own read).
+// Latency: a paced producer offers a fixed rate (a fraction of the
+// pipeline's own drain rate) for a fixed time, sending every millisecond the
+// jobs that came due in one pipeline; each job's send time is taken just
+// before its pipeline is written and kept in memory by entry id; a tail
+// (XREAD BLOCK on runtime:job_results) takes the arrival time of each result
+// and matches its job_id. Latency = arrival − send (so it includes the
+// tail's own read).
 //
 // The last line of the output is one JSON object with every figure.
 package main

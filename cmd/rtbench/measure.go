@@ -225,42 +225,40 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		}
 	}()
 
-	// Paced producers: job k is due at start + k/rate; several producers so
-	// a slow XADD does not delay the jobs behind it.
-	producers := max(1, min(8, int(rate/2000)+1))
-	sent := make([]map[string]time.Time, producers)
-	var wg sync.WaitGroup
-	start := time.Now().Add(5 * time.Millisecond)
-	prdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: producers + 2})
+	// The producer: job k is due at start + k/rate. Every millisecond, the
+	// jobs that have come due go out in one pipeline, so offering tens of
+	// thousands of jobs a second costs this process (which shares the two
+	// cores with Redis and, in process, with rtmanager) a thousand round
+	// trips a second, not one per job. A job's send time is taken just
+	// before its pipeline is written.
+	sent := make(map[string]time.Time, total)
+	prdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
 	defer prdb.Close()
-	errs := make(chan error, producers)
-	for w := 0; w < producers; w++ {
-		sent[w] = make(map[string]time.Time, total/producers+1)
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for k := w; k < total; k += producers {
-				due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				}
-				t := time.Now()
-				id, err := prdb.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: jobValues(k % e.cfg.Games)}).Result()
-				if err != nil {
-					errs <- err
-					return
-				}
-				sent[w][id] = t
-			}
-		}(w)
+	start := time.Now().Add(5 * time.Millisecond)
+	ids := make([]*redis.StringCmd, 0, 256)
+	for k := 0; k < total; {
+		due := min(total, int(time.Since(start).Seconds()*rate)+1)
+		if due <= k {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second)))))
+			continue
+		}
+		ids = ids[:0]
+		p := prdb.Pipeline()
+		for ; k < due; k++ {
+			ids = append(ids, p.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: jobValues(k % e.cfg.Games)}))
+		}
+		t := time.Now()
+		if _, err := p.Exec(ctx); err != nil {
+			return res, err
+		}
+		for _, c := range ids {
+			sent[c.Val()] = t
+		}
+		if rest := time.Until(t.Add(time.Millisecond)); rest > 0 {
+			time.Sleep(rest)
+		}
 	}
-	wg.Wait()
 	sendSpan := time.Since(start)
-	select {
-	case err := <-errs:
-		return res, err
-	default:
-	}
 	// Wait for every result (bounded).
 	deadline := time.Now().Add(e.cfg.Timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -282,15 +280,13 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	res.PeakRSSMiB = info.rss
 
 	lat := make([]float64, 0, total)
-	for _, m := range sent {
-		for id, t := range m {
-			a, ok := arrived[id]
-			if !ok {
-				res.Missing++
-				continue
-			}
-			lat = append(lat, float64(a.Sub(t).Microseconds())/1000)
+	for id, t := range sent {
+		a, ok := arrived[id]
+		if !ok {
+			res.Missing++
+			continue
 		}
+		lat = append(lat, float64(a.Sub(t).Microseconds())/1000)
 	}
 	res.Jobs = total
 	res.AchievedPerS = float64(total) / sendSpan.Seconds()

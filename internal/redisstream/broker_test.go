@@ -203,10 +203,8 @@ func TestStreamMetadataReachesHandlerAsHeaders(t *testing.T) {
 	select {
 	case h := <-headers:
 		assert.Equal(t, id, h[redisstream.HeaderEntryID])
-		assert.Equal(t, jobs, h[redisstream.HeaderStream])
-		assert.Equal(t, "c-1", h[redisstream.HeaderConsumer])
 		assert.Equal(t, "1", h[redisstream.HeaderDeliveryCount])
-		assert.Len(t, h, 4, "only the stream metadata: %v", h)
+		assert.Len(t, h, 2, "only the entry's metadata: %v", h)
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message")
 	}
@@ -767,4 +765,50 @@ func TestRedisOutageChargesNoDelivery(t *testing.T) {
 	}
 	assert.Equal(t, int64(1), seen[len(seen)-1], "no delivery charged: %v", seen)
 	assert.LessOrEqual(t, len(seen), 3, "no busy loop while Redis is away: %v", seen)
+}
+
+// Two streams can hold an entry with the same id; each handler still gets
+// the delivery of its own stream.
+func TestMiddlewareTellsEntriesOfTheSameIDApart(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	b, err := redisstream.New(rdb, fastOptions())
+	require.NoError(t, err)
+	defer func() { _ = b.Close(context.Background()) }()
+	seen := make(chan string, 2)
+	streamOf := func(ctx context.Context) string {
+		if d, ok := redisstream.DeliveryFrom(ctx); ok {
+			return d.Stream() + " " + d.ID()
+		}
+		return "no delivery"
+	}
+	app, err := runtimejobs.NewAppController(b, runtimejobs.WithMiddlewares(b.Middleware()))
+	require.NoError(t, err)
+	defer app.Close(context.Background())
+	require.NoError(t, app.SubscribeToAllChannels(context.Background(), handlerFunc(func(ctx context.Context, _ runtimejobs.RuntimeStopJobMessage) error {
+		seen <- streamOf(ctx)
+		return nil
+	})))
+	user, err := runtimejobs.NewUserController(b, runtimejobs.WithMiddlewares(b.Middleware()))
+	require.NoError(t, err)
+	defer user.Close(context.Background())
+	require.NoError(t, user.SubscribeToSendJobResultOperation(context.Background(), func(ctx context.Context, _ runtimejobs.RuntimeJobResultMessage) error {
+		seen <- streamOf(ctx)
+		return nil
+	}))
+	const id = "9999999999999-1"
+	ctx := context.Background()
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: results, ID: id, Values: []string{
+		"job_id", "1-1", "game_id", "g1", "operation", "stop", "outcome", "success", "completed_at_ms", "1"}}).Err())
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: jobs, ID: id, Values: []string{"game_id", "g1", "reason", "game_finished"}}).Err())
+	var got []string
+	for len(got) < 2 {
+		select {
+		case s := <-seen:
+			got = append(got, s)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handlers saw only %v", got)
+		}
+	}
+	assert.ElementsMatch(t, []string{jobs + " " + id, results + " " + id}, got)
 }

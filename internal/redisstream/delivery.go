@@ -21,7 +21,8 @@ type Delivery struct {
 	dec    decoded
 
 	// Owned by the reader (under r.mu).
-	count    int64 // deliveries so far, this one included
+	count    int64             // deliveries so far, this one included
+	hdr      map[string][]byte // headers of the message last handed out
 	worker   *worker
 	retrying bool // Nak'ed, waiting for its backoff to end
 
@@ -115,18 +116,16 @@ func (d *Delivery) setErr(err error) {
 	d.mu.Unlock()
 }
 
-// message builds what the generated controller receives.
+// message builds what the generated controller receives. Called under
+// r.mu: the headers map identifies the message to Middleware (lookup).
 func (d *Delivery) message() extensions.AcknowledgeableBrokerMessage {
-	r := d.r
-	h := make(map[string][]byte, len(d.dec.headers)+6)
+	h := make(map[string][]byte, len(d.dec.headers)+4)
 	for k, v := range d.dec.headers {
 		h[k] = v
 	}
 	h[HeaderEntryID] = []byte(d.id)
-	// Shared by every message of the reader: headers are read, not written.
-	h[HeaderStream] = r.streamHdr
-	h[HeaderConsumer] = r.consumerHdr
 	h[HeaderDeliveryCount] = strconv.AppendInt(nil, d.count, 10)
+	d.hdr = h
 	d.mu.Lock()
 	if d.deadReason != "" {
 		h[HeaderDeadReason] = []byte(d.deadReason)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,6 @@ type worker struct {
 type reader struct {
 	b  *Broker
 	ci *channelInfo
-
-	streamHdr, consumerHdr []byte // header values, made once
 
 	ctx        context.Context // reading lifetime: ends at shutdown
 	cancel     context.CancelFunc
@@ -61,22 +60,20 @@ type reader struct {
 func newReader(b *Broker, ci *channelInfo) *reader {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &reader{
-		b:           b,
-		ci:          ci,
-		streamHdr:   []byte(ci.address),
-		consumerHdr: []byte(b.opts.Consumer),
-		ctx:         ctx,
-		cancel:      cancel,
-		wake:        make(chan struct{}, 1),
-		back:        make(chan struct{}, 1),
-		commit:      make(chan commitReq, 4*b.opts.CommitBatch),
-		commitStop:  make(chan struct{}),
-		commitDone:  make(chan struct{}),
-		done:        make(chan struct{}),
-		waiting:     map[string][]*Delivery{},
-		busy:        map[string]*Delivery{},
-		held:        map[string]*Delivery{},
-		logs:        rateLog{log: b.log.With("stream", ci.address), every: 10 * time.Second},
+		b:          b,
+		ci:         ci,
+		ctx:        ctx,
+		cancel:     cancel,
+		wake:       make(chan struct{}, 1),
+		back:       make(chan struct{}, 1),
+		commit:     make(chan commitReq, 4*b.opts.CommitBatch),
+		commitStop: make(chan struct{}),
+		commitDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		waiting:    map[string][]*Delivery{},
+		busy:       map[string]*Delivery{},
+		held:       map[string]*Delivery{},
+		logs:       rateLog{log: b.log.With("stream", ci.address), every: 10 * time.Second},
 	}
 }
 
@@ -129,10 +126,17 @@ func remove(ws []*worker, w *worker) []*worker {
 	return ws
 }
 
-func (r *reader) lookup(id string) *Delivery {
+// lookup finds the delivery a received message was made from: by entry id,
+// and by the identity of its headers map, since two streams can hold the
+// same id.
+func (r *reader) lookup(id []byte, hdr map[string][]byte) *Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.held[id]
+	d := r.held[string(id)]
+	if d == nil || reflect.ValueOf(d.hdr).UnsafePointer() != reflect.ValueOf(hdr).UnsafePointer() {
+		return nil
+	}
+	return d
 }
 
 func (r *reader) health() error {

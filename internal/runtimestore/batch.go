@@ -45,12 +45,12 @@ type call struct {
 	script *redis.Script // nil: the log entry only
 	key    string
 	args   []any
-	log    *redis.XAddArgs
+	log    []any // the whole XADD of an operation log entry
 
 	// Set by the batcher before done is closed.
 	reply  any // the script's reply for key: []any, or an error
 	err    error
-	logCmd *redis.StringCmd
+	logCmd *redis.Cmd
 	done   chan struct{}
 }
 
@@ -170,7 +170,7 @@ func (b *batcher) send(batch []*call) {
 	}
 	for _, c := range batch {
 		if c.log != nil {
-			c.logCmd = p.XAdd(ctx, c.log)
+			c.logCmd = p.Do(ctx, c.log...)
 		}
 	}
 	_, _ = p.Exec(ctx) // each command's error is read below

@@ -36,7 +36,7 @@ type Store struct {
 	c      redis.UniversalClient
 	prefix string
 	opsKey string
-	maxLen int64
+	maxLen any // OperationsMaxLen, boxed once
 
 	begin, finish, register *redis.Script
 	batch                   *batcher
@@ -278,8 +278,11 @@ func isNoScript(err error) bool {
 	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
 }
 
-func (s *Store) xaddArgs(op stopruntime.Operation) *redis.XAddArgs {
-	values := []any{
+// xaddArgs is the whole XADD of op's log entry, built at its final size (a
+// per-stop cost: go-redis's XAddArgs would copy the fields again).
+func (s *Store) xaddArgs(op stopruntime.Operation) []any {
+	args := make([]any, 0, 6+26)
+	args = append(args, "xadd", s.opsKey, "maxlen", "~", s.maxLen, "*",
 		"game_id", op.GameID,
 		"operation", op.Operation,
 		"source", string(op.Source),
@@ -291,11 +294,11 @@ func (s *Store) xaddArgs(op stopruntime.Operation) *redis.XAddArgs {
 		"container_id", op.ContainerID,
 		"started_at_ms", op.StartedAtMS,
 		"finished_at_ms", op.FinishedAtMS,
-	}
+	)
 	if op.RequestedAtMS > 0 {
-		values = append(values, "requested_at_ms", op.RequestedAtMS)
+		args = append(args, "requested_at_ms", op.RequestedAtMS)
 	}
-	return &redis.XAddArgs{Stream: s.opsKey, MaxLen: s.maxLen, Approx: true, Values: values}
+	return args
 }
 
 // Register implements stopruntime.Store. It fails with stopruntime.ErrBusy
