@@ -89,9 +89,12 @@ type Handler struct {
 	opts     Options
 	log      *slog.Logger
 	validate *validator.Validate
-	gameID   *regexp.Regexp
-	maxGame  int
-	minReqAt int64
+	// gameID checks the contract's game_id pattern; gameIDPattern names it
+	// in errors.
+	gameID        func(string) bool
+	gameIDPattern string
+	maxGame       int
+	minReqAt      int64
 }
 
 var _ runtimejobs.AppSubscriber = (*Handler)(nil)
@@ -130,12 +133,17 @@ func New(stopper Stopper, sender Sender, opts Options) (*Handler, error) {
 	})
 	h := &Handler{stopper: stopper, sender: sender, opts: opts, log: opts.Logger, validate: v, maxGame: 128}
 	if g := ch.Message.Payload.Properties["game_id"]; g != nil {
-		if g.Pattern != "" {
+		switch {
+		case g.Pattern == stopruntime.GameIDPattern:
+			// The pattern the orchestrator enforces: its loop is the same
+			// check without a regexp per job.
+			h.gameID, h.gameIDPattern = stopruntime.ValidGameID, g.Pattern
+		case g.Pattern != "":
 			re, err := regexp.Compile(g.Pattern)
 			if err != nil {
 				return nil, fmt.Errorf("new stop job handler: game_id pattern: %w", err)
 			}
-			h.gameID = re
+			h.gameID, h.gameIDPattern = re.MatchString, g.Pattern
 		}
 		if g.MaxLength != nil {
 			h.maxGame = *g.MaxLength
@@ -222,8 +230,8 @@ func (h *Handler) check(job runtimejobs.RuntimeStopJobSchema) error {
 		}
 		return err
 	}
-	if h.gameID != nil && !h.gameID.MatchString(string(job.GameId)) {
-		return fmt.Errorf("game_id: does not match %s", h.gameID)
+	if h.gameID != nil && !h.gameID(string(job.GameId)) {
+		return fmt.Errorf("game_id: does not match %s", h.gameIDPattern)
 	}
 	if job.RequestedAtMs != nil && *job.RequestedAtMs < h.minReqAt {
 		return fmt.Errorf("requested_at_ms: below %d", h.minReqAt)
