@@ -372,9 +372,13 @@ func parseFields(gameID string, v []any, withResult bool) (string, stopruntime.R
 		return "", rec, err
 	}
 	if raw := str(6); withResult && raw != "" {
-		if err := json.Unmarshal([]byte(raw), &rec.LastResult); err != nil {
+		// Decoded into a local: a pointer into rec would move the whole
+		// record to the heap on every call.
+		var lr stopruntime.StoredResult
+		if err := json.Unmarshal([]byte(raw), &lr); err != nil {
 			return "", rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
 		}
+		rec.LastResult = lr
 	}
 	return verdict, rec, nil
 }
@@ -423,9 +427,11 @@ func decodeRecord(gameID string, m map[string]string) (stopruntime.Record, error
 		return rec, err
 	}
 	if raw := m[fLastResult]; raw != "" {
-		if err := json.Unmarshal([]byte(raw), &rec.LastResult); err != nil {
+		var lr stopruntime.StoredResult
+		if err := json.Unmarshal([]byte(raw), &lr); err != nil {
 			return rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
 		}
+		rec.LastResult = lr
 	}
 	return rec, nil
 }
