@@ -76,6 +76,7 @@ type config struct {
 	MemProfile   string
 	BinDir       string
 	CommandStats bool
+	Warmup       int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -96,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
+	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
 	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -121,6 +123,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if s = strings.TrimSpace(s); s != "" {
 			c.Skip[s] = true
 		}
+	}
+	if c.Warmup < 0 {
+		return c, errors.New("--warmup: want 0 or more")
 	}
 	if c.Workers < 1 || c.Batch < 1 {
 		return c, errors.New("--workers and --batch: want 1 or more")
@@ -264,6 +269,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 		pr := pipelineReport{Name: pe.name}
+		if cfg.Warmup > 0 {
+			// Unmeasured: the first run after a start pays for growing this
+			// process's heap and redis-server's allocations, and the
+			// pipelines run one after the other.
+			if _, err := e.drain(ctx, pe.p, min(cfg.Warmup, cfg.Jobs)); err != nil {
+				return fmt.Errorf("%s: warm-up drain: %w", pe.name, err)
+			}
+		}
 		d, err := e.drain(ctx, pe.p, cfg.Jobs)
 		if err != nil {
 			return fmt.Errorf("%s: drain: %w", pe.name, err)
