@@ -24,7 +24,9 @@
 //
 // Drain throughput: a backlog of N is written first, then the consumer is
 // started; jobs/s = (N-1) / (time of the last result − time of the first
-// result), both taken from the result entries' ids (server clock, ms).
+// result), both taken from the result entries' ids (server clock, ms). Each
+// pipeline first drains an unmeasured --warmup backlog. Beside it: Redis
+// CPU and client CPU (this process and its children) per job.
 //
 // Latency: a paced producer offers a fixed rate (a fraction of the
 // pipeline's own drain rate) for a fixed time, sending every millisecond the
