@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,9 @@ func (r *reader) enqueueCommit(req commitReq) {
 // by another consumer, 2 no longer pending (acknowledged already, say by an
 // earlier try of this batch whose reply was lost), or the error text of a
 // failed write (that entry is not acknowledged).
-var publishAndAck = redis.NewScript(`
+var publishAndAck = redis.NewScript(publishAndAckLua)
+
+const publishAndAckLua = `
 local owned = {}
 local pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], 1000000, ARGV[2])
 for _, p in ipairs(pend) do owned[p[1]] = true end
@@ -84,16 +87,22 @@ for a = 1, #acks, 500 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, a, math.min(a + 499, #acks)))
 end
 return out
-`)
+`
 
-// scriptArgs lays out a batch for publishAndAck.
-func (r *reader) scriptArgs(batch []commitReq) ([]string, []any) {
+// scriptCommand is the whole EVALSHA of publishAndAck for a batch, built at
+// its final size (go-redis's EvalSha would copy every argument once more).
+func (r *reader) scriptCommand(batch []commitReq) []any {
+	// The target streams first: KEYS[1] is the source, then one per stream
+	// published to, in order of first use.
 	keys := []string{r.ci.address}
-	n := 3
+	n := 5
 	for _, req := range batch {
 		n += 2
 		for _, p := range req.pubs {
 			n += 3 + len(p.fields)
+			if !slices.Contains(keys, p.channel.address) {
+				keys = append(keys, p.channel.address)
+			}
 		}
 	}
 	lo, hi := batch[0].d.id, batch[0].d.id
@@ -105,28 +114,22 @@ func (r *reader) scriptArgs(batch []commitReq) ([]string, []any) {
 			hi = req.d.id
 		}
 	}
-	args := make([]any, 0, n+2)
-	args = append(args, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi)
+	cmd := make([]any, 0, 3+len(keys)+n)
+	cmd = append(cmd, "evalsha", publishAndAck.Hash(), len(keys))
+	for _, k := range keys {
+		cmd = append(cmd, k)
+	}
+	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi)
 	for _, req := range batch {
-		args = append(args, req.d.id, len(req.pubs))
+		cmd = append(cmd, req.d.id, len(req.pubs))
 		for _, p := range req.pubs {
-			idx := 0
-			for i, k := range keys {
-				if k == p.channel.address {
-					idx = i + 1
-				}
-			}
-			if idx == 0 {
-				keys = append(keys, p.channel.address)
-				idx = len(keys)
-			}
-			args = append(args, idx, p.channel.maxLen, len(p.fields))
+			cmd = append(cmd, slices.Index(keys, p.channel.address)+1, p.channel.maxLen, len(p.fields))
 			for _, f := range p.fields {
-				args = append(args, f)
+				cmd = append(cmd, f)
 			}
 		}
 	}
-	return keys, args
+	return cmd
 }
 
 // commitLoop writes acknowledgements in batches: one round trip carries up
@@ -241,11 +244,12 @@ func (r *reader) tryCommit(batch []commitReq) error {
 }
 
 func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
-	keys, args := r.scriptArgs(batch)
-	res, err := publishAndAck.EvalSha(ctx, r.b.rdb, keys, args...).Result()
+	cmd := r.scriptCommand(batch)
+	res, err := r.b.rdb.Do(ctx, cmd...).Result()
 	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 		// First commit after a start or a Redis restart.
-		res, err = publishAndAck.Eval(ctx, r.b.rdb, keys, args...).Result()
+		cmd[0], cmd[1] = "eval", publishAndAckLua
+		res, err = r.b.rdb.Do(ctx, cmd...).Result()
 	}
 	if err != nil {
 		if isTransport(err) {

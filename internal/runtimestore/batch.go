@@ -39,10 +39,18 @@ func newBatcher(c redis.UniversalClient) *batcher {
 	return &batcher{c: c, merge: !cluster}
 }
 
+// script is a Lua script with its source, for the EVAL fallback.
+type script struct {
+	*redis.Script
+	src string
+}
+
+func newScript(src string) *script { return &script{Script: redis.NewScript(src), src: src} }
+
 // call is one caller's work: a script over one record and/or an operation
 // log entry.
 type call struct {
-	script *redis.Script // nil: the log entry only
+	script *script // nil: the log entry only
 	key    string
 	args   []any
 	log    []any // the whole XADD of an operation log entry
@@ -119,23 +127,28 @@ func (b *batcher) loop() {
 
 // scriptGroup is the calls one script call serves.
 type scriptGroup struct {
-	script *redis.Script
+	script *script
 	calls  []*call
+	args   []any
 	cmd    *redis.Cmd
 }
 
-func (g *scriptGroup) layout() ([]string, []any) {
-	keys := make([]string, len(g.calls))
+// command is the whole EVALSHA of the group, built at its final size
+// (go-redis's EvalSha would copy every argument once more).
+func (g *scriptGroup) command() []any {
 	n := 0
 	for _, c := range g.calls {
 		n += len(c.args)
 	}
-	args := make([]any, 0, n)
-	for i, c := range g.calls {
-		keys[i] = c.key
-		args = append(args, c.args...)
+	cmd := make([]any, 0, 3+len(g.calls)+n)
+	cmd = append(cmd, "evalsha", g.script.Hash(), len(g.calls))
+	for _, c := range g.calls {
+		cmd = append(cmd, c.key)
 	}
-	return keys, args
+	for _, c := range g.calls {
+		cmd = append(cmd, c.args...)
+	}
+	return cmd
 }
 
 // send runs one batch as one pipeline.
@@ -165,8 +178,8 @@ func (b *batcher) send(batch []*call) {
 	}
 	p := b.c.Pipeline()
 	for _, g := range groups {
-		keys, args := g.layout()
-		g.cmd = g.script.EvalSha(ctx, p, keys, args...)
+		g.args = g.command()
+		g.cmd = p.Do(ctx, g.args...)
 	}
 	for _, c := range batch {
 		if c.log != nil {
@@ -178,8 +191,8 @@ func (b *batcher) send(batch []*call) {
 		cmd := g.cmd
 		if isNoScript(cmd.Err()) {
 			// First call after a start or a script-cache flush.
-			keys, args := g.layout()
-			cmd = g.script.Eval(ctx, b.c, keys, args...)
+			g.args[0], g.args[1] = "eval", g.script.src
+			cmd = b.c.Do(ctx, g.args...)
 		}
 		v, err := cmd.Slice()
 		if err == nil && len(v) != len(g.calls) {

@@ -38,8 +38,9 @@ type Store struct {
 	opsKey string
 	maxLen any // OperationsMaxLen, boxed once
 
-	begin, finish, register *redis.Script
-	batch                   *batcher
+	begin, finish *script
+	register      *redis.Script
+	batch         *batcher
 }
 
 var _ stopruntime.Store = (*Store)(nil)
@@ -54,8 +55,8 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	}
 	return &Store{
 		c: c, prefix: opts.KeyPrefix, opsKey: opts.KeyPrefix + "operations", maxLen: opts.OperationsMaxLen,
-		begin:    redis.NewScript(beginLua),
-		finish:   redis.NewScript(finishLua),
+		begin:    newScript(beginLua),
+		finish:   newScript(finishLua),
 		register: redis.NewScript(registerLua),
 		batch:    newBatcher(c),
 	}
@@ -185,7 +186,7 @@ func (s *Store) key(gameID string) (string, error) {
 // Preload loads the scripts into the server's script cache, so the first
 // calls need no EVAL fallback. Optional.
 func (s *Store) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.begin, s.finish, s.register} {
+	for _, sc := range []*redis.Script{s.begin.Script, s.finish.Script, s.register} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("load runtime store scripts: %w", err)
 		}
