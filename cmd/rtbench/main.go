@@ -36,6 +36,10 @@
 // and matches its job_id. Latency = arrival − send (so it includes the
 // tail's own read).
 //
+// Before the runs, one thread spins on the clock for --stall-probe and counts
+// the times it was stopped for over a millisecond: the machine's own stalls,
+// which no pipeline's latency can beat.
+//
 // The last line of the output is one JSON object with every figure.
 package main
 
@@ -79,6 +83,7 @@ type config struct {
 	BinDir       string
 	CommandStats bool
 	Warmup       int
+	StallProbe   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -99,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
+	fs.DurationVar(&c.StallProbe, "stall-probe", 5*time.Second, "before the runs, how long one thread spins on the clock to count the machine's own stalls (0: skip)")
 	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
 	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
 	if err := fs.Parse(args); err != nil {
@@ -207,6 +213,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	progress("redis-server %s at %s; N=%d K=%d; %d CPUs", rep.Machine.Redis, srv.Addr(), cfg.Jobs, cfg.Games, rep.Machine.NumCPU)
 
 	e := &env{cfg: cfg, srv: srv, rdb: rdb, progress: progress}
+	if cfg.StallProbe > 0 {
+		progress("probing the machine's stalls for %s", cfg.StallProbe)
+		rep.Machine.Stalls = probeStalls(cfg.StallProbe)
+	}
 
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
@@ -332,6 +342,29 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 }
 
 // machine describes where the run happened.
+// probeStalls spins one locked thread on the clock for d and counts the gaps
+// over a millisecond: time the thread did not run although it always could
+// (host preemption, interrupts). Latency figures on the same machine cannot
+// be better than what these allow.
+func probeStalls(d time.Duration) *stallInfo {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	st := &stallInfo{Seconds: d.Seconds()}
+	last := time.Now()
+	for end := last.Add(d); last.Before(end); {
+		now := time.Now()
+		if gap := now.Sub(last); gap > time.Millisecond {
+			st.Over1ms++
+			if gap > 3*time.Millisecond {
+				st.Over3ms++
+			}
+			st.LongestMs = max(st.LongestMs, float64(gap.Microseconds())/1000)
+		}
+		last = now
+	}
+	return st
+}
+
 func machine(ctx context.Context, rdb *redis.Client) machineInfo {
 	m := machineInfo{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {

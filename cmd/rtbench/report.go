@@ -27,6 +27,16 @@ type machineInfo struct {
 	Go         string `json:"go"`
 	Redis      string `json:"redis"`
 	OS         string `json:"os"`
+	// Stalls is what a thread spinning alone on the clock saw at the start
+	// (--stall-probe): how often it did not run for over a millisecond.
+	Stalls *stallInfo `json:"stalls,omitempty"`
+}
+
+type stallInfo struct {
+	Seconds   float64 `json:"seconds"`
+	Over1ms   int     `json:"over_1ms"`
+	Over3ms   int     `json:"over_3ms"`
+	LongestMs float64 `json:"longest_ms"`
 }
 
 type reportConfig struct {
@@ -111,6 +121,10 @@ func (r *report) derive() {
 func (r *report) print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), GOMAXPROCS %d, %s, redis %s, %s\n", m.NumCPU, m.CPU, m.GOMAXPROCS, m.Go, m.Redis, m.OS)
+	if st := m.Stalls; st != nil {
+		fmt.Fprintf(w, "stalls: a thread spinning alone for %.0fs was stopped %d times for over 1 ms, %d over 3 ms, longest %.2f ms\n",
+			st.Seconds, st.Over1ms, st.Over3ms, st.LongestMs)
+	}
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\tclient CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tmissing\t")
