@@ -122,7 +122,7 @@ func (r *report) print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "\nmachine: %d CPUs (%s), GOMAXPROCS %d, %s, redis %s, %s\n", m.NumCPU, m.CPU, m.GOMAXPROCS, m.Go, m.Redis, m.OS)
 	if st := m.Stalls; st != nil {
-		fmt.Fprintf(w, "stalls: a thread spinning alone for %.0fs was stopped %d times for over 1 ms, %d over 3 ms, longest %.2f ms\n",
+		fmt.Fprintf(w, "stalls: one thread spinning alone for %.0fs: gaps over 1 ms %d, over 3 ms %d, longest %.2f ms\n",
 			st.Seconds, st.Over1ms, st.Over3ms, st.LongestMs)
 	}
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
