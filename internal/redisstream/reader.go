@@ -341,7 +341,13 @@ func (r *reader) ack(d *Delivery) {
 	r.mu.Lock()
 	r.workerDoneLocked(d)
 	r.dispatchLocked()
+	// Handing out an entry may have left fewer ready than there are
+	// workers: the reader may fetch more before this one is committed.
+	read := r.readCountLocked() > 0
 	r.mu.Unlock()
+	if read {
+		r.signal()
+	}
 	r.enqueueCommit(commitReq{d: d, pubs: pubs})
 }
 
