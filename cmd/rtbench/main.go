@@ -95,7 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Games, "games", 0, "K: games the jobs are spread over, job i stops game i mod K (default N: every job a real running→stopped transition)")
 	fs.StringVar(&rates, "rates", "0.25,0.5,0.8", "offered rates for the latency runs, as fractions of each pipeline's own drain rate")
 	fs.DurationVar(&c.RateDuration, "rate-duration", 2*time.Second, "how long each latency run offers jobs")
-	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "--workers of rtmanager (in process and binary) outside the workers scaling (default rtmanager's)")
+	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "--workers of rtmanager (in process and binary) outside the workers scaling; the default is rtmanager's")
 	fs.StringVar(&scale, "worker-scaling", "1,4,16,64", "--workers values of the in-process scaling drains")
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
 	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
