@@ -243,6 +243,12 @@ func (r *reader) finish(d *Delivery) {
 	r.mu.Lock()
 	r.finishLocked(d)
 	r.dispatchLocked()
+	r.unlockWakingReader()
+}
+
+// unlockWakingReader releases r.mu and wakes the reader if it may read now;
+// a reader waiting for a full batch of room is not woken for less.
+func (r *reader) unlockWakingReader() {
 	read := r.readCountLocked() > 0
 	r.mu.Unlock()
 	if read {
@@ -343,11 +349,7 @@ func (r *reader) ack(d *Delivery) {
 	r.dispatchLocked()
 	// Handing out an entry may have left fewer ready than there are
 	// workers: the reader may fetch more before this one is committed.
-	read := r.readCountLocked() > 0
-	r.mu.Unlock()
-	if read {
-		r.signal()
-	}
+	r.unlockWakingReader()
 	r.enqueueCommit(commitReq{d: d, pubs: pubs})
 }
 
