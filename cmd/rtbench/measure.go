@@ -196,6 +196,7 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	tctx, tcancel := context.WithCancel(ctx)
 	defer tcancel()
 	arrived := make(map[string]time.Time, total)
+	resultIDs := make(map[string]string, total) // job entry id → its result's entry id
 	var amu sync.Mutex
 	tailDone := make(chan struct{})
 	tail := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
@@ -218,6 +219,7 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 					last = m.ID
 					if j, ok := m.Values["job_id"].(string); ok {
 						arrived[j] = now
+						resultIDs[j] = m.ID
 					}
 				}
 			}
@@ -288,6 +290,11 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		}
 		lat = append(lat, float64(a.Sub(t).Microseconds())/1000)
 	}
+	if ids := entryLatencies(sent, resultIDs); len(ids) > 0 {
+		res.IDP50ms = quantile(ids, 0.50)
+		res.IDP99ms = quantile(ids, 0.99)
+		res.IDP999ms = quantile(ids, 0.999)
+	}
 	res.Jobs = total
 	res.AchievedPerS = float64(total) / sendSpan.Seconds()
 	sort.Float64s(lat)
@@ -298,6 +305,22 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		res.Maxms = lat[len(lat)-1]
 	}
 	return res, nil
+}
+
+// entryLatencies are the latencies by the server's clock, sorted: for each
+// job with a result, the millisecond part of its result's entry id less that
+// of its own. Both ids are the times Redis appended the entries, so rtbench's
+// own scheduling is out of them; each is whole milliseconds, so one
+// difference is within 1 ms of the true latency.
+func entryLatencies(sent map[string]time.Time, resultIDs map[string]string) []float64 {
+	lat := make([]float64, 0, len(resultIDs))
+	for id := range sent {
+		if r, ok := resultIDs[id]; ok {
+			lat = append(lat, float64(idMS(r)-idMS(id)))
+		}
+	}
+	sort.Float64s(lat)
+	return lat
 }
 
 // quantile of sorted v, nearest rank.

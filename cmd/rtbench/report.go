@@ -67,16 +67,22 @@ type drainResult struct {
 }
 
 type latencyResult struct {
-	Fraction     float64   `json:"fraction"`
-	OfferedPerS  float64   `json:"offered_per_s"`
-	AchievedPerS float64   `json:"sent_per_s"`
-	Jobs         int       `json:"jobs"`
-	Missing      int       `json:"missing"`
-	P50ms        float64   `json:"p50_ms"`
-	P99ms        float64   `json:"p99_ms"`
-	P999ms       float64   `json:"p999_ms"`
-	Maxms        float64   `json:"max_ms"`
-	PeakRSSMiB   []float64 `json:"peak_rss_mib,omitempty"`
+	Fraction     float64 `json:"fraction"`
+	OfferedPerS  float64 `json:"offered_per_s"`
+	AchievedPerS float64 `json:"sent_per_s"`
+	Jobs         int     `json:"jobs"`
+	Missing      int     `json:"missing"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	P999ms       float64 `json:"p999_ms"`
+	Maxms        float64 `json:"max_ms"`
+	// The same quantiles by the entry ids of job and result (the server's
+	// clock, whole milliseconds, each latency within 1 ms): what the
+	// pipeline took without rtbench's own sending and reading.
+	IDP50ms    float64   `json:"ids_p50_ms"`
+	IDP99ms    float64   `json:"ids_p99_ms"`
+	IDP999ms   float64   `json:"ids_p999_ms"`
+	PeakRSSMiB []float64 `json:"peak_rss_mib,omitempty"`
 }
 
 type workerPoint struct {
@@ -127,14 +133,14 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\tclient CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tmissing\t")
+	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\tclient CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tids p50/p99/p99.9 ms\tmissing\t")
 	for _, p := range []*pipelineReport{r.RTInproc, r.RTBinary, r.Old, r.Ceiling} {
 		if p == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS, p.Drain.RedisCPUus, p.Drain.ClientCPUus)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS, p.Drain.RedisCPUus, p.Drain.ClientCPUus)
 		for _, l := range p.Latency {
-			fmt.Fprintf(tw, "\t\t\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.Missing)
+			fmt.Fprintf(tw, "\t\t\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f / %.0f / %.0f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.IDP50ms, l.IDP99ms, l.IDP999ms, l.Missing)
 		}
 	}
 	tw.Flush()
