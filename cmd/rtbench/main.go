@@ -84,11 +84,12 @@ type config struct {
 	CommandStats bool
 	Warmup       int
 	StallProbe   time.Duration
+	BinaryEnv    []string // KEY=VALUE added to the environment of each rtmanager process
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	var rates, scale, procs, skip string
+	var rates, scale, procs, skip, binEnv string
 	fs := flag.NewFlagSet("rtbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.Jobs, "jobs", 20000, "N: stop jobs in each drain backlog")
@@ -106,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
 	fs.DurationVar(&c.StallProbe, "stall-probe", 5*time.Second, "before the runs, how long one thread spins on the clock to count the machine's own stalls (0: skip)")
 	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
+	fs.StringVar(&binEnv, "binary-env", "", "comma-separated KEY=VALUE pairs added to the environment of the rtmanager processes (for instance GOMAXPROCS=1,GOGC=200); the in-process pipeline is not affected")
 	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -135,10 +137,28 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.Warmup < 0 {
 		return c, errors.New("--warmup: want 0 or more")
 	}
+	for _, kv := range strings.Split(binEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return c, fmt.Errorf("--binary-env: want KEY=VALUE, got %q", kv)
+		}
+		c.BinaryEnv = append(c.BinaryEnv, kv)
+	}
 	if c.Workers < 1 || c.Batch < 1 {
 		return c, errors.New("--workers and --batch: want 1 or more")
 	}
 	return c, nil
+}
+
+// envNote names the extra environment of the rtmanager processes in a
+// pipeline's name, so a table read later says how they ran.
+func envNote(env []string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(env, " ")
 }
 
 func floats(s string) ([]float64, error) {
@@ -206,7 +226,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	rep := &report{Config: reportConfig{
 		Jobs: cfg.Jobs, Games: cfg.Games, Rates: cfg.Rates, RateDurationS: cfg.RateDuration.Seconds(),
-		Workers: cfg.Workers, Batch: cfg.Batch,
+		Workers: cfg.Workers, Batch: cfg.Batch, BinaryEnv: cfg.BinaryEnv,
 	}}
 	rep.Machine = machine(ctx, rdb)
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "rtbench: "+format+"\n", a...) }
@@ -267,7 +287,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		pipes = append(pipes, entry{"rtmanager_inproc", fmt.Sprintf("rtmanager in process (--workers %d)", cfg.Workers), inproc(cfg.Workers)})
 	}
 	if bin != "" {
-		pipes = append(pipes, entry{"rtmanager_binary", fmt.Sprintf("rtmanager binary, 1 process (--workers %d)", cfg.Workers), binary(bin, 1, cfg.Workers)})
+		pipes = append(pipes, entry{"rtmanager_binary", fmt.Sprintf("rtmanager binary, 1 process (--workers %d%s)", cfg.Workers, envNote(cfg.BinaryEnv)), binary(bin, 1, cfg.Workers)})
 	}
 	if !cfg.Skip["old"] {
 		pipes = append(pipes, entry{"old_design", "old design (XREAD COUNT 1 + offset SET)", oldDesign()})

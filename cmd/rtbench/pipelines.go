@@ -143,6 +143,9 @@ func binary(bin string, n, workers int) pipeline {
 			p.cmd = exec.Command(bin, "--redis-url", e.srv.URL(), "--runtime", "none", "--log-level", "warn",
 				"--http-addr", "127.0.0.1:"+strconv.Itoa(port), "--consumer", "bench-c"+strconv.Itoa(i+1),
 				"--workers", strconv.Itoa(workers), "--start-id", "0")
+			if len(e.cfg.BinaryEnv) > 0 {
+				p.cmd.Env = append(os.Environ(), e.cfg.BinaryEnv...)
+			}
 			p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 			if err := p.cmd.Start(); err != nil {
 				kill()

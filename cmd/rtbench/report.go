@@ -46,6 +46,7 @@ type reportConfig struct {
 	RateDurationS float64   `json:"rate_duration_s"`
 	Workers       int       `json:"workers"`
 	Batch         int       `json:"batch"`
+	BinaryEnv     []string  `json:"binary_env,omitempty"`
 }
 
 type pipelineReport struct {
@@ -154,7 +155,7 @@ func (r *report) print(w io.Writer) {
 		tw.Flush()
 	}
 	if len(r.Processes) > 0 {
-		fmt.Fprintln(w, "\nrtmanager binary, processes in one consumer group (drain):")
+		fmt.Fprintf(w, "\nrtmanager binary%s, processes in one consumer group (drain):\n", envNote(r.Config.BinaryEnv))
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "processes\tjobs/s\tacks per process\tpeak RSS MiB per process\t")
 		for _, p := range r.Processes {

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBinaryEnvTakesKeyValuePairs(t *testing.T) {
+	c, err := parseFlags([]string{"--binary-env", "GOMAXPROCS=1, GOGC=200,GODEBUG=gctrace=1"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"GOMAXPROCS=1", "GOGC=200", "GODEBUG=gctrace=1"}, c.BinaryEnv)
+	assert.Equal(t, ", GOMAXPROCS=1 GOGC=200 GODEBUG=gctrace=1", envNote(c.BinaryEnv))
+
+	c, err = parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, c.BinaryEnv)
+	assert.Empty(t, envNote(c.BinaryEnv))
+}
+
+func TestBinaryEnvRejectsWhatIsNotKeyValue(t *testing.T) {
+	for _, v := range []string{"GOMAXPROCS", "=1", "GOGC=100,oops"} {
+		_, err := parseFlags([]string{"--binary-env", v}, io.Discard)
+		assert.ErrorContains(t, err, "--binary-env", v)
+	}
+}
