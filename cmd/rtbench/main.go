@@ -56,6 +56,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,6 +86,7 @@ type config struct {
 	Warmup       int
 	StallProbe   time.Duration
 	BinaryEnv    []string // KEY=VALUE added to the environment of each rtmanager process
+	Trace        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
+	fs.StringVar(&c.Trace, "trace", "", "write a Go execution trace of this process over the in-process pipeline's first latency run to this file (read with go tool trace -pprof=sched or -pprof=sync)")
 	fs.StringVar(&c.BinDir, "bin-dir", "", "where to build the rtmanager binary (default a temporary directory)")
 	fs.DurationVar(&c.StallProbe, "stall-probe", 5*time.Second, "before the runs, how long one thread spins on the clock to count the machine's own stalls (0: skip)")
 	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
@@ -150,6 +153,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--workers and --batch: want 1 or more")
 	}
 	return c, nil
+}
+
+// startTrace starts this process's execution trace into file; the returned
+// func stops it.
+func startTrace(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // envNote names the extra environment of the rtmanager processes in a
@@ -318,7 +335,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if !cfg.Skip["latency"] {
 			for _, f := range cfg.Rates {
 				rate := f * d.JobsPerS
+				stopTrace := func() {}
+				if cfg.Trace != "" && pe.key == "rtmanager_inproc" && len(pr.Latency) == 0 {
+					if stopTrace, err = startTrace(cfg.Trace); err != nil {
+						return err
+					}
+				}
 				l, err := e.latency(ctx, pe.p, rate, cfg.RateDuration)
+				stopTrace()
 				if err != nil {
 					return fmt.Errorf("%s: latency at %.0f jobs/s: %w", pe.name, rate, err)
 				}
