@@ -137,6 +137,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.Skip[s] = true
 		}
 	}
+	if c.Trace != "" && (c.Skip["inproc"] || c.Skip["latency"]) {
+		return c, errors.New("--trace: traces the in-process pipeline's first latency run; --skip inproc or latency leaves none")
+	}
 	if c.Warmup < 0 {
 		return c, errors.New("--warmup: want 0 or more")
 	}

@@ -26,3 +26,13 @@ func TestBinaryEnvRejectsWhatIsNotKeyValue(t *testing.T) {
 		assert.ErrorContains(t, err, "--binary-env", v)
 	}
 }
+
+func TestTraceNeedsTheInProcessLatencyRuns(t *testing.T) {
+	for _, skip := range []string{"inproc", "latency", "old,latency"} {
+		_, err := parseFlags([]string{"--trace", "t.out", "--skip", skip}, io.Discard)
+		assert.ErrorContains(t, err, "--trace", skip)
+	}
+	c, err := parseFlags([]string{"--trace", "t.out", "--skip", "binary,old"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "t.out", c.Trace)
+}
