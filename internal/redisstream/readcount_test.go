@@ -9,15 +9,15 @@ import (
 // Under load a read waits for ReadCount of room; while fewer entries are
 // ready than there are workers it reads whatever room there is.
 func TestReadCountWaitsForAFullBatchOnlyUnderLoad(t *testing.T) {
-	r := &reader{b: &Broker{opts: Options{ReadCount: 256, Prefetch: 600}}, held: map[string]*Delivery{}}
+	r := &reader{b: &Broker{opts: Options{ReadCount: 256, Prefetch: 600}}, q: newKeyQueue()}
 	hold := func(n int) {
-		r.held = map[string]*Delivery{}
+		r.q.held = map[string]*Delivery{}
 		for i := 0; i < n; i++ {
-			r.held[string(rune(i))] = &Delivery{}
+			r.q.held[string(rune(i))] = &Delivery{}
 		}
 	}
 	workers := func(n int) { r.workers = make([]*worker, n) }
-	ready := func(n int) { r.ready = make([]*Delivery, n) }
+	ready := func(n int) { r.q.ready = make([]*Delivery, n) }
 
 	workers(0)
 	hold(0)

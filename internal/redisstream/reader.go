@@ -42,13 +42,9 @@ type reader struct {
 
 	mu       sync.Mutex
 	workers  []*worker
-	idle     []*worker
-	ready    []*Delivery
-	waiting  map[string][]*Delivery // behind a busy partition key
-	busy     map[string]*Delivery   // partition key -> delivery that holds it
-	held     map[string]*Delivery   // every entry the process holds, by id
-	inflight int                    // handed to a worker, not yet acked/naked
-	lastID   string                 // last entry id read as new
+	q        keyQueue
+	inflight int    // handed to a worker, not yet acked/naked
+	lastID   string // last entry id read as new
 	readErr  error
 	draining bool
 	outage   bool   // Redis unreachable: dispatch paused (outage.go)
@@ -70,11 +66,27 @@ func newReader(b *Broker, ci *channelInfo) *reader {
 		commitStop: make(chan struct{}),
 		commitDone: make(chan struct{}),
 		done:       make(chan struct{}),
-		waiting:    map[string][]*Delivery{},
-		busy:       map[string]*Delivery{},
-		held:       map[string]*Delivery{},
+		q:          newKeyQueue(),
 		logs:       rateLog{log: b.log.With("stream", ci.address), every: 10 * time.Second},
 	}
+}
+
+// run drives the channel until shutdown.
+func (r *reader) run() {
+	defer close(r.done)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	// One commit loop: acknowledgements gather while a batch is on the
+	// wire. A second loop halved the batches and cost the whole pipeline
+	// more round trips than it saved in waiting (docs/benchmarks.md).
+	go func() { defer wg.Done(); r.commitLoop(); close(r.commitDone) }()
+	go func() { defer wg.Done(); r.maintainLoop() }()
+	if r.ci.group == "" {
+		r.tailLoop()
+	} else {
+		r.readLoop()
+	}
+	wg.Wait()
 }
 
 func (r *reader) signal() {
@@ -95,7 +107,7 @@ func (r *reader) addWorker(sub extensions.BrokerChannelSubscription) *worker {
 	w := &worker{sub: sub}
 	r.mu.Lock()
 	r.workers = append(r.workers, w)
-	r.idle = append(r.idle, w)
+	r.q.workerAdded(w)
 	r.dispatchLocked()
 	r.mu.Unlock()
 	r.signal()
@@ -107,23 +119,13 @@ func (r *reader) addWorker(sub extensions.BrokerChannelSubscription) *worker {
 func (r *reader) removeWorker(w *worker) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	w.removed = true
+	r.q.workerRemoved(w)
 	r.workers = remove(r.workers, w)
-	r.idle = remove(r.idle, w)
 	if len(r.workers) == 0 {
 		// Nobody left to handle queued entries: let them go, still pending,
 		// so another consumer can claim them.
-		r.releaseQueuedLocked()
+		r.q.releaseQueued()
 	}
-}
-
-func remove(ws []*worker, w *worker) []*worker {
-	for i, x := range ws {
-		if x == w {
-			return append(ws[:i], ws[i+1:]...)
-		}
-	}
-	return ws
 }
 
 // lookup finds the delivery a received message was made from: by entry id,
@@ -132,7 +134,7 @@ func remove(ws []*worker, w *worker) []*worker {
 func (r *reader) lookup(id []byte, hdr map[string][]byte) *Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := r.held[string(id)]
+	d := r.q.held[string(id)]
 	if d == nil || reflect.ValueOf(d.hdr).UnsafePointer() != reflect.ValueOf(hdr).UnsafePointer() {
 		return nil
 	}
@@ -151,97 +153,30 @@ func (r *reader) health() error {
 	return nil
 }
 
-// add queues new deliveries in stream order behind their partition keys.
-func (r *reader) addLocked(d *Delivery) {
-	r.held[d.id] = d
-	if d.key == "" {
-		r.ready = append(r.ready, d)
-		return
-	}
-	h, isBusy := r.busy[d.key]
-	if !isBusy {
-		r.busy[d.key] = d
-		r.ready = append(r.ready, d)
-		return
-	}
-	if h.retrying && idLess(d.id, h.id) {
-		// An older entry of the key (claimed from a consumer that died)
-		// goes before a newer one that only waits for its retry: the newer
-		// one may well be waiting for exactly what the older one does.
-		r.busy[d.key] = d
-		r.ready = append(r.ready, d)
-		r.queueLocked(h)
-		return
-	}
-	r.queueLocked(d)
-}
-
-// queueLocked puts d in its key's queue in stream order (claimed entries
-// can be older than the ones queued already).
-func (r *reader) queueLocked(d *Delivery) {
-	q := r.waiting[d.key]
-	i := len(q)
-	for i > 0 && idLess(d.id, q[i-1].id) {
-		i--
-	}
-	q = append(q, nil)
-	copy(q[i+1:], q[i:])
-	q[i] = d
-	r.waiting[d.key] = q
-}
-
-// idLess orders stream entry ids ("ms-seq") numerically.
-func idLess(a, b string) bool {
-	am, as, _ := strings.Cut(a, "-")
-	bm, bs, _ := strings.Cut(b, "-")
-	if len(am) != len(bm) {
-		return len(am) < len(bm)
-	}
-	if am != bm {
-		return am < bm
-	}
-	if len(as) != len(bs) {
-		return len(as) < len(bs)
-	}
-	return as < bs
-}
-
 // dispatchLocked hands ready entries to idle workers. Workers' channels
 // have room for one entry and only idle workers get one, so it never blocks.
 func (r *reader) dispatchLocked() {
 	if r.outage {
 		return
 	}
-	for len(r.idle) > 0 && len(r.ready) > 0 {
-		w := r.idle[0]
-		r.idle = r.idle[1:]
-		d := r.ready[0]
-		r.ready[0] = nil
-		r.ready = r.ready[1:]
-		w.current, d.worker = d, w
-		r.inflight++
-		w.sub.TransmitReceivedMessage(d.message())
-	}
+	r.q.dispatch(r.transmitLocked)
+}
+
+func (r *reader) transmitLocked(w *worker, d *Delivery) {
+	r.inflight++
+	w.sub.TransmitReceivedMessage(d.message())
 }
 
 // workerDoneLocked frees the worker that handled d.
 func (r *reader) workerDoneLocked(d *Delivery) {
-	w := d.worker
-	d.worker = nil
 	r.inflight--
-	if w == nil {
-		return
-	}
-	w.current = nil
-	if !w.removed {
-		r.idle = append(r.idle, w)
-	}
+	r.q.workerDone(d)
 }
 
 // finish forgets d: its partition key passes to the next entry of the key.
 func (r *reader) finish(d *Delivery) {
 	r.mu.Lock()
-	r.finishLocked(d)
+	r.q.finish(d)
 	r.dispatchLocked()
 	r.unlockWakingReader()
 }
@@ -256,54 +191,22 @@ func (r *reader) unlockWakingReader() {
 	}
 }
 
-func (r *reader) finishLocked(d *Delivery) {
-	if r.held[d.id] != d {
-		return
+func (r *reader) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.ctx.Done():
 	}
-	delete(r.held, d.id)
-	if d.key == "" || r.busy[d.key] != d {
-		return
-	}
-	q := r.waiting[d.key]
-	if len(q) == 0 {
-		delete(r.busy, d.key)
-		return
-	}
-	next := q[0]
-	if len(q) == 1 {
-		delete(r.waiting, d.key)
-	} else {
-		r.waiting[d.key] = q[1:]
-	}
-	r.busy[d.key] = next
-	if !next.retrying {
-		r.ready = append(r.ready, next)
-	}
-	// A retrying entry goes on when its backoff ends (redeliver).
 }
 
-// releaseQueuedLocked drops every entry not being handled; they stay pending
-// in Redis for any consumer to claim.
-func (r *reader) releaseQueuedLocked() {
-	for _, d := range r.ready {
-		delete(r.held, d.id)
-		if r.busy[d.key] == d {
-			delete(r.busy, d.key)
-		}
+// backoff is capped exponential with jitter in [d/2, d].
+func backoff(lo, hi time.Duration, attempt int) time.Duration {
+	d := lo << min(attempt, 20)
+	if d > hi || d <= 0 {
+		d = hi
 	}
-	r.ready = nil
-	for k, q := range r.waiting {
-		for _, d := range q {
-			delete(r.held, d.id)
-		}
-		delete(r.waiting, k)
-	}
-	for k, d := range r.busy {
-		if d.retrying {
-			delete(r.held, d.id)
-			delete(r.busy, k)
-		}
-	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // grouplessDone ends an entry read without a consumer group: there is
@@ -322,7 +225,7 @@ func (r *reader) grouplessDone(d *Delivery, pubs []publication) {
 	}
 	r.mu.Lock()
 	r.workerDoneLocked(d)
-	r.finishLocked(d)
+	r.q.finish(d)
 	r.dispatchLocked()
 	r.mu.Unlock()
 	r.signal()
@@ -374,7 +277,7 @@ func (r *reader) nak(d *Delivery) {
 		// Not the job's fault: no delivery is charged; the entry waits at
 		// the front (it holds its key) until Redis answers again.
 		r.enterOutageLocked()
-		r.ready = append([]*Delivery{d}, r.ready...)
+		r.q.pushFront(d)
 		r.mu.Unlock()
 		return
 	}
@@ -404,7 +307,7 @@ func (r *reader) nak(d *Delivery) {
 		wait = r.b.opts.MaxRetryBackoff
 	}
 	r.mu.Lock()
-	d.retrying = true
+	r.q.retry(d)
 	r.mu.Unlock()
 	time.AfterFunc(wait, func() { r.redeliver(d, 0) })
 }
@@ -441,12 +344,9 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 	r.b.opts.Observer.Redelivered(r.ci.address)
 	r.mu.Lock()
 	d.count++
-	d.retrying = false
-	if d.key == "" || r.busy[d.key] == d {
-		r.ready = append([]*Delivery{d}, r.ready...)
-	}
-	// Otherwise an older entry of the key took it meanwhile and d waits in
-	// the key's queue (addLocked put it there).
+	// At the front if d still holds its key; otherwise an older entry of
+	// the key took it meanwhile and d waits in the key's queue.
+	r.q.retried(d)
 	r.dispatchLocked()
 	r.mu.Unlock()
 }
@@ -482,24 +382,6 @@ func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	return publication{channel: target, fields: fields}
 }
 
-// run drives the channel until shutdown.
-func (r *reader) run() {
-	defer close(r.done)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	// One commit loop: acknowledgements gather while a batch is on the
-	// wire. A second loop halved the batches and cost the whole pipeline
-	// more round trips than it saved in waiting (docs/benchmarks.md).
-	go func() { defer wg.Done(); r.commitLoop(); close(r.commitDone) }()
-	go func() { defer wg.Done(); r.maintainLoop() }()
-	if r.ci.group == "" {
-		r.tailLoop()
-	} else {
-		r.readLoop()
-	}
-	wg.Wait()
-}
-
 func (r *reader) setReadErr(err error) {
 	r.mu.Lock()
 	r.readErr = err
@@ -515,11 +397,11 @@ func (r *reader) setReadErr(err error) {
 // read waits for ReadCount of room, so under load each round trip fetches a
 // full batch rather than one entry per finished job.
 func (r *reader) readCountLocked() int {
-	free := r.prefetch() - len(r.held)
+	free := r.prefetch() - len(r.q.held)
 	if free <= 0 || len(r.workers) == 0 {
 		return 0
 	}
-	if free < r.b.opts.ReadCount && len(r.ready) >= len(r.workers) {
+	if free < r.b.opts.ReadCount && len(r.q.ready) >= len(r.workers) {
 		return 0
 	}
 	return min(free, r.b.opts.ReadCount)
@@ -649,24 +531,6 @@ func (r *reader) readFailed(err error, attempt *int) {
 	}
 }
 
-func (r *reader) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.ctx.Done():
-	}
-}
-
-// backoff is capped exponential with jitter in [d/2, d].
-func backoff(lo, hi time.Duration, attempt int) time.Duration {
-	d := lo << min(attempt, 20)
-	if d > hi || d <= 0 {
-		d = hi
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
 func isNoGroup(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOGROUP")
 }
@@ -710,7 +574,7 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 		if counts == nil {
 			r.lastID = m.ID
 		}
-		if _, dup := r.held[m.ID]; dup {
+		if _, dup := r.q.held[m.ID]; dup {
 			continue
 		}
 		d := &Delivery{r: r, id: m.ID, values: m.Values, count: 1}
@@ -727,7 +591,7 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 			d.deadReason = DeadUndecodable
 			d.deadErr = d.dec.err.Error()
 		}
-		r.addLocked(d)
+		r.q.add(d)
 	}
 	r.dispatchLocked()
 }
@@ -760,8 +624,8 @@ func (r *reader) maintainLoop() {
 // entries are never claimed by others (XCLAIM … JUSTID counts no delivery).
 func (r *reader) touchHeld() {
 	r.mu.Lock()
-	ids := make([]string, 0, len(r.held))
-	for id := range r.held {
+	ids := make([]string, 0, len(r.q.held))
+	for id := range r.q.held {
 		ids = append(ids, id)
 	}
 	r.mu.Unlock()
@@ -788,7 +652,7 @@ func (r *reader) claimIdle() {
 	start := "0-0"
 	for {
 		r.mu.Lock()
-		free := 2*r.prefetch() - len(r.held)
+		free := 2*r.prefetch() - len(r.q.held)
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
 		if free <= 0 || !hasWorkers {
@@ -875,7 +739,7 @@ func (r *reader) shutdown(ctx context.Context) {
 		return
 	}
 	r.draining = true
-	r.releaseQueuedLocked()
+	r.q.releaseQueued()
 	r.mu.Unlock()
 	r.cancel()
 	r.signal()
@@ -883,7 +747,7 @@ func (r *reader) shutdown(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		r.mu.Lock()
-		left := len(r.held)
+		left := len(r.q.held)
 		r.mu.Unlock()
 		if left == 0 {
 			break

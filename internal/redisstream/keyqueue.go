@@ -1,0 +1,199 @@
+package redisstream
+
+import "strings"
+
+// keyQueue is the reader's queue of held entries: entries with equal
+// partition key are handed out one at a time and in stream order, entries
+// without a key as they come. It is plain data: no Redis, no goroutines and
+// no lock of its own (the reader calls it under r.mu).
+type keyQueue struct {
+	idle    []*worker              // workers with room for one entry
+	ready   []*Delivery            // may be handed out now, in order
+	waiting map[string][]*Delivery // behind a busy partition key, in id order
+	busy    map[string]*Delivery   // partition key -> delivery that holds it
+	held    map[string]*Delivery   // every entry the process holds, by id
+}
+
+func newKeyQueue() keyQueue {
+	return keyQueue{
+		waiting: map[string][]*Delivery{},
+		busy:    map[string]*Delivery{},
+		held:    map[string]*Delivery{},
+	}
+}
+
+// add queues a new delivery in stream order behind its partition key.
+func (q *keyQueue) add(d *Delivery) {
+	q.held[d.id] = d
+	if d.key == "" {
+		q.ready = append(q.ready, d)
+		return
+	}
+	h, isBusy := q.busy[d.key]
+	if !isBusy {
+		q.busy[d.key] = d
+		q.ready = append(q.ready, d)
+		return
+	}
+	if h.retrying && idLess(d.id, h.id) {
+		// An older entry of the key (claimed from a consumer that died)
+		// goes before a newer one that only waits for its retry: the newer
+		// one may well be waiting for exactly what the older one does.
+		q.busy[d.key] = d
+		q.ready = append(q.ready, d)
+		q.queue(h)
+		return
+	}
+	q.queue(d)
+}
+
+// queue puts d in its key's queue in stream order (claimed entries can be
+// older than the ones queued already).
+func (q *keyQueue) queue(d *Delivery) {
+	w := q.waiting[d.key]
+	i := len(w)
+	for i > 0 && idLess(d.id, w[i-1].id) {
+		i--
+	}
+	w = append(w, nil)
+	copy(w[i+1:], w[i:])
+	w[i] = d
+	q.waiting[d.key] = w
+}
+
+// idLess orders stream entry ids ("ms-seq") numerically.
+func idLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if len(am) != len(bm) {
+		return len(am) < len(bm)
+	}
+	if am != bm {
+		return am < bm
+	}
+	if len(as) != len(bs) {
+		return len(as) < len(bs)
+	}
+	return as < bs
+}
+
+// dispatch hands ready entries to idle workers, oldest idle worker first,
+// and calls hand for each pair. Only idle workers get an entry, so hand
+// never has to wait for a worker.
+func (q *keyQueue) dispatch(hand func(w *worker, d *Delivery)) {
+	for len(q.idle) > 0 && len(q.ready) > 0 {
+		w := q.idle[0]
+		q.idle = q.idle[1:]
+		d := q.ready[0]
+		q.ready[0] = nil
+		q.ready = q.ready[1:]
+		w.current, d.worker = d, w
+		hand(w, d)
+	}
+}
+
+// workerAdded makes a new worker idle.
+func (q *keyQueue) workerAdded(w *worker) {
+	q.idle = append(q.idle, w)
+}
+
+// workerRemoved stops giving w entries; the one it has, it still handles.
+func (q *keyQueue) workerRemoved(w *worker) {
+	w.removed = true
+	q.idle = remove(q.idle, w)
+}
+
+func remove(ws []*worker, w *worker) []*worker {
+	for i, x := range ws {
+		if x == w {
+			return append(ws[:i], ws[i+1:]...)
+		}
+	}
+	return ws
+}
+
+// workerDone frees the worker that handled d.
+func (q *keyQueue) workerDone(d *Delivery) {
+	w := d.worker
+	d.worker = nil
+	if w == nil {
+		return
+	}
+	w.current = nil
+	if !w.removed {
+		q.idle = append(q.idle, w)
+	}
+}
+
+// pushFront puts d at the front of the ready entries: it still holds its
+// partition key and goes next.
+func (q *keyQueue) pushFront(d *Delivery) {
+	q.ready = append([]*Delivery{d}, q.ready...)
+}
+
+// retry marks d as waiting for its retry backoff: it keeps its key, but an
+// older entry of the key that arrives meanwhile goes first (add).
+func (q *keyQueue) retry(d *Delivery) {
+	d.retrying = true
+}
+
+// retried puts d back after its backoff, at the front, if it still holds
+// its key; otherwise an older entry of the key took it meanwhile and d
+// waits in the key's queue (add put it there).
+func (q *keyQueue) retried(d *Delivery) {
+	d.retrying = false
+	if d.key == "" || q.busy[d.key] == d {
+		q.pushFront(d)
+	}
+}
+
+// finish forgets d: its partition key passes to the next entry of the key.
+func (q *keyQueue) finish(d *Delivery) {
+	if q.held[d.id] != d {
+		return
+	}
+	delete(q.held, d.id)
+	if d.key == "" || q.busy[d.key] != d {
+		return
+	}
+	w := q.waiting[d.key]
+	if len(w) == 0 {
+		delete(q.busy, d.key)
+		return
+	}
+	next := w[0]
+	if len(w) == 1 {
+		delete(q.waiting, d.key)
+	} else {
+		q.waiting[d.key] = w[1:]
+	}
+	q.busy[d.key] = next
+	if !next.retrying {
+		q.ready = append(q.ready, next)
+	}
+	// A retrying entry goes on when its backoff ends (retried).
+}
+
+// releaseQueued drops every entry not being handled; they stay pending in
+// Redis for any consumer to claim.
+func (q *keyQueue) releaseQueued() {
+	for _, d := range q.ready {
+		delete(q.held, d.id)
+		if q.busy[d.key] == d {
+			delete(q.busy, d.key)
+		}
+	}
+	q.ready = nil
+	for k, w := range q.waiting {
+		for _, d := range w {
+			delete(q.held, d.id)
+		}
+		delete(q.waiting, k)
+	}
+	for k, d := range q.busy {
+		if d.retrying {
+			delete(q.held, d.id)
+			delete(q.busy, k)
+		}
+	}
+}
