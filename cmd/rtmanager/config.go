@@ -199,8 +199,9 @@ command line wins.
 	fmt.Fprint(w, `
 Signals: SIGINT, SIGTERM or SIGHUP stops reading, lets in-flight jobs finish within
 --shutdown-timeout (unfinished ones stay pending for the next start) and exits 0.
-Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value, or
-Redis refused the credentials.
+Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value,
+--http-addr not bindable, or a Redis configuration no retry can fix
+(credentials, database index, TLS).
 `)
 }
 
