@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/service"
 )
 
@@ -42,7 +42,14 @@ type config struct {
 	HTTPAddr        string
 	LogFormat       string
 	LogLevel        slog.Level
+	// ProcessUIDs are the uids whose processes the process runtime may
+	// stop; ProcessAnyUID lifts that guard (--process-allow-uids any).
+	ProcessUIDs   []int
+	ProcessAnyUID bool
 }
+
+// maxPrefetch bounds --prefetch: each job read ahead is held in memory.
+const maxPrefetch = 16384
 
 const envPrefix = "RTMANAGER_"
 
@@ -50,14 +57,6 @@ const envPrefix = "RTMANAGER_"
 // RTMANAGER_REDIS_URL.
 func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func defaultConsumer() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "rtmanager"
-	}
-	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // parseConfig reads flags, with RTMANAGER_* environment variables as their
@@ -73,7 +72,10 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
-	fs.StringVar(&c.Consumer, "consumer", defaultConsumer(), "this process's consumer name, unique per process")
+	// hostname-pid-random: pid 1 in every container and one host name per
+	// pod template would make replicas share a name (and steal each other's
+	// jobs) without the random part.
+	fs.StringVar(&c.Consumer, "consumer", redisstream.DefaultConsumerName(), "this process's consumer name, unique per process")
 	fs.StringVar(&c.StartID, "start-id", "0", "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", 5, "deliveries of a job before it is answered with a failure and dead-lettered")
 	fs.DurationVar(&c.ClaimIdle, "claim-idle", 30*time.Second, "how long a job may sit unacknowledged with a consumer before another claims it")
@@ -83,6 +85,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	var allowUIDs string
+	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -113,8 +117,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, usagef("invalid --workers %d: want 1 to 1024", c.Workers)
 	}
-	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) {
-		return c, usagef("invalid --prefetch %d: want 0 (default) or at least --workers (%d)", c.Prefetch, c.Workers)
+	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) || c.Prefetch > maxPrefetch {
+		return c, usagef("invalid --prefetch %d: want 0 (default) or --workers (%d) to %d", c.Prefetch, c.Workers, maxPrefetch)
 	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)
@@ -143,7 +147,30 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if err := c.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return c, usagef("invalid --log-level %q: want debug, info, warn or error", logLevel)
 	}
+	var err error
+	if c.ProcessUIDs, c.ProcessAnyUID, err = parseUIDs(allowUIDs, os.Getuid()); err != nil {
+		return c, usagef("invalid --process-allow-uids %q: %s", allowUIDs, err)
+	}
 	return c, nil
+}
+
+// parseUIDs reads --process-allow-uids: uids, "self" (own uid), or "any".
+func parseUIDs(s string, own int) (uids []int, anyUID bool, err error) {
+	for _, f := range strings.Split(s, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case "any":
+			anyUID = true
+		case "self":
+			uids = append(uids, own)
+		default:
+			u, err := strconv.ParseUint(f, 10, 31)
+			if err != nil {
+				return nil, false, fmt.Errorf("%q is not a uid: want uids, self or any, comma-separated", f)
+			}
+			uids = append(uids, int(u))
+		}
+	}
+	return uids, anyUID, nil
 }
 
 func printHelp(fs *flag.FlagSet, w io.Writer) {
@@ -161,7 +188,7 @@ command line wins.
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
 		if f.Name == "consumer" {
-			def = "hostname-pid"
+			def = "hostname-pid-random"
 		}
 		fmt.Fprintf(w, "  --%s (%s)\n        %s", f.Name, envName(f.Name), f.Usage)
 		if def != "" {
@@ -170,28 +197,18 @@ command line wins.
 		fmt.Fprintln(w)
 	})
 	fmt.Fprint(w, `
-Signals: SIGINT or SIGTERM stops reading, lets in-flight jobs finish within
+Signals: SIGINT, SIGTERM or SIGHUP stops reading, lets in-flight jobs finish within
 --shutdown-timeout (unfinished ones stay pending for the next start) and exits 0.
-Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value, or
-Redis refused the credentials.
+Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value,
+--http-addr not bindable, or a Redis configuration no retry can fix
+(credentials, database index, TLS).
 `)
 }
 
 // redactIfURL keeps a password out of an error about a bad --redis-url.
 func redactIfURL(flagName, value string, err error) string {
 	if flagName == "redis-url" {
-		return redactURL(value)
+		return redisurl.Redacted(value)
 	}
 	return err.Error()
-}
-
-var userinfoPassword = regexp.MustCompile(`//([^:/@]*):[^@]*@`)
-
-// redactURL hides the password of a Redis URL, even of one that does not
-// parse (url.Parse's own errors repeat the whole URL, password included).
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return userinfoPassword.ReplaceAllString(raw, "//$1:xxxxx@")
 }

@@ -365,7 +365,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level"} {
+	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level", "prefetch", "process-allow-uids", "shutdown-timeout", "retry-backoff"} {
 		assert.Contains(t, out.String(), "--"+f+" (RTMANAGER_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_"))+")")
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/metrics"
 	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimes/process"
@@ -39,7 +39,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: a closed terminal or a supervisor's hang-up must drain like
+	// SIGTERM, not kill in-flight jobs (Go's default for SIGHUP is to exit).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	// go-redis logs every failed dial on its own; the broker already reports
 	// Redis outages, rate-limited, so silence the library's logger.
 	redis.SetLogger(quietRedis{})
@@ -63,7 +65,7 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // run starts rtmanager and returns when ctx ends (after a graceful
-// shutdown) or start-up fails.
+// shutdown), start-up fails, or Redis reveals a configuration error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
@@ -71,9 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(cfg, stderr)
 
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	ropts, err := redisurl.Parse(cfg.RedisURL)
 	if err != nil {
-		return usagef("invalid --redis-url %s: %s", redactURL(cfg.RedisURL), strings.ReplaceAll(err.Error(), cfg.RedisURL, redactURL(cfg.RedisURL)))
+		return usagef("invalid --redis-url %s: %s", redisurl.Redacted(cfg.RedisURL), err)
 	}
 	// Pool sized for the workers and the broker's own loops.
 	ropts.PoolSize = max(ropts.PoolSize, cfg.Workers+8)
@@ -82,7 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ropts.Protocol = 2
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
-	if err := checkRedis(ctx, rdb, log); err != nil {
+	// A configuration error found once Redis answers ends the run (exit 2).
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	if err := checkRedis(ctx, rdb, log, fail); err != nil {
 		return err
 	}
 
@@ -106,6 +111,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		group = jobsCh.Stream.Group
 	}
 	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StopJobsChannelPath, group))
+
+	// Bind before consuming: a bind failure then exits with no job read
+	// ahead and no stop begun.
+	var stopping atomic.Bool
+	var broker atomic.Pointer[redisstream.Broker]
+	srv, err := startHTTP(cfg.HTTPAddr, reg, func(ctx context.Context) error {
+		if stopping.Load() {
+			return errors.New("shutting down")
+		}
+		b := broker.Load()
+		if b == nil {
+			return errors.New("starting")
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis unreachable: %w", err)
+		}
+		return b.Health()
+	}, log)
+	if err != nil {
+		return usagef("listen on --http-addr %s: %s", cfg.HTTPAddr, err)
+	}
+
 	svcRun, err := service.Start(ctx, rdb, service.Options{
 		Stopper:  svc,
 		Workers:  cfg.Workers,
@@ -124,27 +151,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 	})
 	if err != nil {
+		if srv != nil {
+			_ = srv.Close()
+		}
 		return err
 	}
-	broker := svcRun.Broker
-
-	var stopping atomic.Bool
-	srv, err := startHTTP(cfg.HTTPAddr, reg, func(ctx context.Context) error {
-		if stopping.Load() {
-			return errors.New("shutting down")
-		}
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis unreachable: %w", err)
-		}
-		return broker.Health()
-	}, log)
-	if err != nil {
-		return usagef("listen on --http-addr %s: %s", cfg.HTTPAddr, err)
-	}
+	broker.Store(svcRun.Broker)
 
 	log.Info("rtmanager started", "consumer", cfg.Consumer, "group", group, "workers", cfg.Workers,
-		"runtime", cfg.Runtime, "redis", redactURL(cfg.RedisURL), "http_addr", cfg.HTTPAddr,
-		"atomic_publish_ack", broker.Atomic(), "contract_version", doc.Version)
+		"runtime", cfg.Runtime, "redis", redisurl.Redacted(cfg.RedisURL), "http_addr", cfg.HTTPAddr,
+		"atomic_publish_ack", svcRun.Broker.Atomic(), "contract_version", doc.Version)
 	<-ctx.Done()
 
 	stopping.Store(true)
@@ -158,24 +174,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = srv.Shutdown(sctx)
 	}
 	log.Info("rtmanager stopped")
-	return nil
-}
-
-// checkRedis refuses to start with credentials Redis rejects (exit 2); an
-// unreachable Redis is only logged: rtmanager keeps trying and reports not
-// ready until it answers.
-func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger) error {
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err := rdb.Ping(pctx).Err()
-	if err == nil {
-		return nil
+	var ue *usageError
+	if cause := context.Cause(ctx); errors.As(cause, &ue) {
+		return cause
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "invalid password") {
-		return usagef("redis refused the credentials of --redis-url: %s", msg)
-	}
-	log.Warn("redis unreachable at start; will keep trying", "err", msg)
 	return nil
 }
 
@@ -191,7 +193,7 @@ func newStopService(cfg config, rdb *redis.Client, log *slog.Logger) (*stoprunti
 		drivers[stopruntime.RuntimeDocker] = d
 		closeDriver = func() { _ = d.Close() }
 	case stopruntime.RuntimeProcess:
-		drivers[stopruntime.RuntimeProcess] = process.New(process.Options{})
+		drivers[stopruntime.RuntimeProcess] = process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
 	}
 	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), drivers, stopruntime.Options{
 		StopGrace: cfg.StopGrace, Logger: log,
@@ -212,10 +214,9 @@ func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	rd := &readiness{check: ready, timeout: time.Second}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if err := ready(ctx); err != nil {
+		if err := rd.ready(r.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -221,6 +221,14 @@ func TestPasswordNeverPrinted(t *testing.T) {
 	o = cli(t, "", "--redis-url", "redis://:"+secret+"@"+srv.Addr()+"/notanumber", "results")
 	check(o)
 	assert.Equal(t, 2, o.code, o.stderr)
+	// Issue 17's URLs: a quote and a bad escape, a control character.
+	for _, u := range []string{`redis://u:s3"cr3t%zz@127.0.0.1:1/0`, "redis://u:s3cr\x01t@127.0.0.1:1/0"} {
+		o = cli(t, "", "--redis-url", u, "results")
+		assert.Equal(t, 2, o.code, o.stderr)
+		assert.NotContains(t, o.stderr, "cr3t")
+		assert.NotContains(t, o.stderr, "s3cr")
+		assert.NotContains(t, o.stderr, "%zz")
+	}
 
 	// The right password works, and still is not printed.
 	o = cli(t, good, "status", "g1")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,4 +56,15 @@ func TestGameIDCheckFollowsTheContract(t *testing.T) {
 	err = h.check(job("galaxy.eu-1:42"))
 	require.Error(t, err)
 	assert.True(t, strings.HasSuffix(err.Error(), "does not match ^g[0-9]+$"), err.Error())
+}
+
+func TestClip(t *testing.T) {
+	require.Equal(t, "short", clip("short"))
+	long := strings.Repeat("é", 200) // 400 bytes; a cut at 256 would split none
+	got := clip(long)
+	require.True(t, utf8.ValidString(got))
+	require.True(t, strings.HasSuffix(got, "…(400 bytes)"), got)
+	require.LessOrEqual(t, len(got), maxLoggedValue+len("…(400 bytes)"))
+	odd := "a" + strings.Repeat("é", 200) // a cut at 256 would split a rune
+	require.True(t, utf8.ValidString(clip(odd)))
 }

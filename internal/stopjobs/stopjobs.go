@@ -202,7 +202,7 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 		code := errorCode(err)
 		if !d.Final() {
 			h.opts.Metrics.Retry(code)
-			log.get().Warn("stop job will be retried", "error_code", code, "err", err.Error())
+			log.get().Warn("stop job will be retried", "error_code", code, "err", clip(err.Error()))
 			return fmt.Errorf("stop game %s: %w", gameID, err)
 		}
 		d.DeadLetter(deadMaxDeliveries, err.Error())
@@ -252,7 +252,7 @@ func (h *Handler) result(d Delivery, gameID string) runtimejobs.RuntimeJobResult
 // result; otherwise the dead letter is the only record of the job.
 func (h *Handler) answerFailure(ctx context.Context, log *jobLog, d Delivery, start time.Time, gameID, code, text string) error {
 	if gameID == "" || len(gameID) > h.maxGame {
-		log.get().Warn("stop job dead-lettered without a result: game id unreadable", "error_code", code, "err", text)
+		log.get().Warn("stop job dead-lettered without a result: game id unreadable", "error_code", code, "err", clip(text))
 		h.opts.Metrics.Result("dead_letter_only", code, h.opts.Now().Sub(start))
 		return nil
 	}
@@ -265,7 +265,7 @@ func (h *Handler) answerFailure(ctx context.Context, log *jobLog, d Delivery, st
 
 func (h *Handler) send(ctx context.Context, log *jobLog, start time.Time, out runtimejobs.RuntimeJobResultMessage) error {
 	if err := h.sender.SendAsSendJobResultOperation(ctx, out); err != nil {
-		log.get().Error("publish job result", "err", err.Error())
+		log.get().Error("publish job result", "err", clip(err.Error()))
 		return fmt.Errorf("publish result of job %s: %w", out.Payload.JobId, err)
 	}
 	took := h.opts.Now().Sub(start)
@@ -291,7 +291,7 @@ type jobLog struct {
 
 func (j *jobLog) get() *slog.Logger {
 	if j.l == nil {
-		j.l = j.h.log.With("entry_id", j.d.ID(), "job_id", j.d.ID(), "game_id", j.gameID, "reason", j.reason,
+		j.l = j.h.log.With("entry_id", j.d.ID(), "job_id", j.d.ID(), "game_id", clip(j.gameID), "reason", clip(j.reason),
 			"requested_at_ms", j.requestedAt, "delivery", j.d.Count())
 	}
 	return j.l

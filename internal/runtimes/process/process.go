@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -30,10 +31,19 @@ type Options struct {
 	KillWait time.Duration
 	// ProcDir is the proc file system. Default "/proc".
 	ProcDir string
+	// AllowUIDs are the uids whose processes may be stopped: every uid of
+	// the target (real, effective, saved, filesystem) must be listed. Nil
+	// means rtmanager's own uid only. See AnyUID.
+	AllowUIDs []int
+	// AnyUID lifts the uid guard (AllowUIDs is then ignored).
+	AnyUID bool
 }
 
 // Driver implements stopruntime.Driver for local processes.
-type Driver struct{ opts Options }
+type Driver struct {
+	opts Options
+	self self
+}
 
 // New builds a Driver.
 func New(opts Options) *Driver {
@@ -46,7 +56,10 @@ func New(opts Options) *Driver {
 	if opts.ProcDir == "" {
 		opts.ProcDir = "/proc"
 	}
-	return &Driver{opts: opts}
+	if opts.AllowUIDs == nil {
+		opts.AllowUIDs = []int{os.Getuid()}
+	}
+	return &Driver{opts: opts, self: whoAmI()}
 }
 
 // IDForPID returns the container id of a live process.
@@ -95,7 +108,7 @@ func (d *Driver) Alive(containerID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return d.alive(pid, start), nil
+	return d.alive(pid, start)
 }
 
 // Stop sends SIGTERM, waits up to grace for the process to exit, then sends
@@ -103,18 +116,25 @@ func (d *Driver) Alive(containerID string) (bool, error) {
 // (as a runtime started with Setpgid does), so its children stop too; a
 // process that does not lead its group is signalled alone, so a group it
 // shares (perhaps with us) is never hit. It returns stopruntime.ErrGone when
-// the process was already gone, nil when it stopped it.
+// the process was already gone, nil when it stopped it, and an error wrapping
+// ErrRefused (permanent) for a process the guard protects (guard.go).
 func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Duration) error {
 	pid, start, err := ParseID(containerID)
 	if err != nil {
 		return err
 	}
-	if !d.alive(pid, start) {
+	if ok, err := d.alive(pid, start); err != nil || !ok {
+		if err != nil {
+			return err
+		}
 		return stopruntime.ErrGone
 	}
 	target := pid
 	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
 		target = -pgid
+	}
+	if err := d.guard(pid); err != nil {
+		return err
 	}
 	if err := d.signal(pid, start, target, syscall.SIGTERM); err != nil {
 		return err
@@ -141,7 +161,10 @@ func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Durati
 // signal re-checks identity right before kill(2) so a pid recycled while we
 // waited is not hit (the remaining window is the few microseconds between).
 func (d *Driver) signal(pid int, start uint64, target int, sig syscall.Signal) error {
-	if !d.alive(pid, start) {
+	if ok, err := d.alive(pid, start); err != nil || !ok {
+		if err != nil {
+			return err
+		}
 		return stopruntime.ErrGone
 	}
 	err := syscall.Kill(target, sig)
@@ -162,7 +185,11 @@ func (d *Driver) waitGone(ctx context.Context, pid int, start uint64, wait time.
 	t := time.NewTicker(d.opts.PollInterval)
 	defer t.Stop()
 	for {
-		if !d.alive(pid, start) {
+		ok, err := d.alive(pid, start)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
 			return true, nil
 		}
 		if !time.Now().Before(deadline) {
@@ -177,10 +204,20 @@ func (d *Driver) waitGone(ctx context.Context, pid int, start uint64, wait time.
 }
 
 // alive: the pid exists, has the recorded start time and is not a zombie (a
-// zombie has exited; only its parent's wait is missing).
-func (d *Driver) alive(pid int, start uint64) bool {
+// zombie has exited; only its parent's wait is missing). Only a missing
+// /proc entry means gone; any other read failure (EMFILE, EACCES, …) says
+// nothing about the process, so it is a transient error, never "gone".
+func (d *Driver) alive(pid int, start uint64) (bool, error) {
 	st, err := d.stat(pid)
-	return err == nil && st.start == start && !st.zombie
+	switch {
+	case err == nil:
+		return st.start == start && !st.zombie, nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ESRCH):
+		// ESRCH: the process exited while its stat file was being read.
+		return false, nil
+	default:
+		return false, fmt.Errorf("check process %d: %w: %w", pid, stopruntime.ErrTransient, err)
+	}
 }
 
 type procStat struct {

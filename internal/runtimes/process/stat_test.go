@@ -23,3 +23,13 @@ func TestParseStatOddCommandName(t *testing.T) {
 	_, err = parseStat([]byte("garbage"))
 	require.Error(t, err)
 }
+
+func TestParseUIDs(t *testing.T) {
+	u, err := parseUIDs([]byte("Name:\tsleep\nPPid:\t1\nUid:\t1000\t1000\t0\t1000\nGid:\t5\t5\t5\t5\n"))
+	require.NoError(t, err)
+	require.Equal(t, []int{1000, 1000, 0, 1000}, u)
+	_, err = parseUIDs([]byte("Name:\tx\n"))
+	require.Error(t, err)
+	_, err = parseUIDs([]byte("Uid:\tx\n"))
+	require.Error(t, err)
+}
