@@ -125,8 +125,10 @@ func (e *Engine) Pause(ctx context.Context, id string) error {
 	return err
 }
 
-// Remove removes a container, running or not.
+// Remove removes a container, running or not. It is killed first: a forced
+// remove would give a SIGTERM-ignoring engine its full stop timeout.
 func (e *Engine) Remove(ctx context.Context, id string) error {
+	_, _ = e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"})
 	_, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 	return err
 }

@@ -74,7 +74,7 @@ func (p *Proxy) serve(ln net.Listener) {
 func (p *Proxy) handle(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	max := p.max
-	p.requests = append(p.requests, r.Method+" "+r.URL.Path)
+	p.requests = append(p.requests, r.Method+" "+r.URL.RequestURI())
 	p.mu.Unlock()
 	if max != "" {
 		if m := versionedPath.FindStringSubmatch(r.URL.Path); m != nil && versions.GreaterThan(m[1], max) {
@@ -113,14 +113,14 @@ func (p *Proxy) SetMaxAPIVersion(v string) {
 	p.mu.Unlock()
 }
 
-// Requests are "METHOD /path" of every request so far.
+// Requests are "METHOD /path?query" of every request so far.
 func (p *Proxy) Requests() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.requests...)
 }
 
-// RequestsWith are the requests whose path contains s.
+// RequestsWith are the requests that contain s.
 func (p *Proxy) RequestsWith(s string) []string {
 	var out []string
 	for _, r := range p.Requests() {

@@ -43,6 +43,9 @@ const EnvAPIVersion = client.EnvOverrideAPIVersion
 // one the driver cannot use. It is permanent: retrying does not help.
 var ErrUnsupportedAPIVersion = errors.New("unsupported Docker Engine API version")
 
+// tryAgain are the answers that mean "try again later".
+var tryAgain = []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
 // Options configure a Driver. Zero values take the documented defaults.
 type Options struct {
 	// Host is the daemon address, e.g. "unix:///var/run/docker.sock" or
@@ -241,9 +244,11 @@ func (d *Driver) classify(id string, err error) error {
 		d.invalidate()
 		return fmt.Errorf("docker stop %s: %w: daemon now speaks an older API; negotiating again: %w", id, stopruntime.ErrTransient, err)
 	}
-	switch errhttp.ToHTTP(err) {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return fmt.Errorf("docker stop %s: %w: %w", id, stopruntime.ErrTransient, err)
+	// The client keeps the answer's status only as an error category.
+	for _, code := range tryAgain {
+		if errors.Is(err, errhttp.ToNative(code)) {
+			return fmt.Errorf("docker stop %s: %w: %w", id, stopruntime.ErrTransient, err)
+		}
 	}
 	return fmt.Errorf("docker stop %s: %w", id, err)
 }
