@@ -269,4 +269,3 @@ func TestDaemonGoneAndBack(t *testing.T) {
 	require.NoError(t, d.Stop(context.Background(), c.ID, time.Second))
 	assert.False(t, running(t, e, c.ID))
 }
-
