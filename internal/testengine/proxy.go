@@ -2,6 +2,8 @@ package testengine
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -53,6 +55,8 @@ func (e *Engine) StartProxy(maxAPIVersion string) (*Proxy, error) {
 	rp.Transport = e.HTTPClient().Transport
 	// Stream answers (a stop answers only when the container has stopped).
 	rp.FlushInterval = -1
+	// A client that goes away mid-request (kill -9) is expected here.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p := &Proxy{e: e, rp: rp, max: maxAPIVersion}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
