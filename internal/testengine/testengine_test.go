@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,35 @@ func TestProxyAnswersAsAnOlderDaemon(t *testing.T) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestRequireHelper is run in a subprocess by TestMissingEngineSkipsOrFails.
+func TestRequireHelper(t *testing.T) {
+	if os.Getenv("TESTENGINE_HELPER") != "1" {
+		t.Skip("run by TestMissingEngineSkipsOrFails")
+	}
+	testengine.Require(t)
+	t.Log("engine available")
+}
+
+// Without the engine a test skips with one line saying why; with CI=true
+// or RTMANAGER_REQUIRE_ENGINE=1 it fails instead.
+func TestMissingEngineSkipsOrFails(t *testing.T) {
+	run := func(env ...string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRequireHelper$", "-test.v")
+		// An empty PATH: no podman, no dpkg-query, no apt-get.
+		cmd.Env = append([]string{"PATH=" + t.TempDir(), "TESTENGINE_HELPER=1", "HOME=" + os.Getenv("HOME")}, env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run()
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "--- SKIP: TestRequireHelper")
+	assert.Contains(t, out, "no container engine: container engine packages missing (podman runc)")
+	for _, env := range []string{"CI=true", testengine.RequireEnv + "=1"} {
+		out, err = run(env)
+		require.Error(t, err, env)
+		assert.Contains(t, out, "--- FAIL: TestRequireHelper", env)
+		assert.Contains(t, out, "a real container engine is required here", env)
+	}
 }
