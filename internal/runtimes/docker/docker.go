@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -63,11 +64,18 @@ type Options struct {
 
 // Driver implements stopruntime.Driver for Docker containers.
 type Driver struct {
-	cli   *client.Client
+	ops   []client.Opt
 	fixed string // the fixed API version; "" when negotiated
+	cur   atomic.Pointer[session]
+}
 
-	mu         sync.Mutex
-	negotiated bool // a negotiation succeeded and was not invalidated since
+// session is one client and its negotiation. A daemon downgrade replaces the
+// session: the client's version cannot be changed safely while other stops
+// use it.
+type session struct {
+	cli        *client.Client
+	mu         sync.Mutex // one negotiation at a time
+	negotiated atomic.Bool
 }
 
 // New builds a Driver; it does not contact the daemon. A malformed API
@@ -99,7 +107,9 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new docker driver: %w", err)
 	}
-	return &Driver{cli: cli, fixed: fixed}, nil
+	d := &Driver{ops: ops, fixed: fixed}
+	d.cur.Store(&session{cli: cli})
+	return d, nil
 }
 
 // checkVersion accepts MAJOR.MINOR at or above MinAPIVersion.
@@ -115,10 +125,10 @@ func checkVersion(v string) error {
 }
 
 // Close releases the client's idle connections.
-func (d *Driver) Close() error { return d.cli.Close() }
+func (d *Driver) Close() error { return d.cur.Load().cli.Close() }
 
 // Host is the daemon address in use.
-func (d *Driver) Host() string { return d.cli.DaemonHost() }
+func (d *Driver) Host() string { return d.cur.Load().cli.DaemonHost() }
 
 // Versions is what Check learnt.
 type Versions struct {
@@ -136,12 +146,13 @@ type Versions struct {
 // MinAPIVersion, or older than the fixed version, wraps
 // ErrUnsupportedAPIVersion. rtmanager calls it at start-up and for /readyz.
 func (d *Driver) Check(ctx context.Context) (Versions, error) {
-	ping, err := d.negotiate(ctx, true)
+	s := d.cur.Load()
+	ping, err := d.negotiate(ctx, s, true)
 	if err != nil {
 		return Versions{}, err
 	}
-	v := Versions{Daemon: ping.APIVersion, Used: d.cli.ClientVersion(), Negotiated: d.fixed == ""}
-	if d.fixed != "" && ping.APIVersion != "" && versions.LessThan(ping.APIVersion, d.fixed) {
+	v := Versions{Daemon: ping.APIVersion, Used: s.cli.ClientVersion(), Negotiated: d.fixed == ""}
+	if d.fixed != "" && versions.LessThan(ping.APIVersion, d.fixed) {
 		return v, fmt.Errorf("%w: the Docker daemon at %s speaks API %s at most, older than the fixed %s (--docker-api-version or %s); unset it to negotiate",
 			ErrUnsupportedAPIVersion, d.Host(), ping.APIVersion, d.fixed, EnvAPIVersion)
 	}
@@ -149,18 +160,19 @@ func (d *Driver) Check(ctx context.Context) (Versions, error) {
 }
 
 // negotiate pings the daemon and, unless the version is fixed, negotiates
-// once (again after invalidate). With always it pings even when nothing is
+// the session's version once. With always it pings even when nothing is
 // left to negotiate.
-func (d *Driver) negotiate(ctx context.Context, always bool) (client.PingResult, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	need := d.fixed == "" && !d.negotiated
+func (d *Driver) negotiate(ctx context.Context, s *session, always bool) (client.PingResult, error) {
+	need := d.fixed == "" && !s.negotiated.Load()
 	if !need && !always {
 		return client.PingResult{}, nil
 	}
-	// ForceNegotiate: a version negotiated earlier may be too new for a
-	// daemon that was downgraded since (see invalidate).
-	ping, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: need, ForceNegotiate: need})
+	if need {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		need = !s.negotiated.Load() // another stop may have negotiated meanwhile
+	}
+	ping, err := s.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: need})
 	if err != nil {
 		if cerrdefs.IsInvalidArgument(err) && strings.Contains(err.Error(), "minimum supported API version") {
 			return ping, fmt.Errorf("%w: the Docker daemon at %s speaks API %s; the oldest this rtmanager supports is %s (Docker Engine 19.03): %w",
@@ -176,16 +188,22 @@ func (d *Driver) negotiate(ctx context.Context, always bool) (client.PingResult,
 			ErrUnsupportedAPIVersion, d.Host(), ping.APIVersion, MinAPIVersion)
 	}
 	if need {
-		d.negotiated = true
+		s.negotiated.Store(true)
 	}
 	return ping, nil
 }
 
-// invalidate makes the next call negotiate again.
-func (d *Driver) invalidate() {
-	d.mu.Lock()
-	d.negotiated = false
-	d.mu.Unlock()
+// renegotiate replaces session s by a new one, which negotiates again.
+func (d *Driver) renegotiate(s *session) {
+	fresh, err := client.New(d.ops...)
+	if err != nil {
+		return // keep the old one; it built before, so this does not happen
+	}
+	if d.cur.CompareAndSwap(s, &session{cli: fresh}) {
+		_ = s.cli.Close() // idle connections only; stops in flight go on
+	} else {
+		_ = fresh.Close()
+	}
 }
 
 // Stop is POST /v<version>/containers/{id}/stop?t=<grace in seconds,
@@ -202,33 +220,34 @@ func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Durati
 	if containerID == "" {
 		return errors.New("docker stop: empty container id")
 	}
-	if _, err := d.negotiate(ctx, false); err != nil {
+	s := d.cur.Load()
+	if _, err := d.negotiate(ctx, s, false); err != nil {
 		return fmt.Errorf("docker stop %s: %w", containerID, err)
 	}
 	secs := int(math.Ceil(grace.Seconds()))
 	if secs < 0 {
 		secs = 0
 	}
-	err := d.stop(ctx, containerID, secs)
-	if err != nil && (cerrdefs.IsInternal(err) || cerrdefs.IsConflict(err)) && d.paused(ctx, containerID) {
-		if _, uerr := d.cli.ContainerUnpause(ctx, containerID, client.ContainerUnpauseOptions{}); uerr == nil {
-			err = d.stop(ctx, containerID, secs)
+	err := stop(ctx, s.cli, containerID, secs)
+	if err != nil && (cerrdefs.IsInternal(err) || cerrdefs.IsConflict(err)) && paused(ctx, s.cli, containerID) {
+		if _, uerr := s.cli.ContainerUnpause(ctx, containerID, client.ContainerUnpauseOptions{}); uerr == nil {
+			err = stop(ctx, s.cli, containerID, secs)
 		}
 	}
-	return d.classify(containerID, err)
+	return d.classify(s, containerID, err)
 }
 
-func (d *Driver) stop(ctx context.Context, id string, secs int) error {
-	_, err := d.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+func stop(ctx context.Context, cli *client.Client, id string, secs int) error {
+	_, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
 	return err
 }
 
-func (d *Driver) paused(ctx context.Context, id string) bool {
-	res, err := d.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+func paused(ctx context.Context, cli *client.Client, id string) bool {
+	res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	return err == nil && res.Container.State != nil && res.Container.State.Paused
 }
 
-func (d *Driver) classify(id string, err error) error {
+func (d *Driver) classify(s *session, id string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -241,7 +260,7 @@ func (d *Driver) classify(id string, err error) error {
 		if d.fixed != "" {
 			return fmt.Errorf("docker stop %s: API version %s fixed by --docker-api-version or %s is too new for the daemon: %w", id, d.fixed, EnvAPIVersion, err)
 		}
-		d.invalidate()
+		d.renegotiate(s)
 		return fmt.Errorf("docker stop %s: %w: daemon now speaks an older API; negotiating again: %w", id, stopruntime.ErrTransient, err)
 	}
 	// The client keeps the answer's status only as an error category.

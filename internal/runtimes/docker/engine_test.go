@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -215,24 +216,48 @@ func TestDockerEnvironment(t *testing.T) {
 }
 
 // A daemon downgraded under a running rtmanager: the stale negotiated
-// version's "too new" is transient, and the retry negotiates again.
+// version's "too new" is transient, and the retry negotiates again; stops
+// running at the same time (under -race) all get through.
 func TestDowngradedDaemonIsNegotiatedAgain(t *testing.T) {
 	t.Parallel()
 	e := testengine.Require(t)
 	p := e.NewProxy(t, "1.44")
 	d := newDriver(t, docker.Options{Host: p.Host()})
 	a := e.MustRun(t, testengine.Spec{Game: "g-down-a"})
-	b := e.MustRun(t, testengine.Spec{Game: "g-down-b"})
 	require.NoError(t, d.Stop(context.Background(), a.ID, time.Second))
+	require.Len(t, p.RequestsWith("/v1.44/containers/"+a.ID+"/stop"), 1)
+
 	p.SetMaxAPIVersion("1.41")
-	err := d.Stop(context.Background(), b.ID, time.Second)
-	require.ErrorIs(t, err, stopruntime.ErrTransient)
-	require.NoError(t, d.Stop(context.Background(), b.ID, time.Second))
-	assert.False(t, running(t, e, b.ID))
-	stops := p.RequestsWith("/stop")
-	require.Len(t, stops, 3)
-	assert.Contains(t, stops[0], "/v1.44/")
-	assert.Contains(t, stops[2], "/v1.41/")
+	var cs []testengine.Container
+	for _, g := range []string{"g-down-b", "g-down-c", "g-down-d"} {
+		cs = append(cs, e.MustRun(t, testengine.Spec{Game: g}))
+	}
+	errs := make(chan error, len(cs))
+	transient := make(chan bool, len(cs))
+	for _, c := range cs {
+		go func() {
+			err := d.Stop(context.Background(), c.ID, time.Second)
+			if err != nil {
+				transient <- errors.Is(err, stopruntime.ErrTransient)
+				err = d.Stop(context.Background(), c.ID, time.Second) // the job's retry
+			}
+			errs <- err
+		}()
+	}
+	for range cs {
+		require.NoError(t, <-errs)
+	}
+	close(transient)
+	n := 0
+	for tr := range transient {
+		assert.True(t, tr, "a stale version is a transient failure")
+		n++
+	}
+	assert.GreaterOrEqual(t, n, 1, "the first stop after the downgrade met the stale version")
+	for _, c := range cs {
+		assert.False(t, running(t, e, c.ID), c.Game)
+		assert.Len(t, p.RequestsWith("/v1.41/containers/"+c.ID+"/stop"), 1, c.Game)
+	}
 }
 
 // A daemon older than MinAPIVersion: Check and stops fail permanently.
