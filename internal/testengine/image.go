@@ -30,7 +30,7 @@ func (e *Engine) buildImage(ctx context.Context, prebuilt string) error {
 		cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", bin, "galaxy/rtmanager/internal/testengine/gameengine")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("testengine: build the test game engine (go build, from inside the rtmanager module): %v: %s", err, strings.TrimSpace(string(out)))
+			return fmt.Errorf("testengine: build the test game engine (go build, from inside the rtmanager module): %v: %s", err, oneLine(out))
 		}
 	}
 	sum, err := fileHash(bin)
@@ -48,7 +48,7 @@ func (e *Engine) buildImage(ctx context.Context, prebuilt string) error {
 	cmd := exec.CommandContext(ctx, "podman", "build", "-q", "-t", e.image, "-f", filepath.Join(bctx, "Containerfile"), bctx)
 	cmd.Env = e.Env()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("testengine: podman build of the test image: %v: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("testengine: podman build of the test image: %v: %s", err, oneLine(out))
 	}
 	return nil
 }
@@ -81,4 +81,9 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// oneLine joins a command's output into one line for an error.
+func oneLine(out []byte) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", " | ")), " ")
 }
