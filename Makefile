@@ -8,8 +8,9 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## Install what the tests need when missing (redis-server, the pinned AsyncAPI CLI)
+tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI)
 	@scripts/ensure-redis.sh
+	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
 
 .PHONY: generate
@@ -56,11 +57,16 @@ contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS for FUZZ_TIME (10s); a cras
 build: ## Build the binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
 
+# Runtime of the demo engines: process (local processes) or docker (containers on a private Podman).
+RUNTIME ?= process
+
 .PHONY: run
-run: ## Demo: private redis-server, rtmanager (process runtime), three demo engines stopped by stop jobs; Ctrl-C ends it
+run: ## Demo: private redis-server, rtmanager, three demo engines stopped by stop jobs (RUNTIME=process|docker); Ctrl-C ends it
 	@scripts/ensure-redis.sh
+	@if [ "$(RUNTIME)" = docker ]; then RTMANAGER_REQUIRE_ENGINE=1 scripts/ensure-podman.sh; fi
 	@$(GO) build -o bin/ ./cmd/rtmanager ./cmd/rtmanagerctl ./cmd/rtdemo
-	@bin/rtdemo --rtmanager bin/rtmanager
+	@if [ "$(RUNTIME)" = docker ]; then CGO_ENABLED=0 $(GO) build -o bin/ ./internal/testengine/gameengine; fi
+	@bin/rtdemo --rtmanager bin/rtmanager --runtime $(RUNTIME) --game-engine "$$( [ "$(RUNTIME)" = docker ] && echo bin/gameengine )"
 
 .PHONY: lint
 lint: ## gofmt check and go vet

@@ -4,6 +4,11 @@
 // unknown game). It prints each result as it arrives and shows the engines
 // are gone, then waits; Ctrl-C stops everything it started.
 //
+// With --runtime docker (`make run RUNTIME=docker`) the engines are
+// containers on the real container engine the tests use
+// (internal/testengine), and the last one ignores SIGTERM, so its stop ends
+// with the kill after the grace period.
+//
 // `rtdemo engine --game G` is the demo engine itself: it listens on a
 // loopback port until it is told to stop.
 package main
@@ -28,7 +33,6 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/runtimes/none"
-	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
 	"galaxy/rtmanager/internal/stopruntime"
 	"galaxy/rtmanager/internal/testredis"
@@ -50,10 +54,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("rtdemo", flag.ContinueOnError)
 	bin := fs.String("rtmanager", "bin/rtmanager", "the rtmanager binary to start")
 	wait := fs.Bool("wait", true, "after the demo, wait for Ctrl-C (false: stop at once)")
+	runtime := fs.String("runtime", "process", "runtime of the demo engines: process (local processes) or docker (containers on a private Podman, as the tests use)")
+	gameEngine := fs.String("game-engine", "", "for --runtime docker: a static build of internal/testengine/gameengine (default: go build it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
+	games := []string{"demo-1", "demo-2", "demo-3"}
 
 	srv, err := testredis.New(testredis.Options{})
 	if err != nil {
@@ -63,6 +70,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	say("redis-server    private, on %s (data in %s)", srv.Addr(), srv.Dir())
 	rdb := srv.Client()
 	defer rdb.Close()
+
+	var eng engines
+	switch *runtime {
+	case "process":
+		p, err := newProcessEngines()
+		if err != nil {
+			return err
+		}
+		eng = p
+	case "docker":
+		d, err := newDockerEngines(ctx, *gameEngine, games)
+		if err != nil {
+			return err
+		}
+		say("engine          %s", d.describe())
+		eng = d
+	default:
+		return fmt.Errorf("unknown --runtime %q: want process or docker", *runtime)
+	}
+	defer eng.close()
 
 	logPath := filepath.Join(srv.Dir(), "rtmanager.log")
 	logFile, err := os.Create(logPath)
@@ -74,8 +101,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rtm := exec.Command(*bin, "--redis-url", srv.URL(), "--runtime", "process", "--stop-grace", "3s",
-		"--workers", "4", "--http-addr", httpAddr, "--log-format", "text")
+	rtmArgs := append([]string{"--redis-url", srv.URL()}, eng.rtmanagerArgs()...)
+	rtm := exec.Command(*bin, append(rtmArgs, "--stop-grace", "3s", "--workers", "4", "--http-addr", httpAddr, "--log-format", "text")...)
 	rtm.Stdout, rtm.Stderr = logFile, logFile
 	if err := rtm.Start(); err != nil {
 		return fmt.Errorf("start rtmanager (run 'make build' first): %w", err)
@@ -93,46 +120,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := waitReady(ctx, "http://"+httpAddr+"/readyz", rtmDone); err != nil {
 		return fmt.Errorf("rtmanager did not become ready (log: %s): %w", logPath, err)
 	}
-	say("rtmanager       pid %d, process runtime, ready (http://%s/readyz); log in %s", rtm.Process.Pid, httpAddr, logPath)
+	say("rtmanager       pid %d, %s runtime, ready (http://%s/readyz); log in %s", rtm.Process.Pid, *runtime, httpAddr, logPath)
 
 	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	games := []string{"demo-1", "demo-2", "demo-3"}
-	engines := map[string]*exec.Cmd{}
-	ids := map[string]string{}
-	defer func() {
-		for _, e := range engines {
-			_ = e.Process.Kill()
-		}
-	}()
-	for _, g := range games {
-		addr, err := testredis.FreeAddr()
+	for i, g := range games {
+		id, addr, desc, err := eng.start(ctx, g, i)
 		if err != nil {
 			return err
 		}
-		e := exec.Command(self, "engine", "--game", g, "--addr", addr)
-		e.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := e.Start(); err != nil {
+		if _, err := svc.Register(ctx, stopruntime.Record{GameID: g, Runtime: *runtime, ContainerID: id, EngineEndpoint: addr}); err != nil {
 			return err
 		}
-		engines[g] = e
-		// Reap the engine when it exits, so it does not linger as a zombie.
-		go func() { _ = e.Wait() }()
-		id, err := process.IDForPID(e.Process.Pid)
-		if err != nil {
-			return err
-		}
-		ids[g] = id
-		if _, err := svc.Register(ctx, stopruntime.Record{GameID: g, Runtime: stopruntime.RuntimeProcess, ContainerID: id, EngineEndpoint: addr}); err != nil {
-			return err
-		}
-		say("engine          game %s running: pid %d, endpoint %s, registered as %s", g, e.Process.Pid, addr, id)
+		say("engine          game %s running: %s", g, desc)
 	}
 
 	// Lobby's side: the generated UserController follows the results.
@@ -178,28 +180,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				code = "-"
 			}
 			say("result          %s  game=%-12s outcome=%-7s error_code=%-12s container=%s", r.JobId, r.GameId, r.Outcome, code, orDash(r.ContainerId))
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("no result within 30s (log: %s)", logPath)
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("no result within 60s (log: %s)", logPath)
 		case <-ctx.Done():
 			return nil
 		}
 	}
-	drv := process.New(process.Options{})
 	for _, g := range games {
-		alive, err := drv.Alive(ids[g])
-		state := "gone"
-		if err != nil {
-			state = "unknown: " + err.Error()
-		} else if alive {
-			state = "STILL RUNNING"
-		}
-		say("engine          game %s (pid %d): %s", g, engines[g].Process.Pid, state)
+		say("engine          game %s %s", g, eng.state(g))
 	}
 	if !*wait {
 		return nil
 	}
 	say("\nrtmanager is still running; try: bin/rtmanagerctl --redis-url %s results", srv.URL())
-	say("Press Ctrl-C to stop rtmanager and redis-server.")
+	if *runtime == "docker" {
+		say("Press Ctrl-C to stop rtmanager, redis-server and the container engine (its containers are removed).")
+	} else {
+		say("Press Ctrl-C to stop rtmanager and redis-server.")
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-rtmDone:

@@ -29,6 +29,7 @@ type config struct {
 	RedisURL        string
 	Runtime         string
 	DockerHost      string
+	DockerAPI       string // --docker-api-version
 	Workers         int
 	Prefetch        int
 	Group           string
@@ -69,6 +70,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to use: redis://[user:password@]host:port/db or rediss:// for TLS")
 	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
+	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
@@ -200,8 +202,8 @@ command line wins.
 Signals: SIGINT, SIGTERM or SIGHUP stops reading, lets in-flight jobs finish within
 --shutdown-timeout (unfinished ones stay pending for the next start) and exits 0.
 Exit codes: 0 clean shutdown, 1 run-time failure, 2 bad flag or value,
---http-addr not bindable, or a Redis configuration no retry can fix
-(credentials, database index, TLS).
+--http-addr not bindable, an unsupported Docker API version, or a Redis
+configuration no retry can fix (credentials, database index, TLS).
 `)
 }
 

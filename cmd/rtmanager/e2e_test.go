@@ -270,7 +270,7 @@ func TestEndToEndRetriesRunOut(t *testing.T) {
 	w := newWorld(t)
 	_, err := w.svc.Register(context.Background(), stopruntime.Record{GameID: "g1", Runtime: "docker", ContainerID: "abc", EngineEndpoint: "h:1"})
 	require.NoError(t, err)
-	startBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", "tcp://127.0.0.1:1",
+	launchBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", "tcp://127.0.0.1:1",
 		"--max-deliveries", "3", "--retry-backoff", "20ms")
 	id := w.add(t, "game_id", "g1", "reason", "game_finished")
 	w.waitLen(t, results, 1)

@@ -30,7 +30,6 @@ import (
 	"galaxy/rtmanager/internal/metrics"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
-	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
@@ -95,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("load contract: %w", err)
 	}
-	svc, closeDriver, err := newStopService(cfg, rdb, log)
+	svc, closeDriver, runtimeReady, err := newStopService(ctx, cfg, rdb, log)
 	if err != nil {
 		return err
 	}
@@ -126,6 +125,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
+		}
+		if err := runtimeReady(ctx); err != nil {
+			return err
 		}
 		return b.Health()
 	}, log)
@@ -181,17 +183,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-func newStopService(cfg config, rdb *redis.Client, log *slog.Logger) (*stopruntime.Service, func(), error) {
+// newStopService builds the stop service and its runtime driver; the
+// returned ready func tells whether the runtime can be reached (/readyz).
+func newStopService(ctx context.Context, cfg config, rdb *redis.Client, log *slog.Logger) (*stopruntime.Service, func(), func(context.Context) error, error) {
 	drivers := map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}}
 	closeDriver := func() {}
+	ready := func(context.Context) error { return nil }
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
-		d, err := docker.New(docker.Options{Host: cfg.DockerHost})
+		d, err := startDocker(ctx, cfg, log)
 		if err != nil {
-			return nil, nil, usagef("invalid --docker-host: %s", err)
+			return nil, nil, nil, err
 		}
 		drivers[stopruntime.RuntimeDocker] = d
 		closeDriver = func() { _ = d.Close() }
+		ready = func(ctx context.Context) error { _, err := d.Check(ctx); return err }
 	case stopruntime.RuntimeProcess:
 		drivers[stopruntime.RuntimeProcess] = process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
 	}
@@ -200,9 +206,9 @@ func newStopService(cfg config, rdb *redis.Client, log *slog.Logger) (*stoprunti
 		TakeoverAfter: max(2*time.Minute, 2*(cfg.StopGrace+30*time.Second)),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("create stop service: %w", err)
+		return nil, nil, nil, fmt.Errorf("create stop service: %w", err)
 	}
-	return svc, closeDriver, nil
+	return svc, closeDriver, ready, nil
 }
 
 func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) (*http.Server, error) {

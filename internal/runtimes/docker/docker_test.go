@@ -2,12 +2,9 @@ package docker_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,148 +15,99 @@ import (
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
-type request struct{ method, path, query string }
+// Only what a real engine cannot produce on demand is faked here: answers
+// that mean "try again" (429, 502, 503, 504) and a 500. Everything else is
+// tested against the real engine (engine_test.go).
 
-// engine speaks the one Engine API endpoint the driver uses,
-// POST /v1.47/containers/{id}/stop?t=N, with the documented status codes:
-// 204 stopped, 304 already stopped, 404 no such container, 500 server error.
-type engine struct {
-	mu   sync.Mutex
-	reqs []request
-}
-
-func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	e.reqs = append(e.reqs, request{r.Method, r.URL.Path, r.URL.RawQuery})
-	e.mu.Unlock()
-	id, ok := strings.CutPrefix(r.URL.Path, "/v1.47/containers/")
-	id, ok2 := strings.CutSuffix(id, "/stop")
-	if r.Method != http.MethodPost || !ok || !ok2 {
-		http.Error(w, `{"message":"page not found"}`, http.StatusNotFound)
-		return
-	}
-	writeErr := func(code int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = w.Write([]byte(`{"message":"` + msg + `"}`))
-	}
-	switch id {
-	case "running":
-		w.WriteHeader(http.StatusNoContent)
-	case "stopped":
-		w.WriteHeader(http.StatusNotModified)
-	case "missing":
-		writeErr(http.StatusNotFound, "No such container: missing")
-	case "broken":
-		writeErr(http.StatusInternalServerError, "cannot stop container: broken: permission denied")
-	case "unavailable":
-		writeErr(http.StatusServiceUnavailable, "daemon is shutting down")
-	case "slow":
-		<-r.Context().Done()
-	default:
-		writeErr(http.StatusBadRequest, "unexpected id")
-	}
-}
-
-func (e *engine) requests() []request {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]request(nil), e.reqs...)
-}
-
-func newDriver(t *testing.T, host string) *docker.Driver {
+// fakeDaemon answers /_ping as an API-1.41 daemon and every stop with the
+// status named by the container id.
+func fakeDaemon(t *testing.T) *docker.Driver {
 	t.Helper()
-	d, err := docker.New(docker.Options{Host: host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" {
+			w.Header().Set("Api-Version", "1.41")
+			_, _ = w.Write([]byte("OK"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/429/stop"):
+			w.WriteHeader(http.StatusTooManyRequests)
+		case strings.HasSuffix(r.URL.Path, "/500/stop"):
+			w.WriteHeader(http.StatusInternalServerError)
+		case strings.HasSuffix(r.URL.Path, "/502/stop"):
+			w.WriteHeader(http.StatusBadGateway)
+		case strings.HasSuffix(r.URL.Path, "/503/stop"):
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.HasSuffix(r.URL.Path, "/504/stop"):
+			w.WriteHeader(http.StatusGatewayTimeout)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+		_, _ = w.Write([]byte(`{"message":"fake daemon answer"}`))
+	}))
+	t.Cleanup(srv.Close)
+	return newDriver(t, docker.Options{Host: "tcp://" + srv.Listener.Addr().String()})
+}
+
+func newDriver(t *testing.T, opts docker.Options) *docker.Driver {
+	t.Helper()
+	d, err := docker.New(opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = d.Close() })
 	return d
 }
 
-func startEngine(t *testing.T) (*engine, *docker.Driver) {
-	t.Helper()
-	e := &engine{}
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	return e, newDriver(t, "tcp://"+srv.Listener.Addr().String())
+func TestTryAgainAnswersAreTransient(t *testing.T) {
+	d := fakeDaemon(t)
+	for _, code := range []string{"429", "502", "503", "504"} {
+		err := d.Stop(context.Background(), code, time.Second)
+		require.ErrorIs(t, err, stopruntime.ErrTransient, code)
+		assert.NotErrorIs(t, err, stopruntime.ErrGone, code)
+	}
 }
 
-func TestStopRequestShape(t *testing.T) {
-	e, d := startEngine(t)
-	require.NoError(t, d.Stop(context.Background(), "running", 10*time.Second))
-	// Grace is rounded up to whole seconds.
-	require.NoError(t, d.Stop(context.Background(), "running", 1500*time.Millisecond))
-	require.NoError(t, d.Stop(context.Background(), "running", 0))
-	assert.Equal(t, []request{
-		{http.MethodPost, "/v1.47/containers/running/stop", "t=10"},
-		{http.MethodPost, "/v1.47/containers/running/stop", "t=2"},
-		{http.MethodPost, "/v1.47/containers/running/stop", "t=0"},
-	}, e.requests())
-}
-
-func TestStatusMapping(t *testing.T) {
-	_, d := startEngine(t)
-	ctx := context.Background()
-
-	// 304: already stopped is a success.
-	require.NoError(t, d.Stop(ctx, "stopped", time.Second))
-
-	err := d.Stop(ctx, "missing", time.Second)
-	require.ErrorIs(t, err, stopruntime.ErrGone)
-	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
-
-	err = d.Stop(ctx, "broken", time.Second)
+func TestServerErrorIsPermanent(t *testing.T) {
+	d := fakeDaemon(t)
+	err := d.Stop(context.Background(), "500", time.Second)
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, stopruntime.ErrGone)
 	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
-	assert.Contains(t, err.Error(), "permission denied")
-
-	require.ErrorIs(t, d.Stop(ctx, "unavailable", time.Second), stopruntime.ErrTransient)
-}
-
-func TestTimeoutIsTransient(t *testing.T) {
-	_, d := startEngine(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	err := d.Stop(ctx, "slow", time.Second)
-	require.ErrorIs(t, err, stopruntime.ErrTransient)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-}
-
-func TestUnreachableDaemonIsTransient(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close() // nothing listens there now
-	d := newDriver(t, "tcp://"+addr)
-	require.ErrorIs(t, d.Stop(context.Background(), "running", time.Second), stopruntime.ErrTransient)
-
-	d = newDriver(t, "unix://"+t.TempDir()+"/no-such.sock")
-	require.ErrorIs(t, d.Stop(context.Background(), "running", time.Second), stopruntime.ErrTransient)
+	assert.NotErrorIs(t, err, stopruntime.ErrGone)
+	assert.Contains(t, err.Error(), "fake daemon answer")
 }
 
 func TestEmptyIDIsPermanent(t *testing.T) {
-	e, d := startEngine(t)
+	d := newDriver(t, docker.Options{Host: "unix:///nonexistent/docker.sock"})
 	err := d.Stop(context.Background(), "", time.Second)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
-	assert.Empty(t, e.requests())
 }
 
-// TestRealDaemon talks to a real Docker daemon when one is reachable: a
-// container that does not exist must come back as gone.
-func TestRealDaemon(t *testing.T) {
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		if _, err := os.Stat("/var/run/docker.sock"); err != nil {
-			t.Skip("no Docker daemon: DOCKER_HOST is unset and /var/run/docker.sock does not exist")
-		}
-		host = "unix:///var/run/docker.sock"
+func TestNoDaemonIsTransient(t *testing.T) {
+	d := newDriver(t, docker.Options{Host: "unix://" + t.TempDir() + "/no-such.sock"})
+	err := d.Stop(context.Background(), "c1", time.Second)
+	require.ErrorIs(t, err, stopruntime.ErrTransient)
+	_, err = d.Check(context.Background())
+	require.ErrorIs(t, err, stopruntime.ErrTransient)
+	assert.Contains(t, err.Error(), "unreachable")
+}
+
+func TestConfiguredVersionBelowMinimumIsRefused(t *testing.T) {
+	for _, v := range []string{"1.39", "1.24", "abc", "1", "1.4x"} {
+		_, err := docker.New(docker.Options{Host: "unix:///x.sock", APIVersion: v})
+		require.ErrorIs(t, err, docker.ErrUnsupportedAPIVersion, v)
 	}
-	d := newDriver(t, host)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := d.Stop(ctx, "rtmanager-test-no-such-container-4f1c9a0e", time.Second)
-	if errors.Is(err, stopruntime.ErrTransient) {
-		t.Skipf("Docker daemon at %s not reachable: %v", host, err)
-	}
-	require.ErrorIs(t, err, stopruntime.ErrGone)
+	t.Setenv(docker.EnvAPIVersion, "1.30")
+	_, err := docker.New(docker.Options{Host: "unix:///x.sock"})
+	require.ErrorIs(t, err, docker.ErrUnsupportedAPIVersion)
+	assert.Contains(t, err.Error(), "DOCKER_API_VERSION=1.30")
+	// The flag wins over the environment.
+	_, err = docker.New(docker.Options{Host: "unix:///x.sock", APIVersion: "1.41"})
+	require.NoError(t, err)
+	_, err = docker.New(docker.Options{Host: "unix:///x.sock", APIVersion: "1.40"})
+	require.NoError(t, err)
+}
+
+func TestMinimumIsNotBelowTheClientLibrarys(t *testing.T) {
+	assert.False(t, versionLess(docker.MinAPIVersion, clientMinAPIVersion()), "MinAPIVersion %s below the client's %s", docker.MinAPIVersion, clientMinAPIVersion())
 }
