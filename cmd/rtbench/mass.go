@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,12 +66,12 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 	}
 
 	began := time.Now()
-	slow, err := startEngines(ctx, n, runtime.NumCPU(), delay)
+	slow, err := startEngines(ctx, n, delay)
 	if err != nil {
 		return res, err
 	}
 	defer slow.close()
-	fast, err := startEngines(ctx, 1, 1, 0)
+	fast, err := startEngines(ctx, 1, 0)
 	if err != nil {
 		return res, err
 	}
