@@ -36,6 +36,18 @@
 // and matches its job_id. Latency = arrival − send (so it includes the
 // tail's own read).
 //
+// Targets (issue 16): each rtmanager pipeline's drain rate, p99 at 50 % and
+// CPU per job as ratios to the Redis ceiling of the same run, with pass/fail
+// (targets.go).
+//
+// Mass stop (mass.go, engines.go): N real local processes that exit a delay
+// after SIGTERM, registered as running games with runtime process, all
+// stopped at once through the built rtmanager with its default flags; time
+// to all results against the delay and against one stop per worker,
+// rtmanager's peak RSS, and the latency of one fast game's job behind them.
+//
+// --smoke runs every part at tiny sizes (TestSmokeRunsEveryPipeline).
+//
 // Before the runs, one thread spins on the clock for --stall-probe and counts
 // the times it was stopped for over a millisecond: the machine's own stalls,
 // which no pipeline's latency can beat.
