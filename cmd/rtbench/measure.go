@@ -115,6 +115,18 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if err != nil {
 		return drainResult{}, err
 	}
+	if inst.ready != nil {
+		// Every process up before the run ends, so each can be asked what
+		// it did (with a small backlog one process may drain it all before
+		// another listens). The drain's time is taken from the results.
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := inst.ready(rctx)
+		cancel()
+		if err != nil {
+			inst.stop()
+			return drainResult{}, fmt.Errorf("pipeline not ready: %w", err)
+		}
+	}
 	deadline := time.Now().Add(e.cfg.Timeout)
 	var got int64
 	for {
