@@ -140,6 +140,9 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "stalls: one thread spinning alone for %.0fs: gaps over 1 ms %d, over 3 ms %d, longest %.2f ms\n",
 			st.Seconds, st.Over1ms, st.Over3ms, st.LongestMs)
 	}
+	if r.Config.Smoke {
+		fmt.Fprintln(w, "smoke run (--smoke): every part at tiny sizes, to check it runs; the figures mean nothing")
+	}
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "pipeline\tdrain jobs/s\tredis CPU µs/job\tclient CPU µs/job\trate\toffered/s\tjobs\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tids p50/p99/p99.9 ms\tmissing\t")
