@@ -36,6 +36,18 @@
 // and matches its job_id. Latency = arrival − send (so it includes the
 // tail's own read).
 //
+// Targets (issue 16): each rtmanager pipeline's drain rate, p99 at 50 % and
+// CPU per job as ratios to the Redis ceiling of the same run, with pass/fail
+// (targets.go).
+//
+// Mass stop (mass.go, engines.go): N real local processes that exit a delay
+// after SIGTERM, registered as running games with runtime process, all
+// stopped at once through the built rtmanager with its default flags; time
+// to all results against the delay and against one stop per worker,
+// rtmanager's peak RSS, and the latency of one fast game's job behind them.
+//
+// --smoke runs every part at tiny sizes (TestSmokeRunsEveryPipeline).
+//
 // Before the runs, one thread spins on the clock for --stall-probe and counts
 // the times it was stopped for over a millisecond: the machine's own stalls,
 // which no pipeline's latency can beat.
@@ -87,6 +99,21 @@ type config struct {
 	StallProbe   time.Duration
 	BinaryEnv    []string // KEY=VALUE added to the environment of each rtmanager process
 	Trace        string
+	MassN        int
+	MassDelay    time.Duration
+	Smoke        bool
+	// ModuleDir is where `go build ./cmd/rtmanager` runs (default the
+	// working directory); tests set it to the module root.
+	ModuleDir string
+}
+
+// smokeFlags are the values --smoke gives the flags not set explicitly:
+// every pipeline and run, tiny, so it finishes in seconds (`go test`
+// runs it to keep the pipelines in step with the real code).
+var smokeFlags = [][2]string{
+	{"jobs", "300"}, {"warmup", "0"}, {"rates", "0.5"}, {"rate-duration", "300ms"},
+	{"worker-scaling", "1,64"}, {"procs", "1,2"}, {"stall-probe", "0"}, {"timeout", "30s"},
+	{"mass-n", "50"}, {"mass-delay", "200ms"},
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -103,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
 	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "bound of each run; a run that does not finish in it fails")
-	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency")
+	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency, mass")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.Trace, "trace", "", "write a Go execution trace of this process over the in-process pipeline's first latency run to this file (read with go tool trace -pprof=sched or -pprof=sync)")
@@ -112,8 +139,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
 	fs.StringVar(&binEnv, "binary-env", "", "comma-separated KEY=VALUE pairs added to the environment of the rtmanager processes (for instance GOMAXPROCS=1,GOGC=200); the in-process pipeline is not affected")
 	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
+	fs.IntVar(&c.MassN, "mass-n", 2000, "mass stop: games whose engines (real local processes, forked bash subshells) are all stopped at once by the rtmanager binary with default flags and --runtime process. "+
+		"Each engine is one process of about 110 kB plus the kernel's share; --mass-n 10000 needs about 2 GB free, ulimit -u and /proc/sys/kernel/pid_max above N plus what else runs, and takes a while to start (engines cost a few ms of CPU each)")
+	fs.DurationVar(&c.MassDelay, "mass-delay", time.Second, "mass stop: how long each engine takes to exit after SIGTERM (below rtmanager's --stop-grace, 10s, or it is killed)")
+	fs.BoolVar(&c.Smoke, "smoke", false, "a few seconds' run of every pipeline with tiny sizes (--jobs 300, one 300ms latency run at 50%, --mass-n 50 --mass-delay 200ms, …); flags given explicitly still apply")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.Smoke {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, kv := range smokeFlags {
+			if !set[kv[0]] {
+				if err := fs.Set(kv[0], kv[1]); err != nil {
+					return c, fmt.Errorf("--smoke: %s: %w", kv[0], err)
+				}
+			}
+		}
+	}
+	if c.MassN < 1 || c.MassDelay < 0 {
+		return c, errors.New("--mass-n: want 1 or more; --mass-delay: want 0 or more")
 	}
 	if c.Jobs < 2 {
 		return c, errors.New("--jobs: want 2 or more")
@@ -246,7 +291,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	rep := &report{Config: reportConfig{
 		Jobs: cfg.Jobs, Games: cfg.Games, Rates: cfg.Rates, RateDurationS: cfg.RateDuration.Seconds(),
-		Workers: cfg.Workers, Batch: cfg.Batch, BinaryEnv: cfg.BinaryEnv,
+		Workers: cfg.Workers, Batch: cfg.Batch, BinaryEnv: cfg.BinaryEnv, Smoke: cfg.Smoke,
 	}}
 	rep.Machine = machine(ctx, rdb)
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, "rtbench: "+format+"\n", a...) }
@@ -278,7 +323,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	var bin string
-	if !cfg.Skip["binary"] {
+	if !cfg.Skip["binary"] || !cfg.Skip["mass"] {
 		dir := cfg.BinDir
 		if dir == "" {
 			d, err := os.MkdirTemp("", "rtbench-")
@@ -291,6 +336,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		bin = filepath.Join(dir, "rtmanager")
 		progress("building %s", bin)
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/rtmanager")
+		cmd.Dir = cfg.ModuleDir
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("go build ./cmd/rtmanager (run rtbench from the module root): %w", err)
@@ -306,7 +352,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if !cfg.Skip["inproc"] {
 		pipes = append(pipes, entry{"rtmanager_inproc", fmt.Sprintf("rtmanager in process (--workers %d)", cfg.Workers), inproc(cfg.Workers)})
 	}
-	if bin != "" {
+	if !cfg.Skip["binary"] {
 		pipes = append(pipes, entry{"rtmanager_binary", fmt.Sprintf("rtmanager binary, 1 process (--workers %d%s)", cfg.Workers, envNote(cfg.BinaryEnv)), binary(bin, 1, cfg.Workers)})
 	}
 	if !cfg.Skip["old"] {
@@ -367,7 +413,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			progress("in process --workers %d: drain %.0f jobs/s", w, d.JobsPerS)
 		}
 	}
-	if bin != "" && !cfg.Skip["procs"] {
+	if !cfg.Skip["binary"] && !cfg.Skip["procs"] {
 		for _, n := range cfg.Procs {
 			d, err := e.drain(ctx, binary(bin, n, cfg.Workers), cfg.Jobs)
 			if err != nil {
@@ -376,6 +422,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			rep.Processes = append(rep.Processes, procPoint{Processes: n, JobsPerS: d.JobsPerS, Spread: d.Spread, PeakRSSMiB: d.PeakRSSMiB})
 			progress("%d rtmanager processes: drain %.0f jobs/s, spread %v", n, d.JobsPerS, d.Spread)
 		}
+	}
+	if !cfg.Skip["mass"] {
+		m, err := e.massStop(ctx, bin)
+		if err != nil {
+			return fmt.Errorf("mass stop: %w", err)
+		}
+		rep.Mass = &m
+		progress("mass stop: %d games × %s: all results %.2fs after the first job (one stop per worker: %.1fs), fast game %d ms, rtmanager peak RSS %.1f MiB",
+			m.Games, cfg.MassDelay, m.AllResultsS, m.PerWorkerS, m.FastMS, m.PeakRSSMiB)
 	}
 	rep.derive()
 	rep.DurationS = time.Since(began).Seconds()

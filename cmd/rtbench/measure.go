@@ -16,6 +16,7 @@ import (
 
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
 	"galaxy/rtmanager/internal/testredis"
 )
 
@@ -115,6 +116,18 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if err != nil {
 		return drainResult{}, err
 	}
+	if inst.ready != nil {
+		// Every process up before the run ends, so each can be asked what
+		// it did (with a small backlog one process may drain it all before
+		// another listens). The drain's time is taken from the results.
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := inst.ready(rctx)
+		cancel()
+		if err != nil {
+			inst.stop()
+			return drainResult{}, fmt.Errorf("pipeline not ready: %w", err)
+		}
+	}
 	deadline := time.Now().Add(e.cfg.Timeout)
 	var got int64
 	for {
@@ -147,6 +160,9 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if got != int64(n) {
 		return drainResult{}, fmt.Errorf("%d results for %d jobs", got, n)
 	}
+	if err := e.checkStopped(ctx, n); err != nil {
+		return drainResult{}, err
+	}
 	first, err := e.rdb.XRangeN(ctx, resultsStream, "-", "+", 1).Result()
 	if err != nil || len(first) == 0 {
 		return drainResult{}, fmt.Errorf("read first result: %v", err)
@@ -160,6 +176,39 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		span = 0.001
 	}
 	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n), Spread: info.acks, PeakRSSMiB: info.rss}, nil
+}
+
+// checkStopped fails unless every game a drain of n jobs stopped (each when
+// n ≥ K) has its record `stopped`: the pipelines re-implemented here (old
+// design, ceiling) must carry the real state machine, not only write one
+// result per job.
+func (e *env) checkStopped(ctx context.Context, n int) error {
+	st := runtimestore.New(e.rdb, runtimestore.Options{})
+	games := min(n, e.cfg.Games)
+	const chunk = 2000
+	bad, example := 0, ""
+	for i := 0; i < games; i += chunk {
+		p := e.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, 0, chunk)
+		for j := i; j < min(games, i+chunk); j++ {
+			cmds = append(cmds, p.HGet(ctx, st.RecordKey(gameID(j)), "status"))
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("read the records' status: %w", err)
+		}
+		for k, c := range cmds {
+			if c.Val() != stopruntime.StatusStopped {
+				if bad == 0 {
+					example = fmt.Sprintf("%s is %q", gameID(i+k), c.Val())
+				}
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d games not stopped after the drain (%s)", bad, games, example)
+	}
+	return nil
 }
 
 // latency offers rate jobs/s for dur to a running p and measures XADD of

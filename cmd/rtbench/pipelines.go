@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -123,7 +124,7 @@ func binary(bin string, n, workers int) pipeline {
 		type proc struct {
 			cmd    *exec.Cmd
 			port   int
-			stderr *bytes.Buffer
+			stderr *syncBuffer
 			done   chan error
 		}
 		var procs []*proc
@@ -139,7 +140,7 @@ func binary(bin string, n, workers int) pipeline {
 				kill()
 				return nil, err
 			}
-			p := &proc{port: port, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+			p := &proc{port: port, stderr: &syncBuffer{}, done: make(chan error, 1)}
 			p.cmd = exec.Command(bin, "--redis-url", e.srv.URL(), "--runtime", "none", "--log-level", "warn",
 				"--http-addr", "127.0.0.1:"+strconv.Itoa(port), "--consumer", "bench-c"+strconv.Itoa(i+1),
 				"--workers", strconv.Itoa(workers), "--start-id", "0")
@@ -504,4 +505,23 @@ func opEntry(st *runtimestore.Store, j *ceilJob, started, finished int64) *redis
 		values = append(values, "requested_at_ms", j.reqAt)
 	}
 	return &redis.XAddArgs{Stream: st.OperationsKey(), MaxLen: 100000, Approx: true, Values: values}
+}
+
+// syncBuffer is a bytes.Buffer that an exec.Cmd's copying goroutine may
+// write while rtbench reads it for an error message.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -17,7 +17,12 @@ type report struct {
 	WorkerScaling []workerPoint      `json:"worker_scaling,omitempty"`
 	Processes     []procPoint        `json:"processes,omitempty"`
 	Ratios        map[string]float64 `json:"ratios"`
-	DurationS     float64            `json:"duration_s"`
+	// Targets: each rtmanager pipeline against the ceiling of this run
+	// (targets.go); TargetsPass is true when every one evaluated passed.
+	Targets     []target    `json:"targets,omitempty"`
+	TargetsPass bool        `json:"targets_pass"`
+	Mass        *massResult `json:"mass_stop,omitempty"`
+	DurationS   float64     `json:"duration_s"`
 }
 
 type machineInfo struct {
@@ -47,6 +52,7 @@ type reportConfig struct {
 	Workers       int       `json:"workers"`
 	Batch         int       `json:"batch"`
 	BinaryEnv     []string  `json:"binary_env,omitempty"`
+	Smoke         bool      `json:"smoke,omitempty"`
 }
 
 type pipelineReport struct {
@@ -123,6 +129,8 @@ func (r *report) derive() {
 	ratio("binary_vs_old", r.RTBinary, r.Old)
 	ratio("binary_vs_ceiling", r.RTBinary, r.Ceiling)
 	ratio("ceiling_vs_old", r.Ceiling, r.Old)
+	r.Targets = deriveTargets(r.RTInproc, r.RTBinary, r.Ceiling)
+	r.TargetsPass = allPass(r.Targets)
 }
 
 func (r *report) print(w io.Writer) {
@@ -131,6 +139,9 @@ func (r *report) print(w io.Writer) {
 	if st := m.Stalls; st != nil {
 		fmt.Fprintf(w, "stalls: one thread spinning alone for %.0fs: gaps over 1 ms %d, over 3 ms %d, longest %.2f ms\n",
 			st.Seconds, st.Over1ms, st.Over3ms, st.LongestMs)
+	}
+	if r.Config.Smoke {
+		fmt.Fprintln(w, "smoke run (--smoke): every part at tiny sizes, to check it runs; the figures mean nothing")
 	}
 	fmt.Fprintf(w, "workload: N=%d stop jobs over K=%d games (running, runtime none); latency runs %.1fs each\n\n", r.Config.Jobs, r.Config.Games, r.Config.RateDurationS)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -170,6 +181,31 @@ func (r *report) print(w io.Writer) {
 				fmt.Fprintf(w, "  %-18s %.2f\n", k, v)
 			}
 		}
+	}
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets, against the Redis ceiling of this run:")
+		for _, t := range r.Targets {
+			verdict := "pass"
+			if !t.Pass {
+				verdict = "FAIL"
+			}
+			fmt.Fprintf(w, "  %-40s %5.2f  (want %s %.1f)  %s\n", t.Name, t.Ratio, t.Op, t.Limit, verdict)
+		}
+		if r.TargetsPass {
+			fmt.Fprintln(w, "  all targets pass")
+		} else {
+			fmt.Fprintln(w, "  NOT all targets pass")
+		}
+	}
+	if m := r.Mass; m != nil {
+		fmt.Fprintf(w, "\nmass stop: %d games (runtime process) whose engines exit %.1fs after SIGTERM, stopped at once by the rtmanager binary with default flags (--workers %d); engines started in %.1fs\n",
+			m.Games, m.DelayS, m.Workers, m.EnginesStartS)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "jobs written s\tfirst result s\tall results s\tfloor s\tone stop per worker s\tvs floor\tvs per worker\tfast game ms\trtmanager peak RSS MiB\trtmanager CPU s\tresults\texactly once\t")
+		fmt.Fprintf(tw, "%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.1f\t%.2f\t%d\t%v\t\n",
+			m.WrittenS, m.FirstResultS, m.AllResultsS, m.FloorS, m.PerWorkerS, m.VsFloor, m.VsPerWorker, m.FastMS, m.PeakRSSMiB, m.CPUS, m.Results, m.ExactlyOnce)
+		tw.Flush()
+		fmt.Fprintln(w, "  times from the first job's entry id to the entry ids of the last job, the first result and the last result (server clock); fast game: a game whose engine exits at once, its job written right after the others, result id less job id")
 	}
 	fmt.Fprintf(w, "\ntotal %.1fs\n", r.DurationS)
 }

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSmokeRunsEveryPipeline runs `rtbench --smoke` (issue 18, item 4): each
+// pipeline, the old design and the ceiling included, and the mass stop with
+// real processes, at tiny sizes, so none of them drifts from the code it
+// measures or re-implements without a test failing. The figures mean
+// nothing at these sizes; the run's own checks (exactly one result per
+// job, …) and the report's shape are what is asserted.
+func TestSmokeRunsEveryPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rtmanager and runs every pipeline (about 20 s); skipped under -short")
+	}
+	cfg, err := parseFlags([]string{"--smoke"}, io.Discard)
+	require.NoError(t, err)
+	cfg.ModuleDir = "../.." // go build ./cmd/rtmanager runs from the module root
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out, progress bytes.Buffer
+	require.NoError(t, run(ctx, cfg, &out, &progress), "progress:\n%s", progress.String())
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep report
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &rep), "the last line is the JSON report")
+	assert.True(t, rep.Config.Smoke)
+	for name, p := range map[string]*pipelineReport{"inproc": rep.RTInproc, "binary": rep.RTBinary, "old": rep.Old, "ceiling": rep.Ceiling} {
+		require.NotNil(t, p, name)
+		assert.Equal(t, int64(cfg.Jobs), p.Drain.Results, name)
+		assert.Positive(t, p.Drain.JobsPerS, name)
+		require.Len(t, p.Latency, 1, name)
+		assert.Zero(t, p.Latency[0].Missing, name)
+	}
+	assert.Len(t, rep.WorkerScaling, 2)
+	assert.Len(t, rep.Processes, 2)
+	assert.Len(t, rep.Targets, 8, "four targets for each of the two rtmanager pipelines")
+
+	m := rep.Mass
+	require.NotNil(t, m)
+	assert.Equal(t, 50, m.Games)
+	assert.Equal(t, 51, m.Results, "the 50 games and the fast one")
+	assert.True(t, m.ExactlyOnce)
+	assert.GreaterOrEqual(t, m.AllResultsS, 0.2-0.001, "no engine exits before its delay")
+	assert.Positive(t, m.PeakRSSMiB)
+	assert.Contains(t, out.String(), "mass stop: 50 games")
+	assert.Contains(t, out.String(), "targets, against the Redis ceiling of this run:")
+}
