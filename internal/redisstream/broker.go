@@ -465,6 +465,8 @@ func (b *Broker) Health() error {
 // through this broker (WithMiddlewares). It carries the received entry in
 // the context, so SendAs… calls made by the handler join the entry's
 // acknowledgement, and it keeps the handler's error for the dead letter.
+// A handler's panic becomes a *PanicError (with its stack): the entry is
+// retried and dead-lettered like any failure, and the process lives on.
 func (b *Broker) Middleware() extensions.Middleware {
 	return func(ctx context.Context, msg *extensions.BrokerMessage, next extensions.NextMiddleware) error {
 		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
@@ -480,9 +482,9 @@ func (b *Broker) Middleware() extensions.Middleware {
 		}
 		b.mu.Unlock()
 		if d == nil {
-			return next(ctx)
+			return callRecovering(ctx, next)
 		}
-		err := next(context.WithValue(ctx, deliveryKey{}, d))
+		err := callRecovering(context.WithValue(ctx, deliveryKey{}, d), next)
 		if err != nil {
 			d.setErr(err)
 		}
