@@ -346,6 +346,12 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 		case int64:
 			outs[i].committed, outs[i].gone = v == 1, v == 2
 		case string:
+			if strings.HasPrefix(v, "OOM ") {
+				// Redis refuses writes before a script's first one only,
+				// so nothing was written: retry the whole batch while
+				// memory is short, as for an outage (no redelivery).
+				return nil, fmt.Errorf("commit script: %w", serverError(v))
+			}
 			outs[i].err = errors.New(v)
 		default:
 			outs[i].err = fmt.Errorf("commit script: unexpected reply %T", rep)
@@ -396,7 +402,8 @@ func isTransport(err error) bool {
 	if errors.As(err, &re) {
 		msg := re.Error()
 		// LOADING, BUSY and the like mean "try again later" too.
-		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") ||
+		// OOM: Redis refuses writes until memory is freed.
+		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") || strings.HasPrefix(msg, "OOM ") ||
 			strings.HasPrefix(msg, "TRYAGAIN") || strings.HasPrefix(msg, "MASTERDOWN")
 	}
 	return true
