@@ -186,3 +186,26 @@ func duplicates(flat []any) []fieldDup {
 	}
 	return out
 }
+
+// autoClaimRaw is XAUTOCLAIM with duplicate fields found; it returns the
+// claimed entries and the start of the next call.
+func autoClaimRaw(ctx context.Context, rdb redis.UniversalClient, a *redis.XAutoClaimArgs) ([]redis.XMessage, string, entryDups, error) {
+	args := []any{"xautoclaim", a.Stream, a.Group, a.Consumer, int64(a.MinIdle / time.Millisecond), a.Start}
+	if a.Count > 0 {
+		args = append(args, "count", a.Count)
+	}
+	res, err := rdb.Do(ctx, args...).Slice()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(res) < 2 {
+		return nil, "", nil, fmt.Errorf("xautoclaim reply: %d items", len(res))
+	}
+	next, _ := res[0].(string)
+	list, ok := res[1].([]any)
+	if !ok {
+		return nil, "", nil, fmt.Errorf("xautoclaim reply: entries are %T", res[1])
+	}
+	msgs, dups, err := parseEntries(list)
+	return msgs, next, dups, err
+}

@@ -58,6 +58,28 @@ func TestReadGroupRawFindsDuplicateFields(t *testing.T) {
 	}
 }
 
+// Claimed entries are told apart the same way.
+func TestAutoClaimRawFindsDuplicateFields(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := srv.Client()
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	okID, err := rdb.Do(ctx, "xadd", "s", "*", "game_id", "g1", "reason", "game_finished").Text()
+	require.NoError(t, err)
+	dupID, err := rdb.Do(ctx, "xadd", "s", "*", "game_id", "g2", "game_id", "g3", "reason", "game_finished").Text()
+	require.NoError(t, err)
+	require.NoError(t, rdb.XGroupCreate(ctx, "s", "g", "0").Err())
+	require.NoError(t, rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "dead", Streams: []string{"s", ">"}, Count: 10}).Err())
+
+	msgs, next, dups, err := autoClaimRaw(ctx, rdb, &redis.XAutoClaimArgs{Stream: "s", Group: "g", Consumer: "live", Start: "0-0", Count: 10})
+	require.NoError(t, err)
+	assert.Equal(t, "0-0", next)
+	require.Len(t, msgs, 2)
+	assert.Equal(t, okID, msgs[0].ID)
+	assert.Equal(t, map[string]any{"game_id": "g1", "reason": "game_finished"}, msgs[0].Values)
+	assert.Equal(t, entryDups{dupID: {{name: "game_id", n: 2, differ: true}}}, dups)
+}
+
 // An entry with a field named twice is undecodable; when the values
 // differ, the field is left out (no game id to answer by), else kept.
 func TestDecodeDupsIsUndecodable(t *testing.T) {
