@@ -27,12 +27,28 @@ func resultsByJob(t testing.TB, rdb redis.UniversalClient) map[string]int {
 	return out
 }
 
-// waitSettled waits until the group has nothing pending: from then on no
-// result can be written, since results go out only with an acknowledgement.
+// waitSettled waits until the group has delivered every entry of the job
+// stream and has nothing pending: from then on no result can be written,
+// since results go out only with an acknowledgement.
 func waitSettled(t testing.TB, rdb redis.UniversalClient) {
 	t.Helper()
-	require.Eventually(t, func() bool { return pendingCount(t, rdb) == 0 }, 30*time.Second, 20*time.Millisecond,
-		"entries still pending")
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		last, err := rdb.XRevRangeN(ctx, jobs, "+", "-", 1).Result()
+		if err != nil || len(last) == 0 {
+			return false
+		}
+		groups, err := rdb.XInfoGroups(ctx, jobs).Result()
+		if err != nil {
+			return false
+		}
+		for _, g := range groups {
+			if g.Name == group {
+				return g.Pending == 0 && g.LastDeliveredID == last[0].ID
+			}
+		}
+		return false
+	}, 30*time.Second, 20*time.Millisecond, "entries still undelivered or pending")
 }
 
 // An entry with 4,000 extra fields, written in one MULTI with 40 jobs, is
