@@ -228,7 +228,7 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 			r.problem("dead letter %s names %q, no entry of %s", m.ID, orig, jobsStream)
 			continue
 		}
-		if !sameFields(originalFields(m.Values), strValues(j.Values)) {
+		if !carriesFields(m.Values, strValues(j.Values)) {
 			r.BadCopies++
 			r.problem("dead letter %s does not carry the fields of %s", m.ID, orig)
 		}
@@ -256,6 +256,27 @@ func strValues(v map[string]any) map[string]string {
 		out[k] = s
 	}
 	return out
+}
+
+// carriesFields reports whether a dead letter carries its job's fields:
+// all of them unchanged, or, when it says it was cut (dead_truncated), a
+// subset of them whose values are prefixes of the job's.
+func carriesFields(dead map[string]any, job map[string]string) bool {
+	orig := originalFields(dead)
+	if _, cut := dead["dead_truncated"]; !cut {
+		return sameFields(orig, job)
+	}
+	delete(orig, "dead_truncated")
+	if v, ok := dead["original.dead_truncated"].(string); ok {
+		orig["dead_truncated"] = v
+		delete(orig, "original.dead_truncated")
+	}
+	for k, v := range orig {
+		if w, ok := job[k]; !ok || !strings.HasPrefix(w, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameFields(a, b map[string]string) bool {

@@ -63,6 +63,25 @@ func TestOriginalFieldsRenamesBack(t *testing.T) {
 	assert.Equal(t, map[string]string{"dead_reason": "x", "game_id": "g"}, got)
 }
 
+// A dead letter cut to the broker's bounds carries a subset of its job's
+// fields, each a prefix of the original; anything else is a bad copy.
+func TestCarriesFieldsOfATruncatedDeadLetter(t *testing.T) {
+	job := map[string]string{"game_id": "g", "reason": "game_finished", "x": "0123456789"}
+	dead := func(extra ...string) map[string]any {
+		m := map[string]any{"dead_reason": "undecodable", "original_id": "1-1"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return m
+	}
+	assert.True(t, carriesFields(dead("game_id", "g", "reason", "game_finished", "x", "0123456789"), job))
+	assert.False(t, carriesFields(dead("game_id", "g", "x", "0123"), job), "cut without saying so")
+	assert.True(t, carriesFields(dead("game_id", "g", "x", "0123", "dead_truncated", "copied 2 of 3 fields"), job))
+	assert.False(t, carriesFields(dead("game_id", "g", "x", "0124", "dead_truncated", "…"), job), "not a prefix")
+	assert.False(t, carriesFields(dead("game_id", "h", "dead_truncated", "…"), job))
+	assert.False(t, carriesFields(dead("y", "1", "dead_truncated", "…"), job), "a field the job does not have")
+}
+
 func TestMetricValue(t *testing.T) {
 	text := "# HELP x\nrtmanager_acks_total{stream=\"runtime:stop_jobs\"} 42\nrtmanager_acks_total_other 7\n"
 	assert.Equal(t, 42.0, metricValue(text, "rtmanager_acks_total", "stream", "runtime:stop_jobs"))

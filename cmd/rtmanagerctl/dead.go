@@ -105,8 +105,14 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 		if *all && errors.Is(err, errDeadGone) {
 			continue // replayed by someone else since the snapshot
 		}
+		if *all && errors.Is(err, errDeadTruncated) {
+			// Left on the dead stream; the others are still replayed, and
+			// the command fails at the end.
+			rerr = errors.Join(rerr, err)
+			continue
+		}
 		if err != nil {
-			rerr = err
+			rerr = errors.Join(rerr, err)
 			break
 		}
 		done = append(done, v)
@@ -154,6 +160,11 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 			if len(msgs) == 0 {
 				return errDeadGone
 			}
+			if cut, ok := msgs[0].Values["dead_truncated"].(string); ok {
+				// The broker cut this copy to its bounds: replaying it would
+				// send a job that is not the one Lobby wrote.
+				return fmt.Errorf("%w (dead_truncated: %s); not replayed", errDeadTruncated, cut)
+			}
 			fields := originalFields(msgs[0].Values)
 			if len(fields) == 0 {
 				return fmt.Errorf("dead letter %s has no original fields to replay", deadID)
@@ -179,6 +190,9 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 	}
 	return replayView{}, fmt.Errorf("replay dead letter %s: the dead stream kept changing; try again", deadID)
 }
+
+// errDeadTruncated says a dead letter was cut to the broker's bounds.
+var errDeadTruncated = errors.New("the dead letter does not carry its job whole")
 
 // errDeadGone says a dead letter is not (or no longer) on the dead stream.
 var errDeadGone = fmt.Errorf("not on %s (already replayed?)", deadKey)

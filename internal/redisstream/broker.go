@@ -261,6 +261,8 @@ type Broker struct {
 	readers map[string]*reader // by address, while subscribed
 	closed  bool
 	wg      sync.WaitGroup
+
+	commitFails commitFailures
 }
 
 // channelInfo is everything the broker knows about a channel, worked out
@@ -290,6 +292,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 		channels: map[string]*channelInfo{},
 		readers:  map[string]*reader{},
 	}
+	// A failing entry comes back at each claim; its record outlives a few
+	// claim rounds.
+	b.commitFails.ttl = 3*(o.ClaimIdle+o.ClaimInterval) + o.MaxRetryBackoff
 	_, isCluster := rdb.(*redis.ClusterClient)
 	b.atomic = !isCluster
 	if o.Atomic != nil {
@@ -360,6 +365,10 @@ func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.Brok
 	fields, err := ci.codec.encode(bm.Payload, bm.Headers)
 	if err != nil {
 		return fmt.Errorf("redisstream: publish to %s: %w", channel, err)
+	}
+	if len(fields) > maxPublicationItems {
+		// The commit script could not write it (Lua's unpack limit).
+		return fmt.Errorf("redisstream: publish to %s: %d fields, more than the limit of %d", channel, len(fields)/2, maxPublicationItems/2)
 	}
 	if d := deliveryFrom(ctx); d != nil {
 		d.buffer(publication{channel: ci, fields: fields})
@@ -437,23 +446,27 @@ func (b *Broker) Close(ctx context.Context) error {
 	}
 }
 
-// Health is nil while every subscribed channel reads without error, else
-// the first problem found (for a readiness probe).
+// Health is nil while every subscribed channel reads without error and no
+// entry's commit is being refused by Redis, else the first problem found
+// (for a readiness probe).
 func (b *Broker) Health() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for addr, r := range b.readers {
 		if err := r.health(); err != nil {
+			b.mu.Unlock()
 			return fmt.Errorf("%s: %w", addr, err)
 		}
 	}
-	return nil
+	b.mu.Unlock()
+	return b.commitFails.err()
 }
 
 // Middleware must be given to every generated controller that subscribes
 // through this broker (WithMiddlewares). It carries the received entry in
 // the context, so SendAs… calls made by the handler join the entry's
 // acknowledgement, and it keeps the handler's error for the dead letter.
+// A handler's panic becomes a *PanicError (with its stack): the entry is
+// retried and dead-lettered like any failure, and the process lives on.
 func (b *Broker) Middleware() extensions.Middleware {
 	return func(ctx context.Context, msg *extensions.BrokerMessage, next extensions.NextMiddleware) error {
 		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
@@ -469,9 +482,9 @@ func (b *Broker) Middleware() extensions.Middleware {
 		}
 		b.mu.Unlock()
 		if d == nil {
-			return next(ctx)
+			return callRecovering(ctx, next)
 		}
-		err := next(context.WithValue(ctx, deliveryKey{}, d))
+		err := callRecovering(context.WithValue(ctx, deliveryKey{}, d), next)
 		if err != nil {
 			d.setErr(err)
 		}

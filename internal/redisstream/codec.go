@@ -172,6 +172,40 @@ func (c *codec) decode(values map[string]any) decoded {
 	return d
 }
 
+// decodeDups is decode for an entry that names fields more than once
+// (rawread.go). Such an entry is undecodable. A field whose values differ
+// is left out of the payload: no reader can tell which one was meant, so
+// the application cannot answer it by its game id (dead letter only); a
+// field repeated with one value is kept.
+func (c *codec) decodeDups(values map[string]any, dups []fieldDup) decoded {
+	if len(dups) == 0 {
+		return c.decode(values)
+	}
+	kept := values
+	for _, f := range dups {
+		if !f.differ {
+			continue
+		}
+		if len(kept) == len(values) {
+			kept = make(map[string]any, len(values))
+			for k, v := range values {
+				kept[k] = v
+			}
+		}
+		delete(kept, f.name)
+	}
+	d := c.decode(kept)
+	f := dups[0]
+	reason := fmt.Sprintf("named %d times", f.n)
+	if f.differ {
+		reason += " with different values"
+	}
+	// The repetition is the first thing to tell: it may explain the rest
+	// (a required field left out).
+	d.err = &DecodeError{Field: f.name, Reason: reason}
+	return d
+}
+
 func appendValue(buf []byte, k kind, s string) ([]byte, string) {
 	switch k {
 	case kindString:

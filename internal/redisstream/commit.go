@@ -18,6 +18,14 @@ type commitReq struct {
 }
 
 func (r *reader) enqueueCommit(req commitReq) {
+	// Dead letters are cut to their bounds here, where every one passes on
+	// its way to the script (deadletter_bound.go).
+	dead := r.deadTarget()
+	for i, p := range req.pubs {
+		if p.channel == dead {
+			req.pubs[i].fields = boundDeadLetter(p.fields, r.ci.codec, r.b.opts.MaxFieldSize)
+		}
+	}
 	select {
 	case r.commit <- req:
 	case <-r.commitDone:
@@ -25,6 +33,20 @@ func (r *reader) enqueueCommit(req commitReq) {
 		r.finish(req.d)
 	}
 }
+
+// deadTarget is the stream this channel's dead letters go to.
+func (r *reader) deadTarget() *channelInfo {
+	if r.ci.dead != nil {
+		return r.ci.dead
+	}
+	return r.b.channel(r.ci.address + ":dead")
+}
+
+// maxPublicationItems bounds the fields and values of one publication: the
+// commit script passes them to XADD with Lua's unpack, whose limit is about
+// 8,000 items. Publish refuses wider messages and dead letters are cut well
+// below it, so the script's own check is a last defence.
+const maxPublicationItems = 4096
 
 // publishAndAck commits a batch of entries in one script call. For each
 // entry, in order: if this consumer still owns it (XPENDING), append its
@@ -34,40 +56,83 @@ func (r *reader) enqueueCommit(req commitReq) {
 // atomically, so the batch is one step; one call per batch keeps Redis's
 // per-call cost off each entry.
 //
+// Redis does not roll back a script that fails halfway, so the script
+// first checks everything that could make a write fail — every target
+// key's type (a stream or nothing), every publication's width and key
+// index — and writes nothing for an entry that fails a check: that entry
+// is not acknowledged and its reply is the reason. Writes start only after
+// all checks. (OOM cannot strike halfway either: Redis refuses a script's
+// writes for lack of memory only before its first write.)
+//
 // Ownership is read with one XPENDING over the batch's id range for this
 // consumer, and the acknowledgements go out as one XACK: per entry, the
 // script costs Redis little more than the XADD of its result.
 //
 // KEYS[1] is the source stream, KEYS[2..] the target streams.
 // ARGV: group, consumer, entry count, lowest and highest entry id of the
-// batch, then per entry: id, publication count,
+// batch, maxPublicationItems, then per entry: id, publication count,
 // then per publication: key index, maxlen (0 = none), field count n, then n
 // field/value items. It returns one reply per entry: 1 committed, 0 owned
 // by another consumer, 2 no longer pending (acknowledged already, say by an
 // earlier try of this batch whose reply was lost), or the error text of a
-// failed write (that entry is not acknowledged).
+// check or write that failed (that entry is not acknowledged).
 var publishAndAck = redis.NewScript(publishAndAckLua)
 
 const publishAndAckLua = `
 local owned = {}
 local pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], 1000000, ARGV[2])
 for _, p in ipairs(pend) do owned[p[1]] = true end
-local out = {}
-local acks = {}
-local i = 6
+local maxItems = tonumber(ARGV[6])
+local ktype = {}
+local function keyProblem(k)
+  if k == nil or k < 2 or k > #KEYS then return 'ERR commit: bad key index' end
+  local t = ktype[k]
+  if t == nil then
+    t = redis.call('TYPE', KEYS[k]).ok
+    ktype[k] = t
+  end
+  if t ~= 'stream' and t ~= 'none' then
+    return 'WRONGTYPE commit: target key ' .. KEYS[k] .. ' holds a ' .. t .. ', not a stream; nothing written'
+  end
+  return nil
+end
+-- Check pass: no write before every entry is known to be writable.
+local state = {}
+local first = {}
+local i = 7
 for e = 1, tonumber(ARGV[3]) do
   local id = ARGV[i]
   local np = tonumber(ARGV[i + 1])
   i = i + 2
-  local state = 0
+  first[e] = i
+  local s = 0
   if owned[id] then
-    state = 1
+    s = 1
   elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
-    state = 2
+    s = 2
   end
   for k = 1, np do
     local n = tonumber(ARGV[i + 2])
-    if state == 1 then
+    if s == 1 then
+      if n < 2 or n % 2 ~= 0 or n > maxItems then
+        s = 'ERR commit: a publication of ' .. n .. ' items (at most ' .. maxItems .. ', even); nothing written'
+      else
+        s = keyProblem(tonumber(ARGV[i])) or s
+      end
+    end
+    i = i + 3 + n
+  end
+  state[e] = s
+end
+-- Write pass.
+local acks = {}
+for e = 1, tonumber(ARGV[3]) do
+  i = first[e]
+  local id = ARGV[i - 2]
+  local np = tonumber(ARGV[i - 1])
+  for k = 1, np do
+    local n = tonumber(ARGV[i + 2])
+    if state[e] == 1 then
       -- The fields go straight from ARGV (unpack as the last argument), no
       -- table is built per publication.
       local r
@@ -76,17 +141,16 @@ for e = 1, tonumber(ARGV[3]) do
       else
         r = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], '*', unpack(ARGV, i + 3, i + 2 + n))
       end
-      if type(r) == 'table' and r.err then state = r.err end
+      if type(r) == 'table' and r.err then state[e] = r.err end
     end
     i = i + 3 + n
   end
-  if state == 1 then acks[#acks + 1] = id end
-  out[e] = state
+  if state[e] == 1 then acks[#acks + 1] = id end
 end
 for a = 1, #acks, 500 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, a, math.min(a + 499, #acks)))
 end
-return out
+return state
 `
 
 // scriptCommand is the whole EVALSHA of publishAndAck for a batch, built at
@@ -95,7 +159,7 @@ func (r *reader) scriptCommand(batch []commitReq) []any {
 	// The target streams first: KEYS[1] is the source, then one per stream
 	// published to, in order of first use.
 	keys := []string{r.ci.address}
-	n := 5
+	n := 6
 	for _, req := range batch {
 		n += 2
 		for _, p := range req.pubs {
@@ -119,7 +183,7 @@ func (r *reader) scriptCommand(batch []commitReq) []any {
 	for _, k := range keys {
 		cmd = append(cmd, k)
 	}
-	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi)
+	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi, maxPublicationItems)
 	for _, req := range batch {
 		cmd = append(cmd, req.d.id, len(req.pubs))
 		for _, p := range req.pubs {
@@ -206,6 +270,7 @@ type commitOutcome struct {
 	committed bool
 	gone      bool  // no longer pending: nothing to do
 	err       error // not acknowledged: it stays pending
+	whole     bool  // err failed the whole call (NOGROUP, say), not this entry
 }
 
 // tryCommit runs one batch. A transport error returns an error and leaves
@@ -229,7 +294,14 @@ func (r *reader) tryCommit(batch []commitReq) error {
 	for i, req := range batch {
 		switch o := outs[i]; {
 		case o.err != nil:
-			r.logs.warn("commit entry "+req.d.id+"; it stays pending", o.err)
+			// Nothing of the entry was written; it stays pending and comes
+			// back at the next claim. Health reports it meanwhile.
+			if !o.whole {
+				r.b.commitFails.failed(r.ci.address, req.d.id, o.err)
+			}
+			r.logs.warn("commit entry "+req.d.id+" refused, nothing written; it stays pending", o.err)
+			r.finish(req.d)
+			continue
 		case o.gone:
 			r.b.log.Debug("entry no longer pending at commit (acknowledged by an earlier try)", "stream", r.ci.address, "entry_id", req.d.id)
 		case !o.committed:
@@ -237,6 +309,7 @@ func (r *reader) tryCommit(batch []commitReq) error {
 		default:
 			committed++
 		}
+		r.b.commitFails.settled(r.ci.address, req.d.id)
 		r.finish(req.d)
 	}
 	r.b.opts.Observer.Committed(r.ci.address, committed)
@@ -259,7 +332,7 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 		// matters was written; every entry stays pending.
 		outs := make([]commitOutcome, len(batch))
 		for i := range outs {
-			outs[i].err = err
+			outs[i].err, outs[i].whole = err, true
 		}
 		return outs, nil
 	}
@@ -273,6 +346,12 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 		case int64:
 			outs[i].committed, outs[i].gone = v == 1, v == 2
 		case string:
+			if strings.HasPrefix(v, "OOM ") {
+				// Redis refuses writes before a script's first one only,
+				// so nothing was written: retry the whole batch while
+				// memory is short, as for an outage (no redelivery).
+				return nil, fmt.Errorf("commit script: %w", serverError(v))
+			}
 			outs[i].err = errors.New(v)
 		default:
 			outs[i].err = fmt.Errorf("commit script: unexpected reply %T", rep)
@@ -323,7 +402,8 @@ func isTransport(err error) bool {
 	if errors.As(err, &re) {
 		msg := re.Error()
 		// LOADING, BUSY and the like mean "try again later" too.
-		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") ||
+		// OOM: Redis refuses writes until memory is freed.
+		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "BUSY") || strings.HasPrefix(msg, "OOM ") ||
 			strings.HasPrefix(msg, "TRYAGAIN") || strings.HasPrefix(msg, "MASTERDOWN")
 	}
 	return true

@@ -12,22 +12,29 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Outage mode. When the reader sees that Redis is unreachable — a read or a
-// commit fails on the connection, or a handler fails with a connection
-// error — it stops handing entries to workers, and a probe pings Redis with
+// Outage mode. When the reader sees that Redis is unreachable or out of
+// memory — a read or a commit fails on the connection or with OOM, or a
+// handler fails with such an error — it stops handing entries to workers, and a probe pings Redis with
 // the reconnect backoff. Entries whose handler failed with a connection
 // error while Redis does not answer go back to the front of the queue
 // without being charged a delivery (a connection error while Redis answers
 // is the runtime's, and is retried and charged as usual). When the probe
 // gets an answer, dispatch resumes at once and the read loop stops waiting.
+// The probe also checks that Redis accepts writes, so an OOM outage ends
+// when memory is freed, not at the first PING.
 // So an outage costs no delivery, logs a bounded number of lines, and jobs
 // go on within one probe interval of Redis coming back.
 
 // isConnErr reports whether err means "Redis could not be reached", as
-// opposed to an answer of Redis or a failure of the runtime.
+// opposed to an answer of Redis or a failure of the runtime. Redis out of
+// memory (OOM: it refuses writes) counts as unreachable: it is Redis's
+// problem, not the job's, and passes when memory is freed.
 func isConnErr(err error) bool {
 	if err == nil {
 		return false
+	}
+	if isOOM(err) {
+		return true
 	}
 	var op *net.OpError
 	switch {
@@ -42,8 +49,33 @@ func isConnErr(err error) bool {
 	return strings.Contains(msg, "LOADING ") || strings.Contains(msg, "connection pool timeout")
 }
 
+// isOOM reports whether Redis refused a write for lack of memory
+// (maxmemory reached with a no-eviction policy), however wrapped.
+func isOOM(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ")
+}
+
+// writeProbe is a script that writes nothing but is declared as one that
+// may (a shebang without no-writes), so Redis refuses it with OOM exactly
+// when it refuses writes.
+const writeProbe = "#!lua\nreturn 1"
+
+// usable pings Redis and checks that it accepts writes. Errors other than
+// OOM from the write probe (no scripting for this user, a Redis before 7)
+// do not count: only a refusal for memory does.
+func (r *reader) usable(ctx context.Context) error {
+	if err := r.b.rdb.Ping(ctx).Err(); err != nil {
+		return err
+	}
+	if err := r.b.rdb.Eval(ctx, writeProbe, nil).Err(); isOOM(err) || (err != nil && isConnErr(err)) {
+		return err
+	}
+	return nil
+}
+
 // redisAnswers is true when the reader is not in an outage and Redis
-// answers a PING at once.
+// answers at once and accepts writes.
 func (r *reader) redisAnswers() bool {
 	r.mu.Lock()
 	out := r.outage
@@ -53,7 +85,7 @@ func (r *reader) redisAnswers() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return r.b.rdb.Ping(ctx).Err() == nil
+	return r.usable(ctx) == nil
 }
 
 // enterOutageLocked pauses dispatch and starts the probe (once).
@@ -81,7 +113,7 @@ func (r *reader) probe() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, time.Second)
-		err := r.b.rdb.Ping(ctx).Err()
+		err := r.usable(ctx)
 		cancel()
 		if err == nil {
 			r.mu.Lock()
@@ -101,3 +133,10 @@ func (r *reader) probe() {
 		}
 	}
 }
+
+// serverError is an error reply of Redis found inside a script's reply; it
+// satisfies redis.Error like the client's own.
+type serverError string
+
+func (e serverError) Error() string { return string(e) }
+func (serverError) RedisError()     {}
