@@ -18,28 +18,12 @@ type commitReq struct {
 }
 
 func (r *reader) enqueueCommit(req commitReq) {
-	// Dead letters are cut to their bounds here, where every one passes on
-	// its way to the script (deadletter_bound.go).
-	dead := r.deadTarget()
-	for i, p := range req.pubs {
-		if p.channel == dead {
-			req.pubs[i].fields = boundDeadLetter(p.fields, r.ci.codec, r.b.opts.MaxFieldSize)
-		}
-	}
 	select {
 	case r.commit <- req:
 	case <-r.commitDone:
 		// Past the close deadline: the entry stays pending for others.
 		r.finish(req.d)
 	}
-}
-
-// deadTarget is the stream this channel's dead letters go to.
-func (r *reader) deadTarget() *channelInfo {
-	if r.ci.dead != nil {
-		return r.ci.dead
-	}
-	return r.b.channel(r.ci.address + ":dead")
 }
 
 // maxPublicationItems bounds the fields and values of one publication: the

@@ -32,6 +32,9 @@ func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 		}
 		fields = append(fields, name, s)
 	}
+	// Cut to the bounds here, where every dead letter is made
+	// (deadletter_bound.go).
+	fields = boundDeadLetter(fields, r.ci.codec, r.b.opts.MaxFieldSize)
 	r.b.opts.Observer.DeadLettered(r.ci.address, reason)
 	return publication{channel: target, fields: fields}
 }

@@ -70,10 +70,10 @@ func (r *reader) claimIdle() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		msgs, next, err := r.b.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		msgs, next, dups, err := autoClaimRaw(ctx, r.b.rdb, &redis.XAutoClaimArgs{
 			Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer,
 			MinIdle: r.b.opts.ClaimIdle, Start: start, Count: int64(min(free, r.b.opts.ReadCount)),
-		}).Result()
+		})
 		cancel()
 		if err != nil {
 			if r.ctx.Err() == nil {
@@ -91,7 +91,7 @@ func (r *reader) claimIdle() {
 				r.b.opts.Observer.Redelivered(r.ci.address)
 			}
 			r.b.log.Info("claimed idle entries", "stream", r.ci.address, "count", len(msgs))
-			r.accept(msgs, counts)
+			r.accept(msgs, counts, dups)
 		}
 		if next == "0-0" || next == "" || len(msgs) == 0 {
 			return

@@ -44,6 +44,11 @@ func (r *reader) readCountLocked() int {
 // or 0 when reading ends.
 func (r *reader) waitCapacity() int {
 	for {
+		// Reading ends with r.ctx even while there is room: a loop whose
+		// call fails at once on the cancelled context would spin.
+		if r.ctx.Err() != nil {
+			return 0
+		}
 		r.mu.Lock()
 		n := r.readCountLocked()
 		r.mu.Unlock()
@@ -76,11 +81,11 @@ func (r *reader) readLoop() {
 			// left long enough ago, then reads new entries.
 			r.claimIdle()
 		}
-		res, err := r.b.rdb.XReadGroup(r.ctx, &redis.XReadGroupArgs{
+		res, dups, err := readGroupRaw(r.ctx, r.b.rdb, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
 			Streams: []string{r.ci.address, ">"},
-			Count:   int64(n), Block: r.b.opts.Block,
-		}).Result()
+			Count:   int64(n), Block: blockFor(r.b.rdb, r.b.opts.Block),
+		})
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
 			attempt = 0
@@ -96,7 +101,7 @@ func (r *reader) readLoop() {
 			continue
 		}
 		for _, s := range res {
-			r.accept(s.Messages, nil)
+			r.accept(s.Messages, nil, dups)
 		}
 	}
 }
@@ -142,7 +147,7 @@ func (r *reader) tailLoop() {
 			if len(s.Messages) > 0 {
 				last = s.Messages[len(s.Messages)-1].ID
 			}
-			r.accept(s.Messages, nil)
+			r.accept(s.Messages, nil, nil)
 		}
 	}
 }
@@ -181,6 +186,11 @@ func (r *reader) createGroup() error {
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
 	err := r.b.rdb.XGroupCreateMkStream(ctx, r.ci.address, r.ci.group, start).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
+		// Say what the key is: the operator has to fix it.
+		t, _ := r.b.rdb.Type(ctx, r.ci.address).Result()
+		return fmt.Errorf("create consumer group %s: key %s holds a %s, not a stream: %w", r.ci.group, r.ci.address, t, err)
+	}
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
 	}
@@ -191,8 +201,9 @@ func (r *reader) createGroup() error {
 }
 
 // accept turns read or claimed entries into deliveries. counts gives the
-// delivery count of claimed entries (nil for new ones: count 1).
-func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
+// delivery count of claimed entries (nil for new ones: count 1); dups the
+// fields entries name more than once (rawread.go).
+func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups entryDups) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -211,7 +222,7 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64) {
 			continue
 		}
 		d := &Delivery{r: r, id: m.ID, values: m.Values, count: 1}
-		d.dec = r.ci.codec.decode(m.Values)
+		d.dec = r.ci.codec.decodeDups(m.Values, dups[m.ID])
 		d.key = d.dec.key
 		if c, ok := counts[m.ID]; ok {
 			d.count = c
