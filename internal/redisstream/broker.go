@@ -390,21 +390,28 @@ func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.Brok
 func (b *Broker) Subscribe(ctx context.Context, channel string) (extensions.BrokerChannelSubscription, error) {
 	ci := b.channel(channel)
 	b.mu.Lock()
+	r := b.readers[channel]
+	b.mu.Unlock()
+	// A group-less channel starts at the stream's last entry. Read it
+	// outside b.mu: a slow Redis must not stall dispatch (Middleware) or
+	// Health meanwhile. Only a new reader uses it.
+	tailFrom := ""
+	if r == nil && ci.group == "" {
+		from, err := lastEntryID(ctx, b.rdb, channel)
+		if err != nil {
+			return extensions.BrokerChannelSubscription{}, fmt.Errorf("redisstream: subscribe to %s: %w", channel, err)
+		}
+		tailFrom = from
+	}
+	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return extensions.BrokerChannelSubscription{}, errors.New("redisstream: subscribe on a closed broker")
 	}
-	r := b.readers[channel]
+	r = b.readers[channel]
 	if r == nil {
 		r = newReader(b, ci)
-		if ci.group == "" {
-			from, err := lastEntryID(ctx, b.rdb, channel)
-			if err != nil {
-				b.mu.Unlock()
-				return extensions.BrokerChannelSubscription{}, fmt.Errorf("redisstream: subscribe to %s: %w", channel, err)
-			}
-			r.tailFrom = from
-		}
+		r.tailFrom = tailFrom
 		b.readers[channel] = r
 		b.wg.Add(1)
 		go func() {
@@ -414,9 +421,13 @@ func (b *Broker) Subscribe(ctx context.Context, channel string) (extensions.Brok
 	}
 	b.mu.Unlock()
 
-	// Capacity 1: an entry is only sent to a worker that is idle, so the send
-	// never blocks the dispatcher.
-	sub := extensions.NewBrokerChannelSubscription(make(chan extensions.AcknowledgeableBrokerMessage, 1), make(chan any, 1))
+	// Messages: capacity 1, since an entry is only sent to a worker that is
+	// idle, so the send never blocks the dispatcher. Cancel: unbuffered.
+	// Cancel sends on it, then waits to receive on it (the close that says
+	// the cleanup is done); with a buffer it could receive its own signal
+	// back before WaitForCancellationAsync took it, return, and leave the
+	// worker subscribed for good.
+	sub := extensions.NewBrokerChannelSubscription(make(chan extensions.AcknowledgeableBrokerMessage, 1), make(chan any))
 	w := r.addWorker(sub)
 	sub.WaitForCancellationAsync(func() { r.removeWorker(w) })
 	return sub, nil
