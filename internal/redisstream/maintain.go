@@ -100,23 +100,30 @@ func (r *reader) claimIdle() {
 	}
 }
 
+// deliveryCounts reads the delivery count of exactly the claimed entries:
+// one XPENDING per id, pipelined. (One XPENDING over the claimed ids' range
+// would also return the other entries this consumer holds in between, and
+// with a deep prefetch the claimed ones could fall outside its count.)
 func (r *reader) deliveryCounts(msgs []redis.XMessage) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	pend, err := r.b.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
-		Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer,
-		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: int64(len(msgs)) + 1024,
-	}).Result()
+	cmds := make([]*redis.XPendingExtCmd, len(msgs))
+	_, err := r.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range msgs {
+			cmds[i] = p.XPendingExt(ctx, &redis.XPendingExtArgs{
+				Stream: r.ci.address, Group: r.ci.group, Start: m.ID, End: m.ID, Count: 1,
+			})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	counts := make(map[string]int64, len(pend))
-	for _, p := range pend {
-		counts[p.ID] = p.RetryCount
-	}
-	for _, m := range msgs {
-		if _, ok := counts[m.ID]; !ok {
-			counts[m.ID] = 1
+	counts := make(map[string]int64, len(msgs))
+	for i, m := range msgs {
+		counts[m.ID] = 1
+		if pend, _ := cmds[i].Result(); len(pend) == 1 && pend[0].ID == m.ID {
+			counts[m.ID] = pend[0].RetryCount
 		}
 	}
 	return counts, nil
