@@ -31,11 +31,18 @@ func (r *reader) maintainLoop() {
 	}
 }
 
-// touchHeld resets the idle time of every entry the process holds, so live
-// entries are never claimed by others (XCLAIM … JUSTID counts no delivery).
+// touchHeld resets the idle time of every entry the process still owns, so
+// live entries are never claimed by others (XCLAIM … JUSTID counts no
+// delivery). An entry another consumer claimed meanwhile (this one was cut
+// off from Redis longer than ClaimIdle, say) is left with it: the check and
+// the XCLAIM run in one script, so no claim can slip in between. Its
+// handler's commit then writes nothing (the ownership check).
 func (r *reader) touchHeld() {
+	if r.ci.group == "" {
+		return // group-less channels hold nothing in Redis
+	}
 	r.mu.Lock()
-	ids := make([]string, 0, len(r.q.held))
+	ids := make([]any, 0, 2+len(r.q.held))
 	for id := range r.q.held {
 		ids = append(ids, id)
 	}
@@ -44,9 +51,7 @@ func (r *reader) touchHeld() {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		err := r.b.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
-			Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer, Messages: chunk,
-		}).Err()
+		err := touchOwned.Run(ctx, r.b.rdb, []string{r.ci.address}, append([]any{r.ci.group, r.b.opts.Consumer}, chunk...)...).Err()
 		cancel()
 		if err != nil {
 			r.logs.warn("keep held entries", err)
@@ -54,6 +59,20 @@ func (r *reader) touchHeld() {
 		}
 	}
 }
+
+// touchOwned refreshes the entries of ARGV[3..] that are pending with
+// consumer ARGV[2] of group ARGV[1] on stream KEYS[1], and only those; it
+// returns how many.
+var touchOwned = redis.NewScript(`
+local n = 0
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+`)
 
 // claimIdle takes over entries pending with any consumer for longer than
 // ClaimIdle. Claims may fill the process up to twice the prefetch: entries
