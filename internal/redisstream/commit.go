@@ -245,7 +245,15 @@ func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
 			}
 			return
 		}
-		time.Sleep(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, attempt))
+		t := time.NewTimer(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, attempt))
+		select {
+		case <-t.C:
+		case <-r.commitStop:
+			// Close reached its deadline with this batch unwritten: one
+			// last try now, not a backoff Close cannot cut short.
+			t.Stop()
+			maxAttempts = attempt + 1
+		}
 	}
 }
 

@@ -190,10 +190,13 @@ func (q *keyQueue) releaseQueued() {
 		}
 		delete(q.waiting, k)
 	}
-	for k, d := range q.busy {
+	// Entries waiting for their retry backoff, with a key or without.
+	for id, d := range q.held {
 		if d.retrying {
-			delete(q.held, d.id)
-			delete(q.busy, k)
+			delete(q.held, id)
+			if d.key != "" && q.busy[d.key] == d {
+				delete(q.busy, d.key)
+			}
 		}
 	}
 }

@@ -53,7 +53,6 @@ type reader struct {
 	mu       sync.Mutex
 	workers  []*worker
 	q        keyQueue
-	inflight int    // handed to a worker, not yet acked/naked
 	lastID   string // last entry id read as new
 	readErr  error
 	draining bool
@@ -173,13 +172,11 @@ func (r *reader) dispatchLocked() {
 }
 
 func (r *reader) transmitLocked(w *worker, d *Delivery) {
-	r.inflight++
 	w.sub.TransmitReceivedMessage(d.message())
 }
 
 // workerDoneLocked frees the worker that handled d.
 func (r *reader) workerDoneLocked(d *Delivery) {
-	r.inflight--
 	r.q.workerDone(d)
 }
 

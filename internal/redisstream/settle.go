@@ -120,7 +120,14 @@ func (r *reader) nak(d *Delivery) {
 func (r *reader) redeliver(d *Delivery, attempt int) {
 	r.mu.Lock()
 	draining := r.draining
+	released := r.q.held[d.id] != d
 	r.mu.Unlock()
+	if released {
+		// Let go meanwhile (its workers left): it stays pending for any
+		// consumer, and claiming it here would charge a delivery for
+		// nothing.
+		return
+	}
 	if draining {
 		r.finish(d)
 		return
@@ -146,6 +153,10 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 	}
 	r.b.opts.Observer.Redelivered(r.ci.address)
 	r.mu.Lock()
+	if r.q.held[d.id] != d {
+		r.mu.Unlock() // let go while the claim was on the wire
+		return
+	}
 	d.count++
 	// At the front if d still holds its key; otherwise an older entry of
 	// the key took it meanwhile and d waits in the key's queue.

@@ -11,8 +11,12 @@ import (
 func (r *reader) shutdown(ctx context.Context) {
 	r.mu.Lock()
 	if r.draining {
+		// Shutting down already: wait for it, within this call's ctx.
 		r.mu.Unlock()
-		<-r.commitDone
+		select {
+		case <-r.commitDone:
+		case <-ctx.Done():
+		}
 		return
 	}
 	r.draining = true
