@@ -88,6 +88,12 @@ type Options struct {
 	// more evenly over replicas. Default 2×ReadCount + the channel's
 	// subscriptions.
 	Prefetch int
+	// MaxBytesInHand bounds the bytes of the entries a channel holds (field
+	// names and values), as Prefetch bounds their number: reads stop when
+	// it is used up, and a read asks for no more entries than the rest of
+	// it holds at the size of the largest entry lately read. Claims may
+	// hold as much again. Default 64 MiB.
+	MaxBytesInHand int64
 	// Block is how long one XREADGROUP waits for entries (never 0, which
 	// would block forever). Default 1s.
 	Block time.Duration
@@ -168,6 +174,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if out.ReadCount <= 0 {
 		out.ReadCount = 256
+	}
+	if out.MaxBytesInHand <= 0 {
+		out.MaxBytesInHand = 64 << 20
 	}
 	if out.Block <= 0 {
 		out.Block = time.Second

@@ -18,6 +18,7 @@ type Delivery struct {
 	id     string
 	values map[string]any // the entry's original fields
 	key    string         // partition key value
+	size   int64          // bytes held: names and values (keyqueue.go)
 	dec    decoded
 
 	// Owned by the reader (under r.mu).

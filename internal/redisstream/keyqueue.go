@@ -12,6 +12,7 @@ type keyQueue struct {
 	waiting map[string][]*Delivery // behind a busy partition key, in id order
 	busy    map[string]*Delivery   // partition key -> delivery that holds it
 	held    map[string]*Delivery   // every entry the process holds, by id
+	bytes   int64                  // the size of the held entries
 }
 
 func newKeyQueue() keyQueue {
@@ -25,6 +26,7 @@ func newKeyQueue() keyQueue {
 // add queues a new delivery in stream order behind its partition key.
 func (q *keyQueue) add(d *Delivery) {
 	q.held[d.id] = d
+	q.bytes += d.size
 	if d.key == "" {
 		q.ready = append(q.ready, d)
 		return
@@ -152,7 +154,7 @@ func (q *keyQueue) finish(d *Delivery) {
 	if q.held[d.id] != d {
 		return
 	}
-	delete(q.held, d.id)
+	q.drop(d)
 	if d.key == "" || q.busy[d.key] != d {
 		return
 	}
@@ -178,7 +180,7 @@ func (q *keyQueue) finish(d *Delivery) {
 // Redis for any consumer to claim.
 func (q *keyQueue) releaseQueued() {
 	for _, d := range q.ready {
-		delete(q.held, d.id)
+		q.drop(d)
 		if q.busy[d.key] == d {
 			delete(q.busy, d.key)
 		}
@@ -186,17 +188,25 @@ func (q *keyQueue) releaseQueued() {
 	q.ready = nil
 	for k, w := range q.waiting {
 		for _, d := range w {
-			delete(q.held, d.id)
+			q.drop(d)
 		}
 		delete(q.waiting, k)
 	}
 	// Entries waiting for their retry backoff, with a key or without.
-	for id, d := range q.held {
+	for _, d := range q.held {
 		if d.retrying {
-			delete(q.held, id)
+			q.drop(d)
 			if d.key != "" && q.busy[d.key] == d {
 				delete(q.busy, d.key)
 			}
 		}
+	}
+}
+
+// drop forgets a held entry.
+func (q *keyQueue) drop(d *Delivery) {
+	if q.held[d.id] == d {
+		delete(q.held, d.id)
+		q.bytes -= d.size
 	}
 }

@@ -82,7 +82,7 @@ func (r *reader) claimIdle() {
 	start := "0-0"
 	for {
 		r.mu.Lock()
-		free := 2*r.prefetch() - len(r.q.held)
+		free := r.byteCountLocked(min(2*r.prefetch()-len(r.q.held), r.b.opts.ReadCount), 2*r.b.opts.MaxBytesInHand)
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
 		if free <= 0 || !hasWorkers {
@@ -91,7 +91,7 @@ func (r *reader) claimIdle() {
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		msgs, next, dups, err := autoClaimRaw(ctx, r.b.rdb, &redis.XAutoClaimArgs{
 			Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer,
-			MinIdle: r.b.opts.ClaimIdle, Start: start, Count: int64(min(free, r.b.opts.ReadCount)),
+			MinIdle: r.b.opts.ClaimIdle, Start: start, Count: int64(free),
 		})
 		cancel()
 		if err != nil {

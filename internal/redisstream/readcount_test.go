@@ -9,7 +9,7 @@ import (
 // Under load a read waits for ReadCount of room; while fewer entries are
 // ready than there are workers it reads whatever room there is.
 func TestReadCountWaitsForAFullBatchOnlyUnderLoad(t *testing.T) {
-	r := &reader{b: &Broker{opts: Options{ReadCount: 256, Prefetch: 600}}, q: newKeyQueue()}
+	r := &reader{b: &Broker{opts: Options{ReadCount: 256, Prefetch: 600, MaxBytesInHand: 64 << 20}}, q: newKeyQueue(), entryEst: 200}
 	hold := func(n int) {
 		r.q.held = map[string]*Delivery{}
 		for i := 0; i < n; i++ {
@@ -39,4 +39,23 @@ func TestReadCountWaitsForAFullBatchOnlyUnderLoad(t *testing.T) {
 	hold(600)
 	ready(0)
 	assert.Equal(t, 0, r.readCountLocked(), "prefetch full")
+}
+
+// Reads stop when the bytes in hand reach MaxBytesInHand, and ask for no
+// more entries than the rest of it holds at the size lately seen; the very
+// first read asks for one entry.
+func TestReadCountKeepsToTheBytesInHand(t *testing.T) {
+	r := &reader{b: &Broker{opts: Options{ReadCount: 256, Prefetch: 600, MaxBytesInHand: 10 << 20}}, q: newKeyQueue()}
+	r.workers = make([]*worker, 4)
+	assert.Equal(t, 1, r.readCountLocked(), "no size known yet")
+	r.entryEst = 1 << 20
+	assert.Equal(t, 10, r.readCountLocked(), "ten 1 MiB entries fit")
+	r.q.add(&Delivery{id: "1-0", size: 9<<20 + 1})
+	assert.Equal(t, 1, r.readCountLocked(), "less than one entry's room left: one")
+	r.q.add(&Delivery{id: "2-0", size: 1 << 20})
+	assert.Equal(t, 0, r.readCountLocked(), "budget used up")
+	r.q.finish(r.q.held["1-0"])
+	assert.Equal(t, 9, r.readCountLocked(), "room again")
+	r.entryEst = 100
+	assert.Equal(t, 256, r.readCountLocked(), "small entries: a full batch")
 }

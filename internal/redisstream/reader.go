@@ -54,6 +54,7 @@ type reader struct {
 	workers  []*worker
 	q        keyQueue
 	lastID   string // last entry id read as new
+	entryEst int64  // largest entry size lately read, 0 before any (inhand.go)
 	readErr  error
 	draining bool
 	outage   bool   // Redis unreachable: dispatch paused (outage.go)

@@ -37,7 +37,7 @@ func (r *reader) readCountLocked() int {
 	if free < r.b.opts.ReadCount && len(r.q.ready) >= len(r.workers) {
 		return 0
 	}
-	return min(free, r.b.opts.ReadCount)
+	return r.byteCountLocked(min(free, r.b.opts.ReadCount), r.b.opts.MaxBytesInHand)
 }
 
 // waitCapacity blocks until a read may fetch entries; it returns how many,
@@ -208,6 +208,7 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups ent
 		return
 	}
 	r.b.opts.Observer.Received(r.ci.address, len(msgs))
+	r.noteReadSizes(msgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.draining {
@@ -224,6 +225,7 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups ent
 		d := &Delivery{r: r, id: m.ID, values: m.Values, count: 1}
 		d.dec = r.ci.codec.decodeDups(m.Values, dups[m.ID])
 		d.key = d.dec.key
+		d.size = cutHeld(m.Values, r.b.opts.MaxFieldSize)
 		if c, ok := counts[m.ID]; ok {
 			d.count = c
 			if c > int64(r.b.opts.MaxDeliveries) {
