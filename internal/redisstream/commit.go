@@ -282,6 +282,15 @@ func (r *reader) tryCommit(batch []commitReq) error {
 	if err != nil {
 		return err
 	}
+	// Remembered before any entry is let go, so one read again at once is
+	// recognised (groupgone.go).
+	answered := make([]string, 0, len(batch))
+	for i, req := range batch {
+		if outs[i].committed {
+			answered = append(answered, req.d.id)
+		}
+	}
+	r.noteAnswered(answered)
 	committed := 0
 	for i, req := range batch {
 		switch o := outs[i]; {
@@ -319,6 +328,14 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 	if err != nil {
 		if isTransport(err) {
 			return nil, err
+		}
+		if isNoGroup(err) {
+			// The group vanished: nothing was written. Recreate it before
+			// the oldest entry held, then retry the batch (groupgone.go).
+			if cerr := r.createGroup(); cerr != nil {
+				return nil, cerr
+			}
+			return nil, fmt.Errorf("commit: %w", err)
 		}
 		// The script failed as a whole (NOGROUP, say): nothing of it that
 		// matters was written; every entry stays pending.

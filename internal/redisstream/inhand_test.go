@@ -37,7 +37,9 @@ func TestBytesInHandAreBounded(t *testing.T) {
 	})
 	held := func() int {
 		p, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: jobs, Group: group, Consumer: "app", Start: "-", End: "+", Count: 2 * n}).Result()
-		require.NoError(t, err)
+		if err != nil {
+			return -1 // no group yet
+		}
 		return len(p)
 	}
 	// The budget is full at 4 entries; one read may bring one more.

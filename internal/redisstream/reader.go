@@ -53,8 +53,9 @@ type reader struct {
 	mu       sync.Mutex
 	workers  []*worker
 	q        keyQueue
-	lastID   string // last entry id read as new
-	entryEst int64  // largest entry size lately read, 0 before any (inhand.go)
+	lastID   string      // last entry id read as new
+	entryEst int64       // largest entry size lately read, 0 before any (inhand.go)
+	answered answeredIDs // lately committed ids (groupgone.go)
 	readErr  error
 	draining bool
 	outage   bool   // Redis unreachable: dispatch paused (outage.go)

@@ -174,15 +174,12 @@ func isNoGroup(err error) bool {
 }
 
 // createGroup creates the consumer group (and the stream) if needed. A group
-// created again after it vanished starts after the last entry this process
-// read, so nothing is replayed or skipped.
+// created again after it vanished starts before the oldest entry this
+// process holds (groupgone.go).
 func (r *reader) createGroup() error {
 	r.mu.Lock()
-	start := r.lastID
+	start := r.recreateFromLocked()
 	r.mu.Unlock()
-	if start == "" {
-		start = r.b.opts.StartID
-	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
 	err := r.b.rdb.XGroupCreateMkStream(ctx, r.ci.address, r.ci.group, start).Err()
@@ -209,6 +206,12 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups ent
 	}
 	r.b.opts.Observer.Received(r.ci.address, len(msgs))
 	r.noteReadSizes(msgs)
+	var ackOnly []*Delivery
+	defer func() {
+		for _, d := range ackOnly {
+			r.enqueueCommit(commitReq{d: d})
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.draining {
@@ -220,6 +223,11 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups ent
 			r.lastID = m.ID
 		}
 		if _, dup := r.q.held[m.ID]; dup {
+			continue
+		}
+		if r.answered.has(m.ID) {
+			// Read again after the group was recreated; answered already.
+			ackOnly = append(ackOnly, r.ackOnlyLocked(m))
 			continue
 		}
 		d := &Delivery{r: r, id: m.ID, values: m.Values, count: 1}
