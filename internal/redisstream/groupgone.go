@@ -1,6 +1,8 @@
 package redisstream
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -18,9 +20,11 @@ import (
 //   - remembers the ids it answered lately (answeredKeep of them), and an
 //     entry read again that it already answered is only acknowledged, not
 //     handled again.
-// Another process does not know what this one answered: with replicas,
-// the first to recreate the group sets its start, and a job another
-// replica answered after that point is answered again (docs/broker.md).
+// Another process does not know what this one answered. With replicas,
+// the first to recreate the group sets its start; one that finds the group
+// recreated past entries it holds moves it back (XGROUP SETID), so nothing
+// is skipped, and a job another replica answered after that point is
+// answered again (docs/broker.md).
 
 // answeredKeep is how many answered ids a reader remembers.
 const answeredKeep = 1 << 16
@@ -104,4 +108,23 @@ func idBefore(id string) string {
 		return strconv.FormatUint(m-1, 10) + "-18446744073709551615"
 	}
 	return "0"
+}
+
+// groupNotAfter moves the group's last-delivered id back to start if it is
+// past it. Moving back only replays (a duplicate answer), never skips.
+func (r *reader) groupNotAfter(ctx context.Context, start string) error {
+	gs, err := r.b.rdb.XInfoGroups(ctx, r.ci.address).Result()
+	if err != nil {
+		return fmt.Errorf("read consumer group %s: %w", r.ci.group, err)
+	}
+	for _, g := range gs {
+		if g.Name != r.ci.group || !idLess(start, g.LastDeliveredID) {
+			continue
+		}
+		if err := r.b.rdb.XGroupSetID(ctx, r.ci.address, r.ci.group, start).Err(); err != nil {
+			return fmt.Errorf("move consumer group %s back to %s: %w", r.ci.group, start, err)
+		}
+		r.b.log.Info("consumer group moved back before entries in hand", "stream", r.ci.address, "group", r.ci.group, "start_id", start, "was", g.LastDeliveredID)
+	}
+	return nil
 }

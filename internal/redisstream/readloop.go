@@ -179,6 +179,7 @@ func isNoGroup(err error) bool {
 func (r *reader) createGroup() error {
 	r.mu.Lock()
 	start := r.recreateFromLocked()
+	holding := len(r.q.held) > 0
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
@@ -190,6 +191,11 @@ func (r *reader) createGroup() error {
 	}
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
+	}
+	if err != nil && holding {
+		// Another process recreated the group first: move it back if it
+		// starts after entries this one holds (groupgone.go).
+		return r.groupNotAfter(ctx, start)
 	}
 	if err == nil {
 		r.b.log.Info("consumer group created", "stream", r.ci.address, "group", r.ci.group, "start_id", start)
