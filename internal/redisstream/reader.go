@@ -127,9 +127,31 @@ func (r *reader) addWorker(sub extensions.BrokerChannelSubscription) *worker {
 
 // removeWorker runs when a subscription is cancelled. An entry already sent
 // to it is still handled: the generated loop drains its channel.
+//
+// Two entries would otherwise stay in hand for good:
+//   - one sent to it that its loop has not taken yet (the channel has room
+//     for one): it is taken back and goes to the front again;
+//   - on a group-less channel, the one it took and let fall without Ack
+//     or Nak (a request/reply caller reading a reply that is not its own):
+//     it is forgotten. There Ack does nothing, so a late one is harmless.
+//     With a group the entry stays held: its handler may still run, and
+//     Ack it.
 func (r *reader) removeWorker(w *worker) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	select {
+	case m, ok := <-w.sub.MessagesChannel():
+		if d := w.current; ok && d != nil && r.q.held[d.id] == d {
+			_ = m // never seen by the handler
+			r.q.workerDone(d)
+			r.q.pushFront(d)
+		}
+	default:
+		if d := w.current; d != nil && r.ci.group == "" {
+			r.q.workerDone(d)
+			r.q.finish(d)
+		}
+	}
 	r.q.workerRemoved(w)
 	r.workers = remove(r.workers, w)
 	if len(r.workers) == 0 {
@@ -137,6 +159,8 @@ func (r *reader) removeWorker(w *worker) {
 		// so another consumer can claim them.
 		r.q.releaseQueued()
 	}
+	r.dispatchLocked()
+	r.signal() // room may have been freed
 }
 
 // lookup finds the delivery a received message was made from: by entry id,
