@@ -222,13 +222,11 @@ func (r *reader) commitLoop() {
 // handler's work and its result are kept, not lost). maxAttempts 0 retries
 // until shutdown.
 func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
-	lostReply := false
 	for attempt := 1; ; attempt++ {
-		err := r.tryCommit(batch, lostReply)
+		err := r.tryCommit(batch)
 		if err == nil {
 			return
 		}
-		lostReply = isTransport(err) && !isNoGroup(err)
 		r.logs.warn("commit acknowledgements; retrying", err)
 		if isConnErr(err) {
 			r.enterOutage()
@@ -271,13 +269,7 @@ type commitOutcome struct {
 // the whole batch to be retried (the script is idempotent: an entry already
 // acknowledged is no longer pending and is skipped). Per-entry errors finish
 // the entry without acknowledging it, so it is redelivered.
-//
-// An entry no longer pending when no earlier try's reply was lost was not
-// acknowledged by this process: the group was recreated without it (by
-// another process, past it), or another consumer claimed and answered it.
-// The group is moved back before it, so it is read again: a possible
-// duplicate answer rather than a skipped job (groupgone.go).
-func (r *reader) tryCommit(batch []commitReq, lostReply bool) error {
+func (r *reader) tryCommit(batch []commitReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var outs []commitOutcome
@@ -289,21 +281,6 @@ func (r *reader) tryCommit(batch []commitReq, lostReply bool) error {
 	}
 	if err != nil {
 		return err
-	}
-	if !lostReply {
-		low := ""
-		for i, req := range batch {
-			if outs[i].gone && (low == "" || idLess(req.d.id, low)) {
-				low = req.d.id
-			}
-		}
-		if low != "" {
-			gctx, gcancel := context.WithTimeout(r.ctx, 5*time.Second)
-			if err := r.groupNotAfter(gctx, idBefore(low)); err != nil {
-				r.logs.warn("move the consumer group back before "+low, err)
-			}
-			gcancel()
-		}
 	}
 	// Remembered before any entry is let go, so one read again at once is
 	// recognised (groupgone.go).

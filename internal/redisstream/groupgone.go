@@ -21,10 +21,12 @@ import (
 //     entry read again that it already answered is only acknowledged, not
 //     handled again.
 // Another process does not know what this one answered. With replicas,
-// the first to recreate the group sets its start; one that finds the group
-// recreated past entries it holds moves it back (XGROUP SETID), so nothing
-// is skipped, and a job another replica answered after that point is
-// answered again (docs/broker.md).
+// the first to recreate the group sets its start; one that then sees
+// NOGROUP itself (its read or its commit) and finds the group recreated
+// past entries it holds moves it back (XGROUP SETID): a replay, never a
+// skip. A replica that sees no NOGROUP (the group came back before its
+// next read or commit) is not told: its entries older than the new start
+// are skipped (docs/broker.md).
 
 // answeredKeep is how many answered ids a reader remembers.
 const answeredKeep = 1 << 16
