@@ -119,15 +119,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if stopping.Load() {
 			return errors.New("shutting down")
 		}
-		b := broker.Load()
-		if b == nil {
-			return errors.New("starting")
-		}
+		// Outside causes first: an operator reading "starting" would not
+		// learn that Redis or the runtime's daemon is what holds it up.
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
 		}
 		if err := runtimeReady(ctx); err != nil {
 			return err
+		}
+		b := broker.Load()
+		if b == nil {
+			return errors.New("starting")
 		}
 		return b.Health()
 	}, log)
