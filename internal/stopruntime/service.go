@@ -16,9 +16,9 @@
 //
 // Service.Begin runs the first transition and answers what needs no
 // runtime; Stop.Finish calls the driver and runs the second (stop.go);
-// Service.Handle is both. Both transitions are atomic in the Store, so one game is stopped by at
-// most one job at a time across all replicas. A failed record is stopped
-// again by the next job.
+// Service.Handle is both. Both transitions are atomic in the Store, so one
+// game is stopped by at most one job at a time across all replicas. A
+// failed record is stopped again by the next job.
 //
 // Ports: Store (records and the operation log; the Redis one is
 // internal/runtimestore) and Driver (one per runtime kind; internal/runtimes/...).
