@@ -23,8 +23,13 @@ import (
 
 // Options tune a Driver. Zero values take the documented defaults.
 type Options struct {
-	// PollInterval is how often a stopping process is checked. Default 20ms.
+	// PollInterval is how often a stopping process is checked when it cannot
+	// be waited for through a pidfd (wait.go); the interval then doubles up
+	// to 250ms. Default 20ms.
 	PollInterval time.Duration
+	// PollOnly waits by polling /proc even where pidfd_open(2) works (for
+	// tests, and kernels where it misbehaves).
+	PollOnly bool
 	// KillWait bounds the wait for the process to vanish after SIGKILL;
 	// still there after it is a transient error. Default 5s.
 	KillWait time.Duration
@@ -152,27 +157,6 @@ func (d *Driver) signal(pid int, start uint64, target int, sig syscall.Signal) e
 		return stopruntime.ErrGone
 	default:
 		return fmt.Errorf("signal %s to process %d: %w", sig, pid, err)
-	}
-}
-
-// waitGone polls until the process is gone (true), the wait elapses (false)
-// or ctx ends (a transient error: a retry resumes).
-func (d *Driver) waitGone(ctx context.Context, pid int, start uint64, wait time.Duration) (bool, error) {
-	deadline := time.Now().Add(wait)
-	t := time.NewTicker(d.opts.PollInterval)
-	defer t.Stop()
-	for {
-		if !d.alive(pid, start) {
-			return true, nil
-		}
-		if !time.Now().Before(deadline) {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, fmt.Errorf("wait for process %d: %w: %w", pid, stopruntime.ErrTransient, ctx.Err())
-		case <-t.C:
-		}
 	}
 }
 
