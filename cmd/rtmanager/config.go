@@ -31,6 +31,7 @@ type config struct {
 	DockerHost      string
 	Workers         int
 	Prefetch        int
+	MaxWaitingStops int
 	Group           string
 	Consumer        string
 	StartID         string
@@ -72,6 +73,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
+	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
 	fs.StringVar(&c.Consumer, "consumer", defaultConsumer(), "this process's consumer name, unique per process")
 	fs.StringVar(&c.StartID, "start-id", "0", "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
@@ -115,6 +117,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	}
 	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) {
 		return c, usagef("invalid --prefetch %d: want 0 (default) or at least --workers (%d)", c.Prefetch, c.Workers)
+	}
+	if c.MaxWaitingStops < 0 || c.MaxWaitingStops > 1<<20 {
+		return c, usagef("invalid --max-waiting-stops %d: want 0 to %d", c.MaxWaitingStops, 1<<20)
 	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)

@@ -117,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Consumer:      cfg.Consumer,
 			StartID:       cfg.StartID,
 			Prefetch:      cfg.Prefetch,
+			MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
 			MaxDeliveries: cfg.MaxDeliveries,
 			ClaimIdle:     cfg.ClaimIdle,
 			RetryBackoff:  cfg.RetryBackoff,
@@ -159,6 +160,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("rtmanager stopped")
 	return nil
+}
+
+// maxContinuing maps --max-waiting-stops to the broker's option, where 0
+// means the default and a negative value none.
+func maxContinuing(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // checkRedis refuses to start with credentials Redis rejects (exit 2); an

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,11 +172,7 @@ type procStat struct {
 }
 
 func (d *Driver) stat(pid int) (procStat, error) {
-	b, err := os.ReadFile(d.opts.ProcDir + "/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(b)
+	return readStat(d.opts.ProcDir, pid)
 }
 
 // parseStat reads state (field 3) and starttime (field 22). The command name
