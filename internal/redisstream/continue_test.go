@@ -302,3 +302,52 @@ func TestCloseLeavesUnfinishedContinuationsPending(t *testing.T) {
 		assert.Equal(t, 1, n, id)
 	}
 }
+
+// With many more entries held than committed at once (stops waiting), the
+// commit reads each entry's owner on its own: an entry of this consumer is
+// committed, one another consumer took over meanwhile is not.
+func TestCommitWhileManyWaitChecksOwnershipPerEntry(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	gates := map[string]chan struct{}{}
+	for _, g := range []string{"quick", "stolen"} {
+		gates[g] = make(chan struct{})
+	}
+	forever := make(chan struct{})
+	t.Cleanup(func() { close(forever) })
+	var waiting atomic.Int32
+	opts := fastOptions()
+	opts.ClaimIdle = time.Hour // nothing claimed but by hand
+	startApp(t, rdb, opts, 2, continueWith(func(ctx context.Context, game string) error {
+		waiting.Add(1)
+		gate, ok := gates[game]
+		if !ok {
+			gate = forever
+		}
+		select {
+		case <-gate:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
+	addJobs(t, rdb, 40, func(i int) string { return fmt.Sprintf("wait%d", i) })
+	quick := addJob(t, rdb, "game_id", "quick", "reason", "game_finished")
+	stolen := addJob(t, rdb, "game_id", "stolen", "reason", "game_finished")
+	require.Eventually(t, func() bool { return waiting.Load() == 42 }, 10*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, rdb.XClaim(ctx, &redis.XClaimArgs{Stream: jobs, Group: group, Consumer: "other", Messages: []string{stolen}}).Err())
+	close(gates["stolen"])
+	close(gates["quick"])
+	waitLen(t, rdb, results, 1)
+	require.Eventually(t, func() bool { return pendingCount(t, rdb) == 41 }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // room for a wrong commit of the stolen entry
+	res := streamEntries(t, rdb, results)
+	require.Len(t, res, 1)
+	assert.Equal(t, quick, res[0].Values["job_id"])
+	p, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: jobs, Group: group, Start: stolen, End: stolen, Count: 1}).Result()
+	require.NoError(t, err)
+	require.Len(t, p, 1, "the stolen entry is left to its new owner")
+	assert.Equal(t, "other", p[0].Consumer)
+}
