@@ -32,6 +32,7 @@ type config struct {
 	DockerAPI       string // --docker-api-version
 	Workers         int
 	Prefetch        int
+	MaxWaitingStops int
 	Group           string
 	Consumer        string
 	StartID         string
@@ -73,6 +74,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
+	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
 	// hostname-pid-random: pid 1 in every container and one host name per
 	// pod template would make replicas share a name (and steal each other's
@@ -121,6 +123,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	}
 	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) || c.Prefetch > maxPrefetch {
 		return c, usagef("invalid --prefetch %d: want 0 (default) or --workers (%d) to %d", c.Prefetch, c.Workers, maxPrefetch)
+	}
+	if c.MaxWaitingStops < 0 || c.MaxWaitingStops > 1<<20 {
+		return c, usagef("invalid --max-waiting-stops %d: want 0 to %d", c.MaxWaitingStops, 1<<20)
 	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)

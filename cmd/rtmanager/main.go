@@ -148,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Consumer:      cfg.Consumer,
 			StartID:       cfg.StartID,
 			Prefetch:      cfg.Prefetch,
+			MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
 			MaxDeliveries: cfg.MaxDeliveries,
 			ClaimIdle:     cfg.ClaimIdle,
 			RetryBackoff:  cfg.RetryBackoff,
@@ -183,6 +184,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cause
 	}
 	return nil
+}
+
+// maxContinuing maps --max-waiting-stops to the broker's option, where 0
+// means the default and a negative value none.
+func maxContinuing(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // newStopService builds the stop service and its runtime driver; the

@@ -63,7 +63,7 @@ func (r *reader) claimIdle() {
 	start := "0-0"
 	for {
 		r.mu.Lock()
-		free := 2*r.prefetch() - len(r.q.held)
+		free := 2*r.prefetch() - r.prefetchedLocked()
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
 		if free <= 0 || !hasWorkers {
