@@ -98,7 +98,7 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Servi
 			s.Close(context.Background())
 			return nil, fmt.Errorf("create stop job handler: %w", err)
 		}
-		if err := c.SubscribeToAllChannels(ctx, h); err != nil {
+		if err := c.SubscribeToReceiveStopJobOperation(ctx, h.ReceiveStopJobOperationReceived); err != nil {
 			s.Close(context.Background())
 			return nil, fmt.Errorf("subscribe to stop jobs: %w", err)
 		}
