@@ -99,10 +99,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeDriver()
-	starter, err := newStartService(cfg, rdb, log)
+	starter, closeStartDriver, err := newStartService(cfg, rdb, log)
 	if err != nil {
 		return err
 	}
+	defer closeStartDriver()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/internal/engines"
+	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
 	"galaxy/rtmanager/internal/startruntime"
@@ -15,13 +16,22 @@ import (
 )
 
 // newStartService builds the start orchestrator for the configured runtime:
-// --runtime process starts process profiles, --runtime none records every
-// profile's start without running anything. A profile whose runtime has no
-// driver here is refused as invalid_job (docker profiles are not started
-// yet).
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, error) {
+// --runtime process starts process profiles, --runtime docker docker
+// profiles, --runtime none records every profile's start without running
+// anything. A profile whose runtime has no driver here is refused as
+// invalid_job.
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, func(), error) {
 	drivers := map[string]startruntime.Driver{}
+	closeDriver := func() {}
 	switch cfg.Runtime {
+	case stopruntime.RuntimeDocker:
+		// The stop driver checked the daemon and the API version already.
+		d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
+		if err != nil {
+			return nil, nil, usagef("docker runtime: %s", err)
+		}
+		drivers[engines.RuntimeDocker] = startruntime.Docker{D: d}
+		closeDriver = func() { _ = d.Close() }
 	case stopruntime.RuntimeProcess:
 		drivers[engines.RuntimeProcess] = startruntime.Process{
 			D:     process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID}),
@@ -37,7 +47,8 @@ func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startrun
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create start service: %w", err)
+		closeDriver()
+		return nil, nil, fmt.Errorf("create start service: %w", err)
 	}
-	return svc, nil
+	return svc, closeDriver, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"galaxy/rtmanager/internal/engines"
+	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/stopruntime"
 )
@@ -79,3 +80,41 @@ func (None) Find(context.Context, string) ([]Runtime, error) { return nil, nil }
 
 // Remove implements Driver.
 func (None) Remove(context.Context, string) error { return nil }
+
+// Docker starts docker profiles as containers published on 127.0.0.1.
+type Docker struct{ D *docker.Driver }
+
+var _ Driver = Docker{}
+
+// RuntimeName implements Driver.
+func (Docker) RuntimeName() string { return stopruntime.RuntimeDocker }
+
+// Start implements Driver.
+func (d Docker) Start(ctx context.Context, spec Spec) (Runtime, error) {
+	p := spec.Profile
+	if p.Runtime != engines.RuntimeDocker {
+		return Runtime{}, errors.New("docker runtime: profile is not a docker profile")
+	}
+	st, err := d.D.Start(ctx, docker.StartSpec{GameID: spec.GameID, JobID: spec.JobID, Image: p.Image, Port: p.Port,
+		Env: p.Env, MemoryBytes: p.MemoryBytes, CPUs: p.CPUs})
+	if err != nil {
+		return Runtime{}, err
+	}
+	return Runtime{ContainerID: st.ID, JobID: st.JobID, Endpoint: st.Endpoint}, nil
+}
+
+// Find implements Driver: containers labelled with the game, any state.
+func (d Docker) Find(ctx context.Context, gameID string) ([]Runtime, error) {
+	found, err := d.D.Find(ctx, gameID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Runtime, 0, len(found))
+	for _, f := range found {
+		out = append(out, Runtime{ContainerID: f.ID, JobID: f.JobID, Endpoint: f.Endpoint})
+	}
+	return out, nil
+}
+
+// Remove implements Driver.
+func (d Docker) Remove(ctx context.Context, id string) error { return d.D.Remove(ctx, id) }
