@@ -197,8 +197,12 @@ func (s *Service) run(ctx context.Context, in Input, prof engines.Profile, drv D
 	for _, f := range found {
 		if f.JobID == in.JobID && rt.ContainerID == "" {
 			rt = f // this job's own attempt, before a crash
+			s.opts.Logger.InfoContext(ctx, "start resumed: adopted the runtime of an earlier attempt",
+				"game_id", in.GameID, "job_id", in.JobID, "container_id", f.ContainerID)
 			continue
 		}
+		s.opts.Logger.WarnContext(ctx, "removing an orphan runtime of the game", "game_id", in.GameID,
+			"job_id", in.JobID, "container_id", f.ContainerID, "made_by_job", f.JobID)
 		if err := drv.Remove(ctx, f.ContainerID); err != nil {
 			return Runtime{}, stopruntime.StoredResult{}, transient(fmt.Errorf("remove orphan runtime %s: %w", f.ContainerID, err))
 		}
