@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"galaxy/rtmanager/internal/engines"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/service"
@@ -48,6 +49,11 @@ type config struct {
 	// stop; ProcessAnyUID lifts that guard (--process-allow-uids any).
 	ProcessUIDs   []int
 	ProcessAnyUID bool
+	// Engines are the engine profiles start jobs may name (--engines);
+	// nil when none are configured: every start job is then invalid.
+	Engines      *engines.Set
+	EnginesFile  string
+	StartTimeout time.Duration
 }
 
 // maxPrefetch bounds --prefetch: each job read ahead is held in memory.
@@ -89,6 +95,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
@@ -130,7 +138,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)
 	}
-	for name, d := range map[string]time.Duration{"claim-idle": c.ClaimIdle, "retry-backoff": c.RetryBackoff, "stop-grace": c.StopGrace, "shutdown-timeout": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"claim-idle": c.ClaimIdle, "retry-backoff": c.RetryBackoff, "stop-grace": c.StopGrace, "shutdown-timeout": c.ShutdownTimeout, "start-timeout": c.StartTimeout} {
 		if d <= 0 {
 			return c, usagef("invalid --%s %s: want a positive duration", name, d)
 		}
@@ -158,6 +166,13 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.ProcessUIDs, c.ProcessAnyUID, err = parseUIDs(allowUIDs, os.Getuid()); err != nil {
 		return c, usagef("invalid --process-allow-uids %q: %s", allowUIDs, err)
 	}
+	if c.EnginesFile != "" {
+		// Checked whole before anything runs; the error names the line and
+		// the field at fault.
+		if c.Engines, err = engines.Load(c.EnginesFile); err != nil {
+			return c, usagef("invalid --engines: %s", err)
+		}
+	}
 	return c, nil
 }
 
@@ -183,8 +198,10 @@ func parseUIDs(s string, own int) (uids []int, anyUID bool, err error) {
 func printHelp(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `rtmanager — the Runtime Manager of the galaxy game platform.
 
-Consumes stop jobs from the Redis stream runtime:stop_jobs, stops each game's
-runtime and writes exactly one result per job to runtime:job_results.
+Consumes start jobs from the Redis stream runtime:start_jobs and stop jobs
+from runtime:stop_jobs, starts (with an engine profile of --engines) or stops
+each game's runtime and writes exactly one result per job to
+runtime:job_results.
 
 Usage: rtmanager [flags]
 

@@ -254,7 +254,7 @@ func TestEndToEndProcessRuntime(t *testing.T) {
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	assert.Contains(t, string(body), `rtmanager_job_results_total{error_code="replay_no_op",outcome="success"} 1`)
+	assert.Contains(t, string(body), `rtmanager_job_results_total{error_code="replay_no_op",operation="stop",outcome="success"} 1`)
 	assert.Contains(t, string(body), `rtmanager_dead_letters_total{reason="invalid",stream="runtime:stop_jobs"} 1`)
 	assert.Contains(t, string(body), `rtmanager_pending_entries{group="rtmanager",stream="runtime:stop_jobs"} 0`)
 	assert.Equal(t, http.StatusOK, p.get("/healthz"))

@@ -99,6 +99,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeDriver()
+	starter, closeStartDriver, err := newStartService(cfg, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer closeStartDriver()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -110,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		group = jobsCh.Stream.Group
 	}
 	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StopJobsChannelPath, group))
+	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StartJobsChannelPath, group))
 
 	// Bind before consuming: a bind failure then exits with no job read
 	// ahead and no stop begun.
@@ -143,8 +149,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Contract: doc,
 		Logger:   log,
 		Metrics:  m,
+		// Start jobs: their own workers on the same broker.
+		Starter: starter, StartMetrics: m,
 		Broker: redisstream.Options{
-			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group},
+			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
 			Consumer:      cfg.Consumer,
 			StartID:       cfg.StartID,
 			Prefetch:      cfg.Prefetch,

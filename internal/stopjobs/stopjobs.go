@@ -93,7 +93,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler implements runtimejobs.AppSubscriber.
+// Handler handles the stop-job operation of the generated AppController.
 type Handler struct {
 	stopper  Stopper
 	sender   Sender
@@ -108,7 +108,10 @@ type Handler struct {
 	minReqAt      int64
 }
 
-var _ runtimejobs.AppSubscriber = (*Handler)(nil)
+// Stop jobs only: start jobs have their own handler (internal/startjobs).
+var _ interface {
+	ReceiveStopJobOperationReceived(context.Context, runtimejobs.RuntimeStopJobMessage) error
+} = (*Handler)(nil)
 
 // New builds a Handler. The contract's checks are compiled here, once.
 func New(stopper Stopper, sender Sender, opts Options) (*Handler, error) {
