@@ -61,7 +61,7 @@ build: ## Build the binaries into bin/
 RUNTIME ?= process
 
 .PHONY: run
-run: ## Demo: private redis-server, rtmanager, three demo engines stopped by stop jobs (RUNTIME=process|docker); Ctrl-C ends it
+run: ## Demo: private redis-server, rtmanager, three demo engines started by start jobs and stopped by stop jobs (RUNTIME=process|docker); Ctrl-C ends it
 	@scripts/ensure-redis.sh
 	@if [ "$(RUNTIME)" = docker ]; then RTMANAGER_REQUIRE_ENGINE=1 scripts/ensure-podman.sh; fi
 	@$(GO) build -o bin/ ./cmd/rtmanager ./cmd/rtmanagerctl ./cmd/rtdemo

@@ -101,6 +101,11 @@ type Schema struct {
 	MaxLength   *int               `json:"maxLength"`
 	Minimum     *float64           `json:"minimum"`
 	Maximum     *float64           `json:"maximum"`
+	// EnumNewChannel maps enum values to the key of the channel whose jobs
+	// alone they answer (x-enum-new-channel). The breaking-change gate
+	// accepts such a value in a sent message when that channel is new: a
+	// released consumer never wrote a job that could be answered with it.
+	EnumNewChannel map[string]string `json:"x-enum-new-channel"`
 }
 
 // IsRequired reports whether name is in the schema's required list.

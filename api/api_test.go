@@ -77,6 +77,16 @@ func TestExamplesRoundTripThroughGeneratedTypes(t *testing.T) {
 			err := json.Unmarshal(b, &m.Payload)
 			return m.Payload, err
 		},
+		"RuntimeStartJob": func(b []byte) (any, error) {
+			var m runtimejobs.RuntimeStartJobMessage
+			err := json.Unmarshal(b, &m.Payload)
+			return m.Payload, err
+		},
+		"RuntimeStartJobDeadLetter": func(b []byte) (any, error) {
+			var m runtimejobs.RuntimeStartJobDeadLetterMessage
+			err := json.Unmarshal(b, &m.Payload)
+			return m.Payload, err
+		},
 	}
 	seen := 0
 	for _, ch := range doc.Channels {
@@ -94,7 +104,7 @@ func TestExamplesRoundTripThroughGeneratedTypes(t *testing.T) {
 			var back map[string]any
 			require.NoError(t, json.Unmarshal(out, &back))
 			want := ex.Payload
-			if msg.Name == "RuntimeStopJobDeadLetter" {
+			if msg.Name == "RuntimeStopJobDeadLetter" || msg.Name == "RuntimeStartJobDeadLetter" {
 				// Original fields are extra stream fields, outside the typed payload.
 				want = map[string]any{}
 				for _, name := range msg.Payload.PropertyNames() {

@@ -76,6 +76,9 @@ func report(rep *contractdiff.Report, oldPath, newPath string, stdout, stderr io
 	}
 	breaks := rep.Breaks()
 	switch {
+	case len(breaks) == 0 && len(rep.Compatible()) > 0:
+		fmt.Fprintf(stdout, "contractgate: %s: additive: %d compatible change(s), no wire-breaking change (a minor version bump)\n", head, len(rep.Compatible()))
+		return exitOK
 	case len(breaks) == 0:
 		fmt.Fprintf(stdout, "contractgate: %s: no wire-breaking change\n", head)
 		return exitOK

@@ -35,25 +35,49 @@ func gate(t *testing.T, args ...string) (int, string, string) {
 
 const (
 	idleTimeout = "            - idle_timeout\n"
-	v1          = "  version: 1.0.0\n"
+	v1          = "  version: 1.1.0\n"
 )
 
 // The repository's own pair: the contract against its last release.
 func TestReleasedContractIsCompatible(t *testing.T) {
 	code, out, errOut := gate(t, "--old", "../../api/released/runtime-jobs-asyncapi.yaml", "--new", "../../api/runtime-jobs-asyncapi.yaml")
 	assert.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "additive: ")
 	assert.Contains(t, out, "no wire-breaking change")
+}
+
+// 1.0.0 to 1.1.0 added start jobs: the gate accepts it and says it is
+// additive, listing the result values tied to the new channel.
+func TestStartJobsAreAdditive(t *testing.T) {
+	code, out, errOut := gate(t, "--old", "testdata/runtime-jobs-asyncapi-1.0.0.yaml", "--new", variant(t))
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "additive: 6 compatible change(s), no wire-breaking change")
+	assert.Contains(t, out, `payload.operation: enum-value-for-new-channel: new values "start" answer only jobs of the new channel startJobs`)
+	assert.Contains(t, out, `payload.error_code: enum-value-for-new-channel: new values "start_failed" answer only jobs of the new channel startJobs`)
+
+	// Without the x-enum-new-channel markers the same values break.
+	cur := variant(t, "          x-enum-new-channel:\n            start: startJobs\n", "")
+	code, _, errOut = gate(t, "--old", "testdata/runtime-jobs-asyncapi-1.0.0.yaml", "--new", cur)
+	assert.Equal(t, exitBreaks, code)
+	assert.Contains(t, errOut, `payload.operation: enum-widened: new values a released Lobby does not know: "start"`)
+}
+
+func TestNoChangeSaysSo(t *testing.T) {
+	code, out, _ := gate(t, "--old", variant(t), "--new", variant(t))
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, ": no wire-breaking change\n")
+	assert.NotContains(t, out, "additive")
 }
 
 func TestBreakFailsWithReadableList(t *testing.T) {
 	old := variant(t)
-	cur := variant(t, idleTimeout, "", "          minimum: 0\n          description: When Lobby", "          minimum: 1\n          description: When Lobby")
+	cur := variant(t, idleTimeout, "", "- platform_shutdown\n        requested_at_ms:\n          type: integer\n          format: int64\n          minimum: 0\n", "- platform_shutdown\n        requested_at_ms:\n          type: integer\n          format: int64\n          minimum: 1\n")
 	code, _, errOut := gate(t, "--old", old, "--new", cur)
 	assert.Equal(t, exitBreaks, code)
 	assert.Contains(t, errOut, "2 wire-breaking change(s):")
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.reason: enum-narrowed: no longer accepted: "idle_timeout"`)
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.requested_at_ms: constraint-tightened: minimum raised from 0 to 1`)
-	assert.Contains(t, errOut, "raising the major of info.version (now 1.0.0)")
+	assert.Contains(t, errOut, "raising the major of info.version (now 1.1.0)")
 }
 
 func TestMajorBumpAcceptsBreak(t *testing.T) {
@@ -65,7 +89,7 @@ func TestMajorBumpAcceptsBreak(t *testing.T) {
 }
 
 func TestMinorBumpDoesNotAcceptBreak(t *testing.T) {
-	cur := variant(t, idleTimeout, "", v1, "  version: 1.1.0\n")
+	cur := variant(t, idleTimeout, "", v1, "  version: 1.2.0\n")
 	code, _, errOut := gate(t, "--old", variant(t), "--new", cur)
 	assert.Equal(t, exitBreaks, code)
 	assert.Contains(t, errOut, "enum-narrowed")
@@ -73,7 +97,7 @@ func TestMinorBumpDoesNotAcceptBreak(t *testing.T) {
 
 func TestCompatibleChangesArePrinted(t *testing.T) {
 	cur := variant(t, idleTimeout, idleTimeout+"            - maintenance\n",
-		"        requested_at_ms:\n", "        note:\n          type: string\n        requested_at_ms:\n")
+		"- platform_shutdown\n        requested_at_ms:\n", "- platform_shutdown\n        note:\n          type: string\n        requested_at_ms:\n")
 	code, out, _ := gate(t, "--old", variant(t), "--new", cur)
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, out, "compatible: channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.note: field-added: new optional field")

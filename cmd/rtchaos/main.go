@@ -42,7 +42,7 @@ type options struct {
 	timeout   time.Duration
 }
 
-var allScenarios = []string{"kill", "redis", "replicas", "poison", "credentials"}
+var allScenarios = []string{"kill", "redis", "replicas", "poison", "credentials", "starts"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -178,6 +178,7 @@ var scenarios = map[string]func(context.Context, *env, *contract, options, *rand
 	"replicas":    scenarioReplicas,
 	"poison":      scenarioPoison,
 	"credentials": scenarioCredentials,
+	"starts":      scenarioStarts,
 }
 
 // figures is what a scenario reports, in order, and the guarantees it saw

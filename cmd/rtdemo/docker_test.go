@@ -19,7 +19,7 @@ import (
 func TestMain(m *testing.M) { testengine.Main(m) }
 
 // `make run RUNTIME=docker`, without the final wait: real containers
-// stopped by stop jobs, the SIGTERM-ignoring one killed after the grace
+// started by start jobs and stopped by stop jobs, the SIGTERM-ignoring one killed after the grace
 // period, and every container removed when the demo ends.
 func TestDemoDocker(t *testing.T) {
 	e := testengine.Require(t) // the engine the demo starts must be there
@@ -37,7 +37,7 @@ func TestDemoDocker(t *testing.T) {
 	got := buf.String()
 	for _, g := range []string{"demo-1", "demo-2", "demo-3"} {
 		assert.Regexp(t, `result +\S+ +game=`+g+` +outcome=success +error_code=- +container=[0-9a-f]{64}`, got)
-		assert.Regexp(t, `engine +game `+g+` running: container [0-9a-f]{12} \(rtm-`+g+`-\d+, label galaxy.game_id=`+g+`\)`, got)
+		assert.Regexp(t, `engine +game `+g+` running: container [0-9a-f]{12} \(rtm-`+g+`-\d+-\d+, label galaxy.rtmanager.game_id=`+g+`\), endpoint 127\.0\.0\.1:\d+`, got)
 	}
 	assert.Regexp(t, `game=demo-1 +outcome=success +error_code=replay_no_op`, got)
 	assert.Regexp(t, `game=no-such-game +outcome=failure +error_code=not_found`, got)
@@ -46,7 +46,7 @@ func TestDemoDocker(t *testing.T) {
 	assert.NotContains(t, got, "STILL RUNNING")
 
 	// The demo removed its containers.
-	names := regexp.MustCompile(`\((rtm-demo-\d-\d+),`).FindAllStringSubmatch(got, -1)
+	names := regexp.MustCompile(`\((rtm-demo-\d-\d+-\d+),`).FindAllStringSubmatch(got, -1)
 	require.Len(t, names, 3)
 	for _, n := range names {
 		_, err := e.State(context.Background(), n[1])

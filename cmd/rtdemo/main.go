@@ -1,8 +1,9 @@
 // Command rtdemo is what `make run` runs: a private redis-server, the built
-// rtmanager with the process runtime, three demo game engines registered as
-// running games, and stop jobs sent as Lobby sends them (one game twice, one
-// unknown game). It prints each result as it arrives and shows the engines
-// are gone, then waits; Ctrl-C stops everything it started.
+// rtmanager with the process runtime and an engine profile file, three demo
+// game engines started by start jobs, and stop jobs sent as Lobby sends them
+// (one game twice, one unknown game). It prints each result as it arrives
+// and shows the engines are gone, then waits; Ctrl-C stops everything it
+// started.
 //
 // With --runtime docker (`make run RUNTIME=docker`) the engines are
 // containers on the real container engine the tests use
@@ -32,9 +33,6 @@ import (
 
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/redisstream"
-	"galaxy/rtmanager/internal/runtimes/none"
-	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopruntime"
 	"galaxy/rtmanager/internal/testredis"
 )
 
@@ -60,7 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
-	games := []string{"demo-1", "demo-2", "demo-3"}
+	games := demoGames
 
 	srv, err := testredis.New(testredis.Options{})
 	if err != nil {
@@ -84,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		say("engine          %s", d.describe())
+		say("engine          %s", d.about())
 		eng = d
 	default:
 		return fmt.Errorf("unknown --runtime %q: want process or docker", *runtime)
@@ -101,7 +99,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rtmArgs := append([]string{"--redis-url", srv.URL()}, eng.rtmanagerArgs()...)
+	profilesPath := filepath.Join(srv.Dir(), "engines.yaml")
+	if err := os.WriteFile(profilesPath, []byte(eng.profiles()), 0o600); err != nil {
+		return err
+	}
+	rtmArgs := append([]string{"--redis-url", srv.URL(), "--engines", profilesPath}, eng.rtmanagerArgs()...)
 	rtm := exec.Command(*bin, append(rtmArgs, "--stop-grace", "3s", "--workers", "4", "--http-addr", httpAddr, "--log-format", "text")...)
 	rtm.Stdout, rtm.Stderr = logFile, logFile
 	if err := rtm.Start(); err != nil {
@@ -122,21 +124,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	say("rtmanager       pid %d, %s runtime, ready (http://%s/readyz); log in %s", rtm.Process.Pid, *runtime, httpAddr, logPath)
 
-	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
-	if err != nil {
-		return err
-	}
-	for i, g := range games {
-		id, addr, desc, err := eng.start(ctx, g, i)
-		if err != nil {
-			return err
-		}
-		if _, err := svc.Register(ctx, stopruntime.Record{GameID: g, Runtime: *runtime, ContainerID: id, EngineEndpoint: addr}); err != nil {
-			return err
-		}
-		say("engine          game %s running: %s", g, desc)
-	}
-
 	// Lobby's side: the generated UserController follows the results.
 	broker, err := redisstream.New(rdb, redisstream.Options{Block: 200 * time.Millisecond})
 	if err != nil {
@@ -154,6 +141,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}); err != nil {
 		return err
+	}
+
+	// Start jobs, as Lobby sends them: rtmanager starts each game's engine
+	// from its profile and answers once the engine accepts connections.
+	started := map[string]string{}
+	for i, g := range games {
+		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: runtimejobs.StartJobsChannelPath, Values: []string{
+			"game_id", g, "engine", eng.profile(i), "requested_at_ms", fmt.Sprint(time.Now().UnixMilli()),
+		}}).Result()
+		if err != nil {
+			return err
+		}
+		say("start job       %s  game=%s engine=%s", id, g, eng.profile(i))
+	}
+	for range games {
+		select {
+		case r := <-results:
+			if r.Outcome != "success" {
+				return fmt.Errorf("start of game %s: %s %s: %s (log: %s)", r.GameId, r.Outcome, r.ErrorCode, r.ErrorMessage, logPath)
+			}
+			started[r.GameId] = r.ContainerId
+			say("engine          game %s running: %s", r.GameId, eng.describe(r.GameId, r.ContainerId, r.EngineEndpoint))
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("no start result within 60s (log: %s)", logPath)
+		case <-ctx.Done():
+			return nil
+		}
 	}
 
 	jobs := [][2]string{
@@ -187,7 +201,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	for _, g := range games {
-		say("engine          game %s %s", g, eng.state(g))
+		say("engine          game %s %s", g, eng.state(g, started[g]))
 	}
 	if !*wait {
 		return nil
@@ -207,6 +221,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	say("\nstopping")
 	return nil
 }
+
+// demoGames are the games the demo starts and stops.
+var demoGames = []string{"demo-1", "demo-2", "demo-3"}
 
 func orDash(s string) string {
 	if s == "" {
@@ -239,7 +256,7 @@ func waitReady(ctx context.Context, url string, done <-chan error) error {
 // engine is a stand-in game engine: it serves its endpoint until SIGTERM.
 func engine(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
-	game := fs.String("game", "", "game id")
+	game := fs.String("game", os.Getenv("RTMANAGER_GAME_ID"), "game id (default: the label rtmanager gives a started engine)")
 	addr := fs.String("addr", "127.0.0.1:0", "endpoint to listen on")
 	if err := fs.Parse(args); err != nil {
 		return err

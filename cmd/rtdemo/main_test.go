@@ -33,6 +33,8 @@ func TestDemo(t *testing.T) {
 	for _, g := range []string{"demo-1", "demo-2", "demo-3"} {
 		assert.Regexp(t, regexp.MustCompile(`result +\S+ +game=`+g+` +outcome=success +error_code=- `), got)
 		assert.Contains(t, got, "engine          game "+g+" (pid ")
+		assert.Regexp(t, `start job +\S+ +game=`+g+` engine=demo`, got)
+		assert.Regexp(t, `engine +game `+g+` running: pid \d+, endpoint 127\.0\.0\.1:\d+, started as pid:\d+:start:\d+`, got)
 	}
 	assert.Regexp(t, `game=demo-1 +outcome=success +error_code=replay_no_op`, got)
 	assert.Regexp(t, `game=no-such-game +outcome=failure +error_code=not_found`, got)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"galaxy/rtmanager/internal/engines"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/service"
@@ -32,6 +33,7 @@ type config struct {
 	DockerAPI       string // --docker-api-version
 	Workers         int
 	Prefetch        int
+	MaxWaitingStops int
 	Group           string
 	Consumer        string
 	StartID         string
@@ -47,6 +49,11 @@ type config struct {
 	// stop; ProcessAnyUID lifts that guard (--process-allow-uids any).
 	ProcessUIDs   []int
 	ProcessAnyUID bool
+	// Engines are the engine profiles start jobs may name (--engines);
+	// nil when none are configured: every start job is then invalid.
+	Engines      *engines.Set
+	EnginesFile  string
+	StartTimeout time.Duration
 }
 
 // maxPrefetch bounds --prefetch: each job read ahead is held in memory.
@@ -73,6 +80,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
+	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
 	// hostname-pid-random: pid 1 in every container and one host name per
 	// pod template would make replicas share a name (and steal each other's
@@ -87,6 +95,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
@@ -122,10 +132,13 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) || c.Prefetch > maxPrefetch {
 		return c, usagef("invalid --prefetch %d: want 0 (default) or --workers (%d) to %d", c.Prefetch, c.Workers, maxPrefetch)
 	}
+	if c.MaxWaitingStops < 0 || c.MaxWaitingStops > 1<<20 {
+		return c, usagef("invalid --max-waiting-stops %d: want 0 to %d", c.MaxWaitingStops, 1<<20)
+	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)
 	}
-	for name, d := range map[string]time.Duration{"claim-idle": c.ClaimIdle, "retry-backoff": c.RetryBackoff, "stop-grace": c.StopGrace, "shutdown-timeout": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"claim-idle": c.ClaimIdle, "retry-backoff": c.RetryBackoff, "stop-grace": c.StopGrace, "shutdown-timeout": c.ShutdownTimeout, "start-timeout": c.StartTimeout} {
 		if d <= 0 {
 			return c, usagef("invalid --%s %s: want a positive duration", name, d)
 		}
@@ -153,6 +166,13 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.ProcessUIDs, c.ProcessAnyUID, err = parseUIDs(allowUIDs, os.Getuid()); err != nil {
 		return c, usagef("invalid --process-allow-uids %q: %s", allowUIDs, err)
 	}
+	if c.EnginesFile != "" {
+		// Checked whole before anything runs; the error names the line and
+		// the field at fault.
+		if c.Engines, err = engines.Load(c.EnginesFile); err != nil {
+			return c, usagef("invalid --engines: %s", err)
+		}
+	}
 	return c, nil
 }
 
@@ -178,8 +198,10 @@ func parseUIDs(s string, own int) (uids []int, anyUID bool, err error) {
 func printHelp(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprint(w, `rtmanager — the Runtime Manager of the galaxy game platform.
 
-Consumes stop jobs from the Redis stream runtime:stop_jobs, stops each game's
-runtime and writes exactly one result per job to runtime:job_results.
+Consumes start jobs from the Redis stream runtime:start_jobs and stop jobs
+from runtime:stop_jobs, starts (with an engine profile of --engines) or stops
+each game's runtime and writes exactly one result per job to
+runtime:job_results.
 
 Usage: rtmanager [flags]
 

@@ -254,7 +254,7 @@ func TestEndToEndProcessRuntime(t *testing.T) {
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	assert.Contains(t, string(body), `rtmanager_job_results_total{error_code="replay_no_op",outcome="success"} 1`)
+	assert.Contains(t, string(body), `rtmanager_job_results_total{error_code="replay_no_op",operation="stop",outcome="success"} 1`)
 	assert.Contains(t, string(body), `rtmanager_dead_letters_total{reason="invalid",stream="runtime:stop_jobs"} 1`)
 	assert.Contains(t, string(body), `rtmanager_pending_entries{group="rtmanager",stream="runtime:stop_jobs"} 0`)
 	assert.Equal(t, http.StatusOK, p.get("/healthz"))
@@ -332,14 +332,15 @@ func TestEndToEndSIGTERMLosesNothing(t *testing.T) {
 func TestEndToEndBadStartUp(t *testing.T) {
 	w := newWorld(t, testredis.Options{Args: []string{"--requirepass", "right-pass"}})
 	cases := map[string][]string{
-		"unknown runtime":  {"--runtime", "kubernetes"},
-		"bad url":          {"--redis-url", "http://u:hunter2@127.0.0.1:1/0"},
-		"unparsable url":   {"--redis-url", "redis://u:hunter2@127.0.0.1:port/0"},
-		"wrong password":   {"--redis-url", "redis://:hunter2@" + w.srv.Addr() + "/0", "--runtime", "none"},
-		"bad start id":     {"--start-id", "yesterday"},
-		"bad workers":      {"--workers", "0"},
-		"unknown flag":     {"--colour", "blue"},
-		"bad duration env": nil,
+		"unknown runtime":   {"--runtime", "kubernetes"},
+		"bad url":           {"--redis-url", "http://u:hunter2@127.0.0.1:1/0"},
+		"unparsable url":    {"--redis-url", "redis://u:hunter2@127.0.0.1:port/0"},
+		"wrong password":    {"--redis-url", "redis://:hunter2@" + w.srv.Addr() + "/0", "--runtime", "none"},
+		"bad start id":      {"--start-id", "yesterday"},
+		"bad workers":       {"--workers", "0"},
+		"bad waiting stops": {"--max-waiting-stops", "-1"},
+		"unknown flag":      {"--colour", "blue"},
+		"bad duration env":  nil,
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -365,7 +366,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level", "prefetch", "process-allow-uids", "shutdown-timeout", "retry-backoff"} {
+	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "max-waiting-stops", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level", "prefetch", "process-allow-uids", "shutdown-timeout", "retry-backoff"} {
 		assert.Contains(t, out.String(), "--"+f+" (RTMANAGER_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_"))+")")
 	}
 }

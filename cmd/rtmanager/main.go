@@ -99,6 +99,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeDriver()
+	starter, closeStartDriver, err := newStartService(cfg, rdb, log)
+	if err != nil {
+		return err
+	}
+	defer closeStartDriver()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -110,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		group = jobsCh.Stream.Group
 	}
 	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StopJobsChannelPath, group))
+	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StartJobsChannelPath, group))
 
 	// Bind before consuming: a bind failure then exits with no job read
 	// ahead and no stop begun.
@@ -119,15 +125,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if stopping.Load() {
 			return errors.New("shutting down")
 		}
-		b := broker.Load()
-		if b == nil {
-			return errors.New("starting")
-		}
+		// Outside causes first: an operator reading "starting" would not
+		// learn that Redis or the runtime's daemon is what holds it up.
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
 		}
 		if err := runtimeReady(ctx); err != nil {
 			return err
+		}
+		b := broker.Load()
+		if b == nil {
+			return errors.New("starting")
 		}
 		return b.Health()
 	}, log)
@@ -141,11 +149,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Contract: doc,
 		Logger:   log,
 		Metrics:  m,
+		// Start jobs: their own workers on the same broker.
+		Starter: starter, StartMetrics: m,
 		Broker: redisstream.Options{
-			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group},
+			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
 			Consumer:      cfg.Consumer,
 			StartID:       cfg.StartID,
 			Prefetch:      cfg.Prefetch,
+			MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
 			MaxDeliveries: cfg.MaxDeliveries,
 			ClaimIdle:     cfg.ClaimIdle,
 			RetryBackoff:  cfg.RetryBackoff,
@@ -181,6 +192,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cause
 	}
 	return nil
+}
+
+// maxContinuing maps --max-waiting-stops to the broker's option, where 0
+// means the default and a negative value none.
+func maxContinuing(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // newStopService builds the stop service and its runtime driver; the

@@ -87,6 +87,8 @@ func commands() []command {
 	return []command{
 		{"send-stop", "GAME --reason R [--requested-at-ms N] [--raw] [--wait] [--wait-timeout D]",
 			"append a stop job to runtime:stop_jobs as Lobby does; --wait prints its result", cmdSendStop},
+		{"send-start", "GAME --engine NAME [--requested-at-ms N] [--raw] [--wait] [--wait-timeout D]",
+			"append a start job to runtime:start_jobs as Lobby does; --wait prints its result", cmdSendStart},
 		{"results", "[--count N] [--follow]", "print the latest job results (oldest first); --follow keeps printing", cmdResults},
 		{"register", "GAME --container ID --endpoint HOST:PORT --runtime docker|process|none [--pid PID]",
 			"record a running runtime for a game", cmdRegister},

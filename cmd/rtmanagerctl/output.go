@@ -54,6 +54,12 @@ type recordView struct {
 	LastResult      *stopruntime.StoredResult `json:"last_result"`
 	StoppingJobID   string                    `json:"stopping_job_id"`
 	StoppingSinceMS int64                     `json:"stopping_since_ms"`
+	// Start jobs.
+	Engine          string                    `json:"engine"`
+	StartingJobID   string                    `json:"starting_job_id"`
+	StartingSinceMS int64                     `json:"starting_since_ms"`
+	LastStartJobID  string                    `json:"last_start_job_id"`
+	LastStartResult *stopruntime.StoredResult `json:"last_start_result"`
 }
 
 type consumerView struct {
@@ -174,6 +180,12 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 		GameID: rec.GameID, Status: rec.Status, Runtime: rec.Runtime, ContainerID: rec.ContainerID,
 		EngineEndpoint: rec.EngineEndpoint, UpdatedAtMS: rec.UpdatedAtMS, LastJobID: rec.LastJobID,
 		StoppingJobID: rec.StoppingJobID, StoppingSinceMS: rec.StoppingSinceMS,
+		Engine: rec.Engine, StartingJobID: rec.StartingJobID, StartingSinceMS: rec.StartingSinceMS,
+		LastStartJobID: rec.LastStartJobID,
+	}
+	if rec.LastStartJobID != "" {
+		lr := rec.LastStartResult
+		v.LastStartResult = &lr
 	}
 	if rec.LastJobID != "" || rec.LastResult != (stopruntime.StoredResult{}) {
 		lr := rec.LastResult
@@ -186,6 +198,7 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 	row := func(k, val string) { fmt.Fprintf(tw, "%s\t%s\n", k, val) }
 	row("game_id", v.GameID)
 	row("status", v.Status)
+	row("engine", dash(v.Engine))
 	row("runtime", dash(v.Runtime))
 	row("container_id", dash(v.ContainerID))
 	row("engine_endpoint", dash(v.EngineEndpoint))
@@ -200,6 +213,14 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 	}
 	row("stopping_job_id", dash(v.StoppingJobID))
 	row("stopping_since", msTime(v.StoppingSinceMS))
+	row("starting_job_id", dash(v.StartingJobID))
+	row("starting_since", msTime(v.StartingSinceMS))
+	row("last_start_job_id", dash(v.LastStartJobID))
+	if lr := v.LastStartResult; lr != nil {
+		row("last_start_result", fmt.Sprintf("%s %s %s", lr.Outcome, dash(lr.ErrorCode), lr.ErrorMessage))
+	} else {
+		row("last_start_result", "-")
+	}
 	return flush(tw)
 }
 

@@ -12,6 +12,9 @@ import (
 
 // AppSubscriber contains all handlers that are listening messages for App
 type AppSubscriber interface {
+	// ReceiveStartJobOperationReceived receive all RuntimeStartJob messages from StartJobs channel.
+	ReceiveStartJobOperationReceived(ctx context.Context, msg RuntimeStartJobMessage) error
+
 	// ReceiveStopJobOperationReceived receive all RuntimeStopJob messages from StopJobs channel.
 	ReceiveStopJobOperationReceived(ctx context.Context, msg RuntimeStopJobMessage) error
 }
@@ -104,7 +107,7 @@ func (c AppController) executeMiddlewares(ctx context.Context, msg *extensions.B
 }
 
 func addAppContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.0.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.1.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "app")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }
@@ -125,6 +128,9 @@ func (c *AppController) SubscribeToAllChannels(ctx context.Context, as AppSubscr
 		return extensions.ErrNilAppSubscriber
 	}
 
+	if err := c.SubscribeToReceiveStartJobOperation(ctx, as.ReceiveStartJobOperationReceived); err != nil {
+		return err
+	}
 	if err := c.SubscribeToReceiveStopJobOperation(ctx, as.ReceiveStopJobOperationReceived); err != nil {
 		return err
 	}
@@ -134,11 +140,141 @@ func (c *AppController) SubscribeToAllChannels(ctx context.Context, as AppSubscr
 
 // UnsubscribeFromAllChannels will stop the subscription of all remaining subscribed channels
 func (c *AppController) UnsubscribeFromAllChannels(ctx context.Context) {
+	c.UnsubscribeFromReceiveStartJobOperation(ctx)
 	c.UnsubscribeFromReceiveStopJobOperation(ctx)
 }
 
-// SubscribeToReceiveStopJobOperation will receive RuntimeStopJob messages from StopJobs channel.
+// SubscribeToReceiveStartJobOperation will receive RuntimeStartJob messages from StartJobs channel.
 //
+// Callback function 'fn' will be called each time a new message is received.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *AppController) SubscribeToReceiveStartJobOperation(
+	ctx context.Context,
+	fn func(ctx context.Context, msg RuntimeStartJobMessage) error,
+) error {
+	// Get channel address
+	addr := "runtime:start_jobs"
+
+	// Set context
+	ctx = addAppContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "reception")
+
+	// Check if the controller is already subscribed
+	_, exists := c.subscriptions[addr]
+	if exists {
+		err := fmt.Errorf("%w: controller is already subscribed on channel %q", extensions.ErrAlreadySubscribedChannel, addr)
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+
+	// Subscribe to broker channel
+	sub, err := c.broker.Subscribe(ctx, addr)
+	if err != nil {
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+	c.logger.Info(ctx, "Subscribed to channel")
+
+	// Asynchronously listen to new messages and pass them to app receiver
+	go func() {
+		for {
+			// Listen to next message
+			stop, err := c.listenToReceiveStartJobOperationNextMessage(addr, sub, fn)
+			if err != nil {
+				c.logger.Error(ctx, err.Error())
+			}
+
+			// Stop if required
+			if stop {
+				return
+			}
+		}
+	}()
+
+	// Add the cancel channel to the inside map
+	c.subscriptions[addr] = sub
+
+	return nil
+}
+
+func (c *AppController) listenToReceiveStartJobOperationNextMessage(
+	addr string,
+	sub extensions.BrokerChannelSubscription,
+	fn func(ctx context.Context, msg RuntimeStartJobMessage) error,
+) (stop bool, err error) {
+	// Create a context for the received response
+	msgCtx, cancel := context.WithCancel(context.Background())
+	msgCtx = addAppContextValues(msgCtx, addr)
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsDirection, "reception")
+	defer cancel()
+
+	// Wait for next message
+	acknowledgeableBrokerMessage, open := <-sub.MessagesChannel()
+
+	// If subscription is closed and there is no more message
+	// (i.e. uninitialized message), then exit the function
+	if !open && acknowledgeableBrokerMessage.IsUninitialized() {
+		return true, nil
+	}
+
+	// Set broker message to context
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsBrokerMessage, acknowledgeableBrokerMessage.String())
+
+	// Execute middlewares before handling the message
+	if err := c.executeMiddlewares(msgCtx, &acknowledgeableBrokerMessage.BrokerMessage, func(middlewareCtx context.Context) error {
+		// Process message
+		msg, err := brokerMessageToRuntimeStartJobMessage(acknowledgeableBrokerMessage.BrokerMessage)
+		if err != nil {
+			return err
+		}
+
+		// Execute the subscription function
+		if err := fn(middlewareCtx, msg); err != nil {
+			return err
+		}
+
+		acknowledgeableBrokerMessage.Ack()
+
+		return nil
+	}); err != nil {
+		c.errorHandler(msgCtx, addr, &acknowledgeableBrokerMessage, err)
+		// On error execute the acknowledgeableBrokerMessage nack() function and
+		// let the BrokerAcknowledgment decide what is the right nack behavior for the broker
+		acknowledgeableBrokerMessage.Nak()
+	}
+
+	return false, nil
+}
+
+// UnsubscribeFromReceiveStartJobOperation will stop the reception of RuntimeStartJob messages from StartJobs channel.
+// A timeout can be set in context to avoid blocking operation, if needed.
+func (c *AppController) UnsubscribeFromReceiveStartJobOperation(
+	ctx context.Context,
+) {
+	// Get channel address
+	addr := "runtime:start_jobs"
+
+	// Check if there receivers for this channel
+	sub, exists := c.subscriptions[addr]
+	if !exists {
+		return
+	}
+
+	// Set context
+	ctx = addAppContextValues(ctx, addr)
+
+	// Stop the subscription
+	sub.Cancel(ctx)
+
+	// Remove if from the receivers
+	delete(c.subscriptions, addr)
+
+	c.logger.Info(ctx, "Unsubscribed from channel")
+} // SubscribeToReceiveStopJobOperation will receive RuntimeStopJob messages from StopJobs channel.
 // Callback function 'fn' will be called each time a new message is received.
 //
 // NOTE: for now, this only support the first message from AsyncAPI list.
@@ -309,6 +445,36 @@ func (c *AppController) SendAsSendJobResultOperation(
 ) error {
 	// Set channel address
 	addr := "runtime:job_results"
+
+	// Set context
+	ctx = addAppContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "publication")
+
+	// Convert to BrokerMessage
+	brokerMsg, err := msg.toBrokerMessage()
+	if err != nil {
+		return err
+	}
+
+	// Set broker message to context
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsBrokerMessage, brokerMsg.String())
+
+	// Send the message on event-broker through middlewares
+	return c.executeMiddlewares(ctx, &brokerMsg, func(ctx context.Context) error {
+		return c.broker.Publish(ctx, addr, brokerMsg)
+	})
+}
+
+// SendAsSendStartDeadLetterOperation will send a RuntimeStartJobDeadLetter message on StartJobsDead channel.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *AppController) SendAsSendStartDeadLetterOperation(
+	ctx context.Context,
+	msg RuntimeStartJobDeadLetterMessage,
+) error {
+	// Set channel address
+	addr := "runtime:start_jobs:dead"
 
 	// Set context
 	ctx = addAppContextValues(ctx, addr)

@@ -11,7 +11,7 @@ import (
 )
 
 // AsyncAPIVersion is the version of the used AsyncAPI document
-const AsyncAPIVersion = "1.0.0"
+const AsyncAPIVersion = "1.1.0"
 
 // controller is the controller that will be used to communicate with the broker
 // It will be used internally by AppController and UserController
@@ -73,6 +73,16 @@ func (e *Error) Error() string {
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
 
+// Message 'RuntimeStartJobMessageFromStartJobsChannel' reference another one at '#/components/messages/RuntimeStartJob'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
+// Message 'RuntimeStartJobDeadLetterMessageFromStartJobsDeadChannel' reference another one at '#/components/messages/RuntimeStartJobDeadLetter'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
 // Message 'RuntimeStopJobMessageFromStopJobsChannel' reference another one at '#/components/messages/RuntimeStopJob'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
@@ -112,6 +122,101 @@ func brokerMessageToRuntimeJobResultMessage(bMsg extensions.BrokerMessage) (Runt
 
 // toBrokerMessage will generate a generic broker message from RuntimeJobResultMessage data
 func (msg RuntimeJobResultMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
+// RuntimeStartJobMessage is the message expected for 'RuntimeStartJobMessage' channel.
+type RuntimeStartJobMessage struct {
+	// Payload will be inserted in the message payload
+	Payload RuntimeStartJobSchema
+}
+
+func NewRuntimeStartJobMessage() RuntimeStartJobMessage {
+	var msg RuntimeStartJobMessage
+
+	return msg
+}
+
+// brokerMessageToRuntimeStartJobMessage will fill a new RuntimeStartJobMessage with data from generic broker message
+func brokerMessageToRuntimeStartJobMessage(bMsg extensions.BrokerMessage) (RuntimeStartJobMessage, error) {
+	var msg RuntimeStartJobMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from RuntimeStartJobMessage data
+func (msg RuntimeStartJobMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
+// RuntimeStartJobDeadLetterMessage is the message expected for 'RuntimeStartJobDeadLetterMessage' channel.
+// NOTE: The original fields of the entry are copied verbatim as further stream
+// fields. An original field whose name collides with one of the fields
+// below is kept as `original.<name>`.
+type RuntimeStartJobDeadLetterMessage struct {
+	// Payload will be inserted in the message payload
+	Payload RuntimeStartJobDeadLetterSchema
+}
+
+func NewRuntimeStartJobDeadLetterMessage() RuntimeStartJobDeadLetterMessage {
+	var msg RuntimeStartJobDeadLetterMessage
+
+	return msg
+}
+
+// brokerMessageToRuntimeStartJobDeadLetterMessage will fill a new RuntimeStartJobDeadLetterMessage with data from generic broker message
+func brokerMessageToRuntimeStartJobDeadLetterMessage(bMsg extensions.BrokerMessage) (RuntimeStartJobDeadLetterMessage, error) {
+	var msg RuntimeStartJobDeadLetterMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from RuntimeStartJobDeadLetterMessage data
+func (msg RuntimeStartJobDeadLetterMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
 	// TODO: implement checks on message
 
 	// Marshal payload to JSON
@@ -224,13 +329,18 @@ func (msg RuntimeStopJobDeadLetterMessage) toBrokerMessage() (extensions.BrokerM
 	}, nil
 }
 
+// EngineNameSchema is a schema from the AsyncAPI specification required in messages
+// Description: The name of an engine profile of rtmanager's configuration. Never a
+// path, an image or a command.
+type EngineNameSchema string
+
 // GameIDSchema is a schema from the AsyncAPI specification required in messages
 // Description: The game whose runtime is meant. Surrounding white space is trimmed
 // before the pattern is checked.
 type GameIDSchema string
 
 // RuntimeJobResultSchema is a schema from the AsyncAPI specification required in messages
-// Description: The outcome of one stop job.
+// Description: The outcome of one start or stop job.
 type RuntimeJobResultSchema struct {
 	// Description: When rtmanager finished the job, in Unix milliseconds.
 	CompletedAtMs int64 `json:"completed_at_ms"`
@@ -238,12 +348,15 @@ type RuntimeJobResultSchema struct {
 	// Description: The runtime's container id on success; empty on failure and for a removed runtime.
 	ContainerId string `json:"container_id"`
 
-	// Description: The game engine's host:port on success; empty on failure.
+	// Description: The game engine's host:port on success (for a start, where it accepts connections); empty on failure.
 	EngineEndpoint string `json:"engine_endpoint"`
 
 	// Description: Why a failure failed, or `replay_no_op` for a success that found
-	// the runtime already stopped or removed; empty for a plain success.
-	ErrorCode string `json:"error_code" validate:"oneof='' 'replay_no_op' 'not_found' 'invalid_job' 'stop_failed' 'runtime_unavailable' 'internal'"`
+	// the runtime already stopped or removed (stop) or already running
+	// (start); empty for a plain success. `start_failed` (the runtime
+	// failed to start or its engine never accepted a connection; it was
+	// removed) answers only start jobs.
+	ErrorCode string `json:"error_code" validate:"oneof='' 'replay_no_op' 'not_found' 'invalid_job' 'stop_failed' 'runtime_unavailable' 'internal' 'start_failed'"`
 
 	// Description: Human-readable detail of error_code; empty when there is none.
 	ErrorMessage string `json:"error_message"`
@@ -254,11 +367,50 @@ type RuntimeJobResultSchema struct {
 	// Description: Stream entry id of the job this result answers (the correlation id).
 	JobId string `json:"job_id"`
 
-	// Description: The operation that was carried out.
-	Operation string `json:"operation" validate:"oneof='stop'"`
+	// Description: The operation that was carried out. `start` answers only jobs of
+	// `runtime:start_jobs`, so a consumer that never writes start jobs
+	// never reads it.
+	Operation string `json:"operation" validate:"oneof='stop' 'start'"`
 
-	// Description: Whether the runtime is stopped now.
+	// Description: Whether the runtime is started (start) or stopped (stop) now.
 	Outcome string `json:"outcome" validate:"oneof='success' 'failure'"`
+}
+
+// RuntimeStartJobSchema is a schema from the AsyncAPI specification required in messages
+// Description: One start job as Lobby writes it.
+type RuntimeStartJobSchema struct {
+	// Description: The name of an engine profile of rtmanager's configuration. Never a
+	// path, an image or a command.
+	Engine EngineNameSchema `json:"engine" validate:"min=1,max=64"`
+
+	// Description: The game whose runtime is meant. Surrounding white space is trimmed
+	// before the pattern is checked.
+	GameId GameIDSchema `json:"game_id" validate:"min=1,max=128"`
+
+	// Description: When Lobby asked, in Unix milliseconds. Optional; an empty field means absent.
+	RequestedAtMs *int64 `json:"requested_at_ms,omitempty"`
+}
+
+// RuntimeStartJobDeadLetterSchema is a schema from the AsyncAPI specification required in messages
+// Description: Why an entry was dead-lettered; its original fields follow as further properties.
+type RuntimeStartJobDeadLetterSchema struct {
+	// Description: When it was dead-lettered, in Unix milliseconds.
+	DeadAtMs int64 `json:"dead_at_ms"`
+
+	// Description: The last error, readable by an operator.
+	DeadError string `json:"dead_error"`
+
+	// Description: `undecodable` (the fields do not match the message schema),
+	// `invalid` (decoded but refused by rtmanager's checks, such as an
+	// unknown engine profile) or `max_deliveries` (retried until
+	// deliveries ran out).
+	DeadReason string `json:"dead_reason" validate:"oneof='undecodable' 'invalid' 'max_deliveries'"`
+
+	// Description: How many times the entry was delivered.
+	DeliveryCount int64 `json:"delivery_count" validate:"gte=1"`
+
+	// Description: The entry id on the job stream.
+	OriginalId string `json:"original_id"`
 }
 
 // RuntimeStopJobSchema is a schema from the AsyncAPI specification required in messages
@@ -299,6 +451,10 @@ type RuntimeStopJobDeadLetterSchema struct {
 const (
 	// JobResultsChannelPath is the constant representing the 'JobResultsChannel' channel path.
 	JobResultsChannelPath = "runtime:job_results"
+	// StartJobsChannelPath is the constant representing the 'StartJobsChannel' channel path.
+	StartJobsChannelPath = "runtime:start_jobs"
+	// StartJobsDeadChannelPath is the constant representing the 'StartJobsDeadChannel' channel path.
+	StartJobsDeadChannelPath = "runtime:start_jobs:dead"
 	// StopJobsChannelPath is the constant representing the 'StopJobsChannel' channel path.
 	StopJobsChannelPath = "runtime:stop_jobs"
 	// StopJobsDeadChannelPath is the constant representing the 'StopJobsDeadChannel' channel path.
@@ -308,6 +464,8 @@ const (
 // ChannelsPaths is an array of all channels paths
 var ChannelsPaths = []string{
 	JobResultsChannelPath,
+	StartJobsChannelPath,
+	StartJobsDeadChannelPath,
 	StopJobsChannelPath,
 	StopJobsDeadChannelPath,
 }

@@ -17,6 +17,9 @@ type UserSubscriber interface {
 
 	// SendJobResultOperationReceived receive all RuntimeJobResult messages from JobResults channel.
 	SendJobResultOperationReceived(ctx context.Context, msg RuntimeJobResultMessage) error
+
+	// SendStartDeadLetterOperationReceived receive all RuntimeStartJobDeadLetter messages from StartJobsDead channel.
+	SendStartDeadLetterOperationReceived(ctx context.Context, msg RuntimeStartJobDeadLetterMessage) error
 }
 
 // UserController is the structure that provides sending capabilities to the
@@ -107,7 +110,7 @@ func (c UserController) executeMiddlewares(ctx context.Context, msg *extensions.
 }
 
 func addUserContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.0.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.1.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "user")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }
@@ -134,6 +137,9 @@ func (c *UserController) SubscribeToAllChannels(ctx context.Context, as UserSubs
 	if err := c.SubscribeToSendJobResultOperation(ctx, as.SendJobResultOperationReceived); err != nil {
 		return err
 	}
+	if err := c.SubscribeToSendStartDeadLetterOperation(ctx, as.SendStartDeadLetterOperationReceived); err != nil {
+		return err
+	}
 
 	return nil
 }
@@ -142,6 +148,7 @@ func (c *UserController) SubscribeToAllChannels(ctx context.Context, as UserSubs
 func (c *UserController) UnsubscribeFromAllChannels(ctx context.Context) {
 	c.UnsubscribeFromSendDeadLetterOperation(ctx)
 	c.UnsubscribeFromSendJobResultOperation(ctx)
+	c.UnsubscribeFromSendStartDeadLetterOperation(ctx)
 }
 
 // SubscribeToSendDeadLetterOperation will receive RuntimeStopJobDeadLetter messages from StopJobsDead channel.
@@ -403,6 +410,165 @@ func (c *UserController) UnsubscribeFromSendJobResultOperation(
 	delete(c.subscriptions, addr)
 
 	c.logger.Info(ctx, "Unsubscribed from channel")
+} // SubscribeToSendStartDeadLetterOperation will receive RuntimeStartJobDeadLetter messages from StartJobsDead channel.
+// Callback function 'fn' will be called each time a new message is received.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *UserController) SubscribeToSendStartDeadLetterOperation(
+	ctx context.Context,
+	fn func(ctx context.Context, msg RuntimeStartJobDeadLetterMessage) error,
+) error {
+	// Get channel address
+	addr := "runtime:start_jobs:dead"
+
+	// Set context
+	ctx = addUserContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "reception")
+
+	// Check if the controller is already subscribed
+	_, exists := c.subscriptions[addr]
+	if exists {
+		err := fmt.Errorf("%w: controller is already subscribed on channel %q", extensions.ErrAlreadySubscribedChannel, addr)
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+
+	// Subscribe to broker channel
+	sub, err := c.broker.Subscribe(ctx, addr)
+	if err != nil {
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+	c.logger.Info(ctx, "Subscribed to channel")
+
+	// Asynchronously listen to new messages and pass them to app receiver
+	go func() {
+		for {
+			// Listen to next message
+			stop, err := c.listenToSendStartDeadLetterOperationNextMessage(addr, sub, fn)
+			if err != nil {
+				c.logger.Error(ctx, err.Error())
+			}
+
+			// Stop if required
+			if stop {
+				return
+			}
+		}
+	}()
+
+	// Add the cancel channel to the inside map
+	c.subscriptions[addr] = sub
+
+	return nil
+}
+
+func (c *UserController) listenToSendStartDeadLetterOperationNextMessage(
+	addr string,
+	sub extensions.BrokerChannelSubscription,
+	fn func(ctx context.Context, msg RuntimeStartJobDeadLetterMessage) error,
+) (stop bool, err error) {
+	// Create a context for the received response
+	msgCtx, cancel := context.WithCancel(context.Background())
+	msgCtx = addUserContextValues(msgCtx, addr)
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsDirection, "reception")
+	defer cancel()
+
+	// Wait for next message
+	acknowledgeableBrokerMessage, open := <-sub.MessagesChannel()
+
+	// If subscription is closed and there is no more message
+	// (i.e. uninitialized message), then exit the function
+	if !open && acknowledgeableBrokerMessage.IsUninitialized() {
+		return true, nil
+	}
+
+	// Set broker message to context
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsBrokerMessage, acknowledgeableBrokerMessage.String())
+
+	// Execute middlewares before handling the message
+	if err := c.executeMiddlewares(msgCtx, &acknowledgeableBrokerMessage.BrokerMessage, func(middlewareCtx context.Context) error {
+		// Process message
+		msg, err := brokerMessageToRuntimeStartJobDeadLetterMessage(acknowledgeableBrokerMessage.BrokerMessage)
+		if err != nil {
+			return err
+		}
+
+		// Execute the subscription function
+		if err := fn(middlewareCtx, msg); err != nil {
+			return err
+		}
+
+		acknowledgeableBrokerMessage.Ack()
+
+		return nil
+	}); err != nil {
+		c.errorHandler(msgCtx, addr, &acknowledgeableBrokerMessage, err)
+		// On error execute the acknowledgeableBrokerMessage nack() function and
+		// let the BrokerAcknowledgment decide what is the right nack behavior for the broker
+		acknowledgeableBrokerMessage.Nak()
+	}
+
+	return false, nil
+}
+
+// UnsubscribeFromSendStartDeadLetterOperation will stop the reception of RuntimeStartJobDeadLetter messages from StartJobsDead channel.
+// A timeout can be set in context to avoid blocking operation, if needed.
+func (c *UserController) UnsubscribeFromSendStartDeadLetterOperation(
+	ctx context.Context,
+) {
+	// Get channel address
+	addr := "runtime:start_jobs:dead"
+
+	// Check if there receivers for this channel
+	sub, exists := c.subscriptions[addr]
+	if !exists {
+		return
+	}
+
+	// Set context
+	ctx = addUserContextValues(ctx, addr)
+
+	// Stop the subscription
+	sub.Cancel(ctx)
+
+	// Remove if from the receivers
+	delete(c.subscriptions, addr)
+
+	c.logger.Info(ctx, "Unsubscribed from channel")
+}
+
+// SendToReceiveStartJobOperation will send a RuntimeStartJob message on StartJobs channel.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *UserController) SendToReceiveStartJobOperation(
+	ctx context.Context,
+	msg RuntimeStartJobMessage,
+) error {
+	// Set channel address
+	addr := "runtime:start_jobs"
+
+	// Set context
+	ctx = addUserContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "publication")
+
+	// Convert to BrokerMessage
+	brokerMsg, err := msg.toBrokerMessage()
+	if err != nil {
+		return err
+	}
+
+	// Set broker message to context
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsBrokerMessage, brokerMsg.String())
+
+	// Send the message on event-broker through middlewares
+	return c.executeMiddlewares(ctx, &brokerMsg, func(ctx context.Context) error {
+		return c.broker.Publish(ctx, addr, brokerMsg)
+	})
 }
 
 // SendToReceiveStopJobOperation will send a RuntimeStopJob message on StopJobs channel.

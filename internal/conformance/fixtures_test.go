@@ -64,6 +64,12 @@ func typed(addr string, payload []byte) (any, error) {
 	case runtimejobs.StopJobsDeadChannelPath:
 		var m runtimejobs.RuntimeStopJobDeadLetterMessage
 		return m.Payload, json.Unmarshal(payload, &m.Payload)
+	case runtimejobs.StartJobsChannelPath:
+		var m runtimejobs.RuntimeStartJobMessage
+		return m.Payload, json.Unmarshal(payload, &m.Payload)
+	case runtimejobs.StartJobsDeadChannelPath:
+		var m runtimejobs.RuntimeStartJobDeadLetterMessage
+		return m.Payload, json.Unmarshal(payload, &m.Payload)
 	}
 	return nil, fmt.Errorf("no generated type for %s", addr)
 }
@@ -83,7 +89,7 @@ func check(t *testing.T, doc *api.Document, v *contractschema.Validator, addr st
 	}
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(payload, &m))
-	if addr == runtimejobs.StopJobsDeadChannelPath {
+	if addr == runtimejobs.StopJobsDeadChannelPath || addr == runtimejobs.StartJobsDeadChannelPath {
 		for k, val := range values {
 			if _, ok := m[k]; !ok {
 				m[k] = val

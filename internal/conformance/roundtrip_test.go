@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +16,35 @@ import (
 	"galaxy/rtmanager/internal/testredis"
 )
 
-type appFunc func(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error
+// subscriber answers both job channels through one function.
+type subscriber struct {
+	stop  func(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error
+	start func(ctx context.Context, msg runtimejobs.RuntimeStartJobMessage) error
+}
 
-func (f appFunc) ReceiveStopJobOperationReceived(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error {
-	return f(ctx, msg)
+func (s subscriber) ReceiveStopJobOperationReceived(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error {
+	return s.stop(ctx, msg)
+}
+
+func (s subscriber) ReceiveStartJobOperationReceived(ctx context.Context, msg runtimejobs.RuntimeStartJobMessage) error {
+	return s.start(ctx, msg)
+}
+
+// examplesOf decodes the examples of the channel at addr into T.
+func examplesOf[T any](t *testing.T, doc *api.Document, addr string) []T {
+	t.Helper()
+	ch, ok := doc.ChannelByAddress(addr)
+	require.True(t, ok, addr)
+	var out []T
+	for _, ex := range ch.Message.Examples {
+		var v T
+		b, err := json.Marshal(ex.Payload)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &v))
+		out = append(out, v)
+	}
+	require.NotEmpty(t, out, addr)
+	return out
 }
 
 // The generated UserController (playing Lobby) sends every example job over
@@ -28,24 +54,10 @@ func (f appFunc) ReceiveStopJobOperationReceived(ctx context.Context, msg runtim
 func TestExamplesRoundTripThroughGeneratedControllers(t *testing.T) {
 	doc, err := api.Load()
 	require.NoError(t, err)
-	jobsCh, _ := doc.ChannelByAddress(runtimejobs.StopJobsChannelPath)
-	resultsCh, _ := doc.ChannelByAddress(runtimejobs.JobResultsChannelPath)
-	var jobs []runtimejobs.RuntimeStopJobSchema
-	for _, ex := range jobsCh.Message.Examples {
-		var j runtimejobs.RuntimeStopJobSchema
-		b, _ := json.Marshal(ex.Payload)
-		require.NoError(t, json.Unmarshal(b, &j))
-		jobs = append(jobs, j)
-	}
-	var answers []runtimejobs.RuntimeJobResultSchema
-	for _, ex := range resultsCh.Message.Examples {
-		var r runtimejobs.RuntimeJobResultSchema
-		b, _ := json.Marshal(ex.Payload)
-		require.NoError(t, json.Unmarshal(b, &r))
-		answers = append(answers, r)
-	}
-	require.NotEmpty(t, jobs)
-	require.NotEmpty(t, answers)
+	jobs := examplesOf[runtimejobs.RuntimeStopJobSchema](t, doc, runtimejobs.StopJobsChannelPath)
+	starts := examplesOf[runtimejobs.RuntimeStartJobSchema](t, doc, runtimejobs.StartJobsChannelPath)
+	answers := examplesOf[runtimejobs.RuntimeJobResultSchema](t, doc, runtimejobs.JobResultsChannelPath)
+	total := len(jobs) + len(starts)
 
 	srv := testredis.Start(t)
 	rdb := srv.Client()
@@ -61,19 +73,32 @@ func TestExamplesRoundTripThroughGeneratedControllers(t *testing.T) {
 	require.NoError(t, err)
 	defer app.Close(context.Background())
 	received := make(chan runtimejobs.RuntimeStopJobSchema, len(jobs))
+	receivedStarts := make(chan runtimejobs.RuntimeStartJobSchema, len(starts))
+	var mu sync.Mutex
 	n := 0
-	require.NoError(t, app.SubscribeToAllChannels(context.Background(), appFunc(func(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error {
-		received <- msg.Payload
+	answer := func(ctx context.Context) error {
+		mu.Lock()
 		out := runtimejobs.NewRuntimeJobResultMessage()
 		out.Payload = answers[n%len(answers)]
 		n++
+		mu.Unlock()
 		return app.SendAsSendJobResultOperation(ctx, out)
-	})))
+	}
+	require.NoError(t, app.SubscribeToAllChannels(context.Background(), subscriber{
+		stop: func(ctx context.Context, msg runtimejobs.RuntimeStopJobMessage) error {
+			received <- msg.Payload
+			return answer(ctx)
+		},
+		start: func(ctx context.Context, msg runtimejobs.RuntimeStartJobMessage) error {
+			receivedStarts <- msg.Payload
+			return answer(ctx)
+		},
+	}))
 
 	user, err := runtimejobs.NewUserController(userBroker)
 	require.NoError(t, err)
 	defer user.Close(context.Background())
-	results := make(chan runtimejobs.RuntimeJobResultSchema, len(jobs))
+	results := make(chan runtimejobs.RuntimeJobResultSchema, total)
 	require.NoError(t, user.SubscribeToSendJobResultOperation(context.Background(), func(_ context.Context, msg runtimejobs.RuntimeJobResultMessage) error {
 		results <- msg.Payload
 		return nil
@@ -84,6 +109,11 @@ func TestExamplesRoundTripThroughGeneratedControllers(t *testing.T) {
 		msg.Payload = j
 		require.NoError(t, user.SendToReceiveStopJobOperation(context.Background(), msg))
 	}
+	for _, j := range starts {
+		msg := runtimejobs.NewRuntimeStartJobMessage()
+		msg.Payload = j
+		require.NoError(t, user.SendToReceiveStartJobOperation(context.Background(), msg))
+	}
 	for i, want := range jobs {
 		select {
 		case got := <-received:
@@ -92,9 +122,20 @@ func TestExamplesRoundTripThroughGeneratedControllers(t *testing.T) {
 			t.Fatalf("job example %d never reached the AppController", i)
 		}
 	}
+	// Start and stop jobs are read by different loops: compare as sets.
+	var gotStarts []runtimejobs.RuntimeStartJobSchema
+	for i := range starts {
+		select {
+		case got := <-receivedStarts:
+			gotStarts = append(gotStarts, got)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("start job example %d never reached the AppController", i)
+		}
+	}
+	assert.ElementsMatch(t, starts, gotStarts)
 	// Results of different games may be written in any order.
 	var want, got []runtimejobs.RuntimeJobResultSchema
-	for i := range jobs {
+	for i := 0; i < total; i++ {
 		want = append(want, answers[i%len(answers)])
 		select {
 		case r := <-results:

@@ -46,6 +46,10 @@ const (
 	ChannelAdded   Rule = "channel-added"
 	OperationAdded Rule = "operation-added"
 	FieldAdded     Rule = "field-added"
+	// EnumValueForNewChannel: a sent enum gained values that answer only
+	// jobs of a channel new in this contract (x-enum-new-channel), so no
+	// released Lobby, which never wrote such jobs, can read them.
+	EnumValueForNewChannel Rule = "enum-value-for-new-channel"
 )
 
 // Direction is which way a channel's messages flow, seen from rtmanager.
@@ -136,7 +140,7 @@ func Compare(old, cur *api.Document) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compare contracts: new: %w", err)
 	}
-	d := &differ{}
+	d := &differ{old: old, cur: cur, newOps: newOps}
 	d.operations(oldOps, newOps)
 	d.channels(old, cur, oldOps)
 	sort.SliceStable(d.changes, func(i, j int) bool {
@@ -221,7 +225,26 @@ func directionOf(ops map[string]operation, channel string) Direction {
 }
 
 type differ struct {
-	changes []Change
+	changes  []Change
+	old, cur *api.Document
+	newOps   map[string]operation
+}
+
+// newReceiveChannel reports whether key is a channel of the new contract,
+// absent from the released one, that rtmanager receives.
+func (d *differ) newReceiveChannel(key string) bool {
+	if _, ok := d.cur.Channels[key]; !ok {
+		return false
+	}
+	if _, ok := d.old.Channels[key]; ok {
+		return false
+	}
+	for _, op := range d.newOps {
+		if op.Channel == key && op.Action == "receive" {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *differ) add(rule Rule, breaking bool, where, path, format string, args ...any) {
@@ -303,7 +326,7 @@ func (d *differ) schema(where, path string, dir Direction, o, n *api.Schema) {
 		d.add(TypeChanged, true, where, path, "type changed from %q to %q", o.Type, n.Type)
 		return
 	}
-	d.enum(where, path, recv, send, o.Enum, n.Enum)
+	d.enum(where, path, recv, send, o.Enum, n)
 	if recv {
 		d.constraints(where, path, o, n)
 	}
@@ -348,7 +371,8 @@ func (d *differ) schema(where, path string, dir Direction, o, n *api.Schema) {
 // enum: a receiver must keep accepting every value it accepted (no
 // narrowing); a sender must not write values the reader does not know (no
 // widening). No enum at all means any value.
-func (d *differ) enum(where, path string, recv, send bool, o, n []any) {
+func (d *differ) enum(where, path string, recv, send bool, o []any, ns *api.Schema) {
+	n := ns.Enum
 	if recv {
 		switch {
 		case len(o) == 0 && len(n) > 0:
@@ -364,11 +388,32 @@ func (d *differ) enum(where, path string, recv, send bool, o, n []any) {
 		case len(o) > 0 && len(n) == 0:
 			d.add(EnumWidened, true, where, path, "enum removed: any value may be sent now")
 		case len(o) > 0:
-			if added := missing(n, o); len(added) > 0 {
+			added, scoped := d.splitScoped(missing(n, o), ns.EnumNewChannel)
+			if len(added) > 0 {
 				d.add(EnumWidened, true, where, path, "new values a released Lobby does not know: %s", list(added))
+			}
+			for _, ch := range sortedKeys(scoped) {
+				d.add(EnumValueForNewChannel, false, where, path,
+					"new values %s answer only jobs of the new channel %s, which a released Lobby never writes", list(scoped[ch]), ch)
 			}
 		}
 	}
+}
+
+// splitScoped separates added enum values that x-enum-new-channel ties to
+// a new receive channel (by channel) from the others.
+func (d *differ) splitScoped(added []any, scope map[string]string) (rest []any, scoped map[string][]any) {
+	scoped = map[string][]any{}
+	for _, v := range added {
+		s, ok := v.(string)
+		ch := scope[s]
+		if ok && ch != "" && d.newReceiveChannel(ch) {
+			scoped[ch] = append(scoped[ch], v)
+			continue
+		}
+		rest = append(rest, v)
+	}
+	return rest, scoped
 }
 
 // constraints lists what a receiver would now refuse that it accepted.

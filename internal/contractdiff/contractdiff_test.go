@@ -106,7 +106,18 @@ func keys(cs []contractdiff.Change) []string {
 
 var reasons = []any{"game_finished", "lobby_cancelled", "admin_request", "idle_timeout", "platform_shutdown"}
 
-var errorCodes = []any{"", "replay_no_op", "not_found", "invalid_job", "stop_failed", "runtime_unavailable", "internal"}
+var errorCodes = []any{"", "replay_no_op", "not_found", "invalid_job", "stop_failed", "runtime_unavailable", "internal", "start_failed"}
+
+// withoutStartJobs removes the start-job channels and operations: the
+// contract as released in 1.0.0, for the rules about new channels.
+func withoutStartJobs(t *testing.T, doc map[string]any) {
+	for _, ch := range []string{"startJobs", "startJobsDead"} {
+		delete(node(t, doc, "channels"), ch)
+	}
+	for _, op := range []string{"receiveStartJob", "sendStartDeadLetter"} {
+		delete(node(t, doc, "operations"), op)
+	}
+}
 
 func TestRules(t *testing.T) {
 	tests := []struct {
@@ -159,22 +170,22 @@ func TestRules(t *testing.T) {
 		{
 			name:   "receive: enum added where any value was accepted",
 			edits:  []edit{set("enum", []any{"g-1"}, schema("GameID")...)},
-			breaks: []string{"enum-narrowed stopJobs payload.game_id"},
+			breaks: []string{"enum-narrowed stopJobs payload.game_id", "enum-narrowed startJobs payload.game_id"},
 		},
 		{
 			name:   "receive: pattern changed",
 			edits:  []edit{set("pattern", "^[a-z0-9-]+$", schema("GameID")...)},
-			breaks: []string{"constraint-tightened stopJobs payload.game_id"},
+			breaks: []string{"constraint-tightened stopJobs payload.game_id", "constraint-tightened startJobs payload.game_id"},
 		},
 		{
 			name:   "receive: maxLength lowered",
 			edits:  []edit{set("maxLength", 64, schema("GameID")...)},
-			breaks: []string{"constraint-tightened stopJobs payload.game_id"},
+			breaks: []string{"constraint-tightened stopJobs payload.game_id", "constraint-tightened startJobs payload.game_id"},
 		},
 		{
 			name:   "receive: minLength raised",
 			edits:  []edit{set("minLength", 2, schema("GameID")...)},
-			breaks: []string{"constraint-tightened stopJobs payload.game_id"},
+			breaks: []string{"constraint-tightened stopJobs payload.game_id", "constraint-tightened startJobs payload.game_id"},
 		},
 		{
 			name:   "receive: minimum raised",
@@ -336,10 +347,10 @@ func TestRules(t *testing.T) {
 		{
 			name: "channel and operation added",
 			edits: []edit{
-				set("startJobs", map[string]any{"address": "runtime:start_jobs"}, "channels"),
-				set("receiveStartJob", map[string]any{"action": "receive", "channel": map[string]any{"$ref": "#/channels/startJobs"}}, "operations"),
+				set("pauseJobs", map[string]any{"address": "runtime:pause_jobs"}, "channels"),
+				set("receivePauseJob", map[string]any{"action": "receive", "channel": map[string]any{"$ref": "#/channels/pauseJobs"}}, "operations"),
 			},
-			compatible: []string{"channel-added startJobs", "operation-added receiveStartJob"},
+			compatible: []string{"channel-added pauseJobs", "operation-added receivePauseJob"},
 		},
 	}
 	for _, tt := range tests {
@@ -356,13 +367,66 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// x-enum-new-channel: values of a sent enum that answer only jobs of a
+// channel new in this contract break nobody; tied to anything else, they
+// break as any widening does.
+func TestEnumValuesForNewChannel(t *testing.T) {
+	released := []edit{withoutStartJobs, enum("RuntimeJobResult", "operation", "stop"), enum("RuntimeJobResult", "error_code", errorCodes[:7]...)}
+	added := []string{"channel-added startJobs", "channel-added startJobsDead", "operation-added receiveStartJob", "operation-added sendStartDeadLetter"}
+	tests := []struct {
+		name       string
+		old, cur   []edit
+		breaks     []string
+		compatible []string
+	}{
+		{
+			name: "1.0.0 to 1.1.0: start jobs are additive",
+			old:  released,
+			compatible: append([]string{"enum-value-for-new-channel jobResults payload.operation",
+				"enum-value-for-new-channel jobResults payload.error_code"}, added...),
+		},
+		{
+			name:       "without the marker the values break",
+			old:        released,
+			cur:        []edit{del("x-enum-new-channel", prop("RuntimeJobResult", "operation")...)},
+			breaks:     []string{"enum-widened jobResults payload.operation"},
+			compatible: append([]string{"enum-value-for-new-channel jobResults payload.error_code"}, added...),
+		},
+		{
+			name:   "a value tied to a channel that already existed",
+			cur:    []edit{enum("RuntimeJobResult", "operation", "stop", "start", "pause"), set("x-enum-new-channel", map[string]any{"pause": "stopJobs"}, prop("RuntimeJobResult", "operation")...)},
+			breaks: []string{"enum-widened jobResults payload.operation"},
+		},
+		{
+			name:   "a value tied to an unknown channel",
+			cur:    []edit{enum("RuntimeJobResult", "operation", "stop", "start", "pause"), set("x-enum-new-channel", map[string]any{"pause": "pauseJobs"}, prop("RuntimeJobResult", "operation")...)},
+			breaks: []string{"enum-widened jobResults payload.operation"},
+		},
+		{
+			name:       "a value tied to a new channel rtmanager only sends on",
+			old:        released,
+			cur:        []edit{set("x-enum-new-channel", map[string]any{"start": "startJobsDead"}, prop("RuntimeJobResult", "operation")...)},
+			breaks:     []string{"enum-widened jobResults payload.operation"},
+			compatible: append([]string{"enum-value-for-new-channel jobResults payload.error_code"}, added...),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := contractdiff.Compare(contract(t, tt.old...), contract(t, tt.cur...))
+			require.NoError(t, err)
+			assert.ElementsMatch(t, tt.breaks, keys(rep.Breaks()), "breaks")
+			assert.ElementsMatch(t, tt.compatible, keys(rep.Compatible()), "compatible changes")
+		})
+	}
+}
+
 // A break is located by channel, its direction and the property path, even
 // when the edit is in a schema reached through a $ref (GameID).
 func TestBreakIsLocated(t *testing.T) {
 	rep, err := contractdiff.Compare(contract(t), contract(t, set("maxLength", 64, schema("GameID")...)))
 	require.NoError(t, err)
-	require.Len(t, rep.Breaks(), 1)
-	b := rep.Breaks()[0]
+	require.Len(t, rep.Breaks(), 2, "stop and start jobs share GameID")
+	b := rep.Breaks()[1]
 	assert.Equal(t, "channel stopJobs (runtime:stop_jobs, rtmanager receives)", b.Where)
 	assert.Equal(t, "channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.game_id: constraint-tightened: maxLength lowered from 128 to 64", b.String())
 }
@@ -373,8 +437,8 @@ func TestMajorVersionBump(t *testing.T) {
 		version string
 		passes  bool
 	}{
-		{"1.0.1", false},
-		{"1.1.0", false},
+		{"1.1.1", false},
+		{"1.2.0", false},
 		{"2.0.0", true},
 		{"v3", true},
 	} {
@@ -384,7 +448,7 @@ func TestMajorVersionBump(t *testing.T) {
 			require.Len(t, rep.Breaks(), 1)
 			assert.Equal(t, tt.passes, rep.MajorBumped)
 			assert.Equal(t, tt.passes, rep.Passes())
-			assert.Equal(t, "1.0.0", rep.OldVersion)
+			assert.Equal(t, "1.1.0", rep.OldVersion)
 			assert.Equal(t, tt.version, rep.NewVersion)
 		})
 	}

@@ -26,6 +26,8 @@ func TestEveryChannelHasASchema(t *testing.T) {
 	_, v := load(t)
 	assert.Equal(t, []string{
 		runtimejobs.JobResultsChannelPath,
+		runtimejobs.StartJobsChannelPath,
+		runtimejobs.StartJobsDeadChannelPath,
 		runtimejobs.StopJobsChannelPath,
 		runtimejobs.StopJobsDeadChannelPath,
 	}, v.Addresses())
@@ -118,7 +120,7 @@ func TestBadPayloadsFailWithReason(t *testing.T) {
 		{"result with unknown outcome", runtimejobs.JobResultsChannelPath, with(validResult(), "outcome", "maybe"), "'/outcome': value must be one of"},
 		{"result with unknown error_code", runtimejobs.JobResultsChannelPath, with(validResult(), "error_code", "oops"), "'/error_code': value must be one of"},
 		{"result with job_id off pattern", runtimejobs.JobResultsChannelPath, with(validResult(), "job_id", "job-1"), "'job-1' does not match pattern"},
-		{"result with operation start", runtimejobs.JobResultsChannelPath, with(validResult(), "operation", "start"), "'/operation': value must be 'stop'"},
+		{"result with an unknown operation", runtimejobs.JobResultsChannelPath, with(validResult(), "operation", "restart"), "'/operation': value must be one of 'stop', 'start'"},
 		{"dead letter with zero deliveries", runtimejobs.StopJobsDeadChannelPath, with(validDeadLetter(), "delivery_count", 0), "minimum: got 0, want 1"},
 		{"dead letter without dead_reason", runtimejobs.StopJobsDeadChannelPath, without(validDeadLetter(), "dead_reason"), "missing property 'dead_reason'"},
 	}
@@ -136,9 +138,9 @@ func TestBadPayloadsFailWithReason(t *testing.T) {
 
 func TestUnknownChannel(t *testing.T) {
 	_, v := load(t)
-	err := v.Validate("runtime:start_jobs", map[string]any{})
+	err := v.Validate("runtime:pause_jobs", map[string]any{})
 	require.ErrorIs(t, err, contractschema.ErrUnknownChannel)
-	assert.Contains(t, err.Error(), "runtime:start_jobs")
+	assert.Contains(t, err.Error(), "runtime:pause_jobs")
 }
 
 const tinyContract = `

@@ -52,12 +52,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"stream"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "job_results_total",
-			Help: "Stop jobs answered, by outcome and error code.",
-		}, []string{"outcome", "error_code"}),
+			Help: "Jobs answered, by operation (start, stop), outcome and error code.",
+		}, []string{"operation", "outcome", "error_code"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "job_retries_total",
-			Help: "Stop jobs handed back for a retry, by the error code they would get.",
-		}, []string{"error_code"}),
+			Help: "Jobs handed back for a retry, by operation and the error code they would get.",
+		}, []string{"operation", "error_code"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "job_handling_seconds",
 			Help:    "Time from a stop job reaching its handler to its result being handed to the broker.",
@@ -87,14 +87,24 @@ func (m *Metrics) DeadLettered(stream, reason string) {
 // ReadError implements redisstream.Observer.
 func (m *Metrics) ReadError(stream string, _ error) { m.readErrors.WithLabelValues(stream).Inc() }
 
-// Result implements stopjobs.Metrics.
+// Result implements stopjobs.Metrics (operation stop).
 func (m *Metrics) Result(outcome, errorCode string, took time.Duration) {
-	m.results.WithLabelValues(outcome, errorCode).Inc()
+	m.OperationResult("stop", outcome, errorCode, took)
+}
+
+// Retry implements stopjobs.Metrics (operation stop).
+func (m *Metrics) Retry(errorCode string) { m.OperationRetry("stop", errorCode) }
+
+// OperationResult implements startjobs.Metrics.
+func (m *Metrics) OperationResult(operation, outcome, errorCode string, took time.Duration) {
+	m.results.WithLabelValues(operation, outcome, errorCode).Inc()
 	m.latency.Observe(took.Seconds())
 }
 
-// Retry implements stopjobs.Metrics.
-func (m *Metrics) Retry(errorCode string) { m.retries.WithLabelValues(errorCode).Inc() }
+// OperationRetry implements startjobs.Metrics.
+func (m *Metrics) OperationRetry(operation, errorCode string) {
+	m.retries.WithLabelValues(operation, errorCode).Inc()
+}
 
 // GroupCollector reports a consumer group's pending entries and lag (entries
 // not yet delivered to the group), read with XINFO GROUPS at scrape time.

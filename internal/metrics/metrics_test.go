@@ -56,9 +56,9 @@ func TestResultsAndBrokerEventsAreCounted(t *testing.T) {
 	m.DeadLettered("s", "invalid")
 	m.Received("s", 7)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP rtmanager_job_results_total Stop jobs answered, by outcome and error code.
+# HELP rtmanager_job_results_total Jobs answered, by operation (start, stop), outcome and error code.
 # TYPE rtmanager_job_results_total counter
-rtmanager_job_results_total{error_code="replay_no_op",outcome="success"} 2
+rtmanager_job_results_total{error_code="replay_no_op",operation="stop",outcome="success"} 2
 # HELP rtmanager_dead_letters_total Entries dead-lettered, by stream and reason.
 # TYPE rtmanager_dead_letters_total counter
 rtmanager_dead_letters_total{reason="invalid",stream="s"} 1

@@ -124,6 +124,13 @@ type Options struct {
 	// CommitBatch is the most acknowledgements written in one round trip.
 	// Default 256.
 	CommitBatch int
+	// MaxContinuing bounds, per channel, the entries whose handling goes on
+	// in a continuation (Delivery.Continue) after their worker was freed.
+	// They do not count against Prefetch, so this is what bounds them (and
+	// the memory they hold); a handler that continues beyond it keeps its
+	// worker until a continuation ends. Default 16384; negative runs
+	// continuations in the worker, as if Continue were a plain call.
+	MaxContinuing int
 	// ReconnectMin and ReconnectMax bound the backoff (with jitter) after a
 	// Redis error. Defaults 100ms and 2s: reading resumes within about 2s of
 	// Redis coming back.
@@ -207,6 +214,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if out.CommitBatch <= 0 {
 		out.CommitBatch = 256
+	}
+	if out.MaxContinuing == 0 {
+		out.MaxContinuing = DefaultMaxContinuing
 	}
 	if out.ReconnectMin <= 0 {
 		out.ReconnectMin = 100 * time.Millisecond
@@ -504,7 +514,9 @@ func (b *Broker) Middleware() extensions.Middleware {
 		if d == nil {
 			return callRecovering(ctx, next)
 		}
-		err := callRecovering(context.WithValue(ctx, deliveryKey{}, d), next)
+		ctx = context.WithValue(ctx, deliveryKey{}, d)
+		d.handing(ctx)
+		err := callRecovering(ctx, next)
 		if err != nil {
 			d.setErr(err)
 		}

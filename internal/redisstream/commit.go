@@ -50,11 +50,17 @@ const maxPublicationItems = 4096
 //
 // Ownership is read with one XPENDING over the batch's id range for this
 // consumer, and the acknowledgements go out as one XACK: per entry, the
-// script costs Redis little more than the XADD of its result.
+// script costs Redis little more than the XADD of its result. When the
+// process holds many more entries than the batch (thousands of stops
+// waiting in continuations, answered a few at a time), that range would
+// span most of them on every commit; then each entry's owner is read on
+// its own (lowest and highest id empty), which costs a look-up per entry
+// instead of a scan of the consumer's pending entries.
 //
 // KEYS[1] is the source stream, KEYS[2..] the target streams.
 // ARGV: group, consumer, entry count, lowest and highest entry id of the
-// batch, maxPublicationItems, then per entry: id, publication count,
+// batch (both empty: read ownership per entry), maxPublicationItems, then
+// per entry: id, publication count,
 // then per publication: key index, maxlen (0 = none), field count n, then n
 // field/value items. It returns one reply per entry: 1 committed, 0 owned
 // by another consumer, 2 no longer pending (acknowledged already, say by an
@@ -64,8 +70,11 @@ var publishAndAck = redis.NewScript(publishAndAckLua)
 
 const publishAndAckLua = `
 local owned = {}
-local pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], 1000000, ARGV[2])
-for _, p in ipairs(pend) do owned[p[1]] = true end
+local perEntry = ARGV[4] == ''
+if not perEntry then
+  local pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], 1000000, ARGV[2])
+  for _, p in ipairs(pend) do owned[p[1]] = true end
+end
 local maxItems = tonumber(ARGV[6])
 local ktype = {}
 local function keyProblem(k)
@@ -90,7 +99,14 @@ for e = 1, tonumber(ARGV[3]) do
   i = i + 2
   first[e] = i
   local s = 0
-  if owned[id] then
+  if perEntry then
+    local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+    if #p == 0 then
+      s = 2
+    elseif p[1][2] == ARGV[2] then
+      s = 1
+    end
+  elseif owned[id] then
     s = 1
   elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
     s = 2
@@ -137,9 +153,16 @@ end
 return state
 `
 
+// rangeScanRatio: ownership is read by one scan of the batch's id range
+// while the process holds at most this many entries per entry of the batch.
+const rangeScanRatio = 8
+
 // scriptCommand is the whole EVALSHA of publishAndAck for a batch, built at
 // its final size (go-redis's EvalSha would copy every argument once more).
 func (r *reader) scriptCommand(batch []commitReq) []any {
+	r.mu.Lock()
+	held := len(r.q.held)
+	r.mu.Unlock()
 	// The target streams first: KEYS[1] is the source, then one per stream
 	// published to, in order of first use.
 	keys := []string{r.ci.address}
@@ -166,6 +189,9 @@ func (r *reader) scriptCommand(batch []commitReq) []any {
 	cmd = append(cmd, "evalsha", publishAndAck.Hash(), len(keys))
 	for _, k := range keys {
 		cmd = append(cmd, k)
+	}
+	if held > rangeScanRatio*len(batch) {
+		lo, hi = "", ""
 	}
 	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi, maxPublicationItems)
 	for _, req := range batch {

@@ -22,12 +22,15 @@ type Delivery struct {
 	dec    decoded
 
 	// Owned by the reader (under r.mu).
-	count    int64             // deliveries so far, this one included
-	hdr      map[string][]byte // headers of the message last handed out
-	worker   *worker
-	retrying bool // Nak'ed, waiting for its backoff to end
+	count      int64             // deliveries so far, this one included
+	hdr        map[string][]byte // headers of the message last handed out
+	worker     *worker
+	retrying   bool // Nak'ed, waiting for its backoff to end
+	continuing bool // handled by a continuation, its worker freed (continue.go)
 
 	mu         sync.Mutex
+	hctx       context.Context             // the handler's context, with the delivery in it
+	cont       func(context.Context) error // set by Continue during this handling
 	pubs       []publication
 	lastErr    error
 	deadReason string // set when the entry is dead-lettered on Ack or Nak
@@ -103,6 +106,38 @@ func (d *Delivery) Field(name string) (string, bool) {
 	v, ok := d.values[name]
 	s, _ := v.(string)
 	return s, ok
+}
+
+// Continue hands the rest of the entry's handling to fn, which runs outside
+// the worker once the handler returns nil: the worker takes its next entry
+// at once, while this one stays held (its partition key busy, refreshed so
+// no other consumer claims it). fn's context carries the delivery, so a
+// SendAs… called in fn joins the entry's acknowledgement as the handler's
+// would. When fn returns nil the entry is acknowledged (committed with its
+// publications); an error, or a panic, is a Nak (retry, or dead letter on
+// the last delivery). If the handler returns an error, fn never runs. fn's
+// context ends when Close gives up waiting; the entry then stays pending.
+// Continuations are bounded by Options.MaxContinuing.
+func (d *Delivery) Continue(fn func(ctx context.Context) error) {
+	d.mu.Lock()
+	d.cont = fn
+	d.mu.Unlock()
+}
+
+// handing records the handler's context, as a new handling begins.
+func (d *Delivery) handing(ctx context.Context) {
+	d.mu.Lock()
+	d.hctx, d.cont = ctx, nil
+	d.mu.Unlock()
+}
+
+// takeContinuation returns, and clears, what Continue asked for.
+func (d *Delivery) takeContinuation() (context.Context, func(context.Context) error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx, fn := d.hctx, d.cont
+	d.hctx, d.cont = nil, nil
+	return ctx, fn
 }
 
 func (d *Delivery) buffer(p publication) {

@@ -28,6 +28,11 @@ func (f handlerFunc) ReceiveStopJobOperationReceived(ctx context.Context, msg ru
 	return f(ctx, msg)
 }
 
+// ReceiveStartJobOperationReceived: these tests write stop jobs only.
+func (f handlerFunc) ReceiveStartJobOperationReceived(context.Context, runtimejobs.RuntimeStartJobMessage) error {
+	return errors.New("unexpected start job")
+}
+
 func fastOptions() redisstream.Options {
 	return redisstream.Options{
 		Block:           100 * time.Millisecond,

@@ -82,7 +82,7 @@ func (r *reader) claimIdle() {
 	start := "0-0"
 	for {
 		r.mu.Lock()
-		free := r.byteCountLocked(min(2*r.prefetch()-len(r.q.held), r.b.opts.ReadCount), 2*r.b.opts.MaxBytesInHand)
+		free := r.byteCountLocked(min(2*r.prefetch()-r.prefetchedLocked(), r.b.opts.ReadCount), 2*r.b.opts.MaxBytesInHand)
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
 		if free <= 0 || !hasWorkers {

@@ -46,27 +46,39 @@ type reader struct {
 	wake       chan struct{} // capacity freed or workers added
 	back       chan struct{} // an outage ended
 	commit     chan commitReq
-	commitStop chan struct{} // closed by shutdown: commit what is queued, then stop
-	commitDone chan struct{} // closed when the commit loop has stopped
-	done       chan struct{} // closed when run returns
+	commitStop chan struct{}   // closed by shutdown: commit what is queued, then stop
+	commitDone chan struct{}   // closed when the commit loop has stopped
+	done       chan struct{}   // closed when run returns
+	contCtx    context.Context // continuations' lifetime: ends when Close gives up
+	contCancel context.CancelFunc
+	contSlots  chan struct{} // one per running continuation; nil: run them in the worker
 
-	mu       sync.Mutex
-	workers  []*worker
-	q        keyQueue
-	lastID   string      // last entry id read as new
-	entryEst int64       // largest entry size lately read, 0 before any (inhand.go)
-	answered answeredIDs // lately committed ids (groupgone.go)
-	readErr  error
-	draining bool
-	outage   bool   // Redis unreachable: dispatch paused (outage.go)
-	tailFrom string // group-less channels: the last entry id when subscribed
+	mu         sync.Mutex
+	workers    []*worker
+	q          keyQueue
+	continuing int         // held entries in a continuation (continue.go)
+	lastID     string      // last entry id read as new
+	entryEst   int64       // largest entry size lately read, 0 before any (inhand.go)
+	answered   answeredIDs // lately committed ids (groupgone.go)
+	readErr    error
+	draining   bool
+	outage     bool   // Redis unreachable: dispatch paused (outage.go)
+	tailFrom   string // group-less channels: the last entry id when subscribed
 
 	logs rateLog
 }
 
 func newReader(b *Broker, ci *channelInfo) *reader {
 	ctx, cancel := context.WithCancel(context.Background())
+	contCtx, contCancel := context.WithCancel(context.Background())
+	var slots chan struct{}
+	if n := b.opts.MaxContinuing; n > 0 {
+		slots = make(chan struct{}, n)
+	}
 	return &reader{
+		contCtx:    contCtx,
+		contCancel: contCancel,
+		contSlots:  slots,
 		b:          b,
 		ci:         ci,
 		ctx:        ctx,

@@ -24,13 +24,19 @@ func (r *reader) setReadErr(err error) {
 	}
 }
 
+// prefetchedLocked is how many held entries count against the prefetch:
+// all but those in a continuation, which MaxContinuing bounds instead.
+func (r *reader) prefetchedLocked() int {
+	return len(r.q.held) - r.continuing
+}
+
 // readCountLocked is how many entries a read may fetch now, 0 for none
 // yet. While fewer entries are ready than there are workers, any free room
 // is read at once, so a quiet service answers without delay; otherwise a
 // read waits for ReadCount of room, so under load each round trip fetches a
 // full batch rather than one entry per finished job.
 func (r *reader) readCountLocked() int {
-	free := r.prefetch() - len(r.q.held)
+	free := r.prefetch() - r.prefetchedLocked()
 	if free <= 0 || len(r.workers) == 0 {
 		return 0
 	}

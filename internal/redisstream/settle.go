@@ -14,7 +14,7 @@ import (
 
 // grouplessDone ends an entry read without a consumer group: there is
 // nothing to acknowledge, and a handler's publications are written at once.
-func (r *reader) grouplessDone(d *Delivery, pubs []publication) {
+func (r *reader) grouplessDone(d *Delivery, pubs []publication, fromWorker bool) {
 	for _, p := range pubs {
 		a := &redis.XAddArgs{Stream: p.channel.address, Values: p.fields}
 		if p.channel.maxLen > 0 {
@@ -27,19 +27,39 @@ func (r *reader) grouplessDone(d *Delivery, pubs []publication) {
 		cancel()
 	}
 	r.mu.Lock()
-	r.workerDoneLocked(d)
+	if fromWorker {
+		r.workerDoneLocked(d)
+	}
 	r.q.finish(d)
 	r.dispatchLocked()
 	r.mu.Unlock()
 	r.signal()
 }
 
+// ack is the generated controller's Ack: the handler returned nil. If the
+// handler asked for a continuation, that runs first (continue.go).
 func (r *reader) ack(d *Delivery) {
+	if hctx, fn := d.takeContinuation(); fn != nil {
+		r.continueEntry(d, hctx, fn)
+		return
+	}
+	r.settleAck(d, true)
+}
+
+// nak is the generated controller's Nak: the handler failed.
+func (r *reader) nak(d *Delivery) {
+	d.takeContinuation() // never run
+	r.settleNak(d, true)
+}
+
+// settleAck commits d. fromWorker: a worker handled d until now and is
+// freed (false after a continuation, which freed it already).
+func (r *reader) settleAck(d *Delivery, fromWorker bool) {
 	if r.ci.group == "" {
 		d.mu.Lock()
 		pubs := d.pubs
 		d.mu.Unlock()
-		r.grouplessDone(d, pubs)
+		r.grouplessDone(d, pubs, fromWorker)
 		return
 	}
 	d.mu.Lock()
@@ -51,7 +71,9 @@ func (r *reader) ack(d *Delivery) {
 		pubs = append(pubs, r.deadLetter(d, dead, deadErr))
 	}
 	r.mu.Lock()
-	r.workerDoneLocked(d)
+	if fromWorker {
+		r.workerDoneLocked(d)
+	}
 	r.dispatchLocked()
 	// Handing out an entry may have left fewer ready than there are
 	// workers: the reader may fetch more before this one is committed.
@@ -59,9 +81,11 @@ func (r *reader) ack(d *Delivery) {
 	r.enqueueCommit(commitReq{d: d, pubs: pubs})
 }
 
-func (r *reader) nak(d *Delivery) {
+// settleNak retries d after its backoff or dead-letters it; fromWorker as
+// for settleAck.
+func (r *reader) settleNak(d *Delivery, fromWorker bool) {
 	if r.ci.group == "" {
-		r.grouplessDone(d, nil)
+		r.grouplessDone(d, nil, fromWorker)
 		return
 	}
 	d.mu.Lock()
@@ -75,7 +99,9 @@ func (r *reader) nak(d *Delivery) {
 	// delivery.
 	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers()
 	r.mu.Lock()
-	r.workerDoneLocked(d)
+	if fromWorker {
+		r.workerDoneLocked(d)
+	}
 	if redisAway && !r.draining {
 		// Not the job's fault: no delivery is charged; the entry waits at
 		// the front (it holds its key) until Redis answers again.

@@ -6,8 +6,9 @@ import (
 )
 
 // shutdown stops reading and claiming, drops queued entries (they stay
-// pending), and waits until in-flight entries are acknowledged and committed
-// or ctx ends.
+// pending), and waits until in-flight entries (continuations too) are
+// acknowledged and committed or ctx ends; then it ends the continuations'
+// context, and what they leave stays pending.
 func (r *reader) shutdown(ctx context.Context) {
 	r.mu.Lock()
 	if r.draining {
@@ -37,9 +38,14 @@ func (r *reader) shutdown(ctx context.Context) {
 		case <-ctx.Done():
 			r.logs.log.Warn("close deadline reached; unfinished entries stay pending", "entries", left)
 			close(r.commitStop)
+			// Continuations end only once nothing more is committed: a
+			// continuation cut short answers nothing (a Nak now could
+			// dead-letter a job merely for the shutdown).
+			go func() { <-r.commitDone; r.contCancel() }()
 			return
 		case <-tick.C:
 		}
 	}
 	close(r.commitStop)
+	r.contCancel()
 }

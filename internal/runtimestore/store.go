@@ -39,6 +39,7 @@ type Store struct {
 	maxLen any // OperationsMaxLen, boxed once
 
 	begin, finish *script
+	start         startScripts // start.go
 	register      *redis.Script
 	batch         *batcher
 }
@@ -57,6 +58,7 @@ func New(c redis.UniversalClient, opts Options) *Store {
 		c: c, prefix: opts.KeyPrefix, opsKey: opts.KeyPrefix + "operations", maxLen: opts.OperationsMaxLen,
 		begin:    newScript(beginLua),
 		finish:   newScript(finishLua),
+		start:    newStartScripts(),
 		register: redis.NewScript(registerLua),
 		batch:    newBatcher(c),
 	}
@@ -73,6 +75,12 @@ const (
 	fLastResult      = "last_result"
 	fStoppingJobID   = "stopping_job_id"
 	fStoppingSinceMS = "stopping_since_ms"
+	// Start fields (start.go).
+	fEngine          = "engine"
+	fStartingJobID   = "starting_job_id"
+	fStartingSinceMS = "starting_since_ms"
+	fLastStartJobID  = "last_start_job_id"
+	fLastStartResult = "last_start_result"
 )
 
 // recordFields is the order in which the stop scripts return a record's
@@ -98,6 +106,12 @@ local function begin(key, job, now, takeover)
   if last == job then return {'done', r} end
   if status == 'stopped' or status == 'removed' then return {'replay', r} end
   local verdict = 'started'
+  if status == 'starting' then
+    -- A start owns the game: busy until it finishes, unless it is stale.
+    local ss = tonumber(redis.call('HGET', key, 'starting_since_ms')) or 0
+    if tonumber(now) - ss < tonumber(takeover) then return {'busy', r} end
+    redis.call('HDEL', key, 'starting_job_id', 'starting_since_ms')
+  end
   if status == 'stopping' then
     if owner == job then
       verdict = 'resumed'
@@ -147,7 +161,8 @@ return out
 	// KEYS[1] record; ARGV status, container_id, engine_endpoint, runtime, now_ms.
 	registerLua = `
 local key = KEYS[1]
-if redis.call('HGET', key, 'status') == 'stopping' then return {'busy', redis.call('HGETALL', key)} end
+local st = redis.call('HGET', key, 'status')
+if st == 'stopping' or st == 'starting' then return {'busy', redis.call('HGETALL', key)} end
 redis.call('HSET', key, 'status', ARGV[1], 'container_id', ARGV[2], 'engine_endpoint', ARGV[3], 'runtime', ARGV[4], 'updated_at_ms', ARGV[5])
 redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
 return {'ok', redis.call('HGETALL', key)}
@@ -433,6 +448,9 @@ func decodeRecord(gameID string, m map[string]string) (stopruntime.Record, error
 			return rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
 		}
 		rec.LastResult = lr
+	}
+	if err := decodeStartFields(&rec, m); err != nil {
+		return rec, err
 	}
 	return rec, nil
 }

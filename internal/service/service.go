@@ -16,6 +16,7 @@ import (
 	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/startjobs"
 	"galaxy/rtmanager/internal/stopjobs"
 )
 
@@ -43,7 +44,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics is told about answered jobs. Default: none.
 	Metrics stopjobs.Metrics
+
+	// Starter carries start jobs out (a *startruntime.Service); nil: start
+	// jobs are not read. StartWorkers controllers, of their own, handle
+	// them (default DefaultStartWorkers); StartMetrics is told about them.
+	Starter      startjobs.Starter
+	StartWorkers int
+	StartMetrics startjobs.Metrics
 }
+
+// DefaultStartWorkers is the default number of start jobs handled at once;
+// a start can wait --start-timeout for its engine.
+const DefaultStartWorkers = 16
 
 // Service is a running pipeline.
 type Service struct {
@@ -98,12 +110,56 @@ func Start(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Servi
 			s.Close(context.Background())
 			return nil, fmt.Errorf("create stop job handler: %w", err)
 		}
-		if err := c.SubscribeToAllChannels(ctx, h); err != nil {
+		if err := c.SubscribeToReceiveStopJobOperation(ctx, h.ReceiveStopJobOperationReceived); err != nil {
 			s.Close(context.Background())
 			return nil, fmt.Errorf("subscribe to stop jobs: %w", err)
 		}
 	}
+	if err := s.startStartWorkers(ctx, broker, opts, ctrlLog); err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
 	return s, nil
+}
+
+// startStartWorkers subscribes the start-job controllers: the same broker,
+// workers of their own, so slow starts never hold stop workers.
+func (s *Service) startStartWorkers(ctx context.Context, broker *redisstream.Broker, opts Options, ctrlLog ControllerLogger) error {
+	if opts.Starter == nil {
+		return nil
+	}
+	n := opts.StartWorkers
+	if n <= 0 {
+		n = DefaultStartWorkers
+	}
+	for i := 0; i < n; i++ {
+		c, err := runtimejobs.NewAppController(broker,
+			runtimejobs.WithMiddlewares(broker.Middleware()),
+			runtimejobs.WithLogger(ctrlLog))
+		if err != nil {
+			return fmt.Errorf("create app controller: %w", err)
+		}
+		s.ctrls = append(s.ctrls, c)
+		h, err := startjobs.New(opts.Starter, c, startjobs.Options{
+			DeliveryFrom: StartDeliveryFrom, Logger: opts.Logger, Metrics: opts.StartMetrics,
+		})
+		if err != nil {
+			return fmt.Errorf("create start job handler: %w", err)
+		}
+		if err := c.SubscribeToReceiveStartJobOperation(ctx, h.ReceiveStartJobOperationReceived); err != nil {
+			return fmt.Errorf("subscribe to start jobs: %w", err)
+		}
+	}
+	return nil
+}
+
+// StartDeliveryFrom gives the start handler the broker's delivery.
+func StartDeliveryFrom(ctx context.Context) (startjobs.Delivery, bool) {
+	d, ok := redisstream.DeliveryFrom(ctx)
+	if !ok {
+		return nil, false
+	}
+	return d, true
 }
 
 // Close stops reading, waits for in-flight jobs until ctx ends (unfinished

@@ -2,6 +2,7 @@ package stopjobs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,8 +17,8 @@ import (
 
 type nopStopper struct{}
 
-func (nopStopper) Handle(context.Context, stopruntime.Input) (stopruntime.Result, error) {
-	return stopruntime.Result{}, nil
+func (nopStopper) Begin(context.Context, stopruntime.Input) (*stopruntime.Stop, error) {
+	return nil, errors.New("not used by these tests")
 }
 
 type nopSender struct{}

@@ -3,7 +3,12 @@
 // one RuntimeJobResult through the generated sender, which the broker writes
 // in the same atomic step as the job's acknowledgement.
 //
-// Error policy:
+// The handler runs the orchestrator's begin step in its worker; a stop that
+// must wait for its runtime to exit goes on in a broker continuation
+// (Delivery.Continue), so the worker takes the next job at once while the
+// job stays held, in order, until answered.
+//
+// Error policy (the same in the worker and in the continuation):
 //   - invalid job (fails the contract's checks): a failure/invalid_job
 //     result when the game id is readable, and a dead letter;
 //   - transient error (orchestrator busy, runtime unreachable, Redis error):
@@ -29,9 +34,11 @@ import (
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
-// Stopper is the orchestrator's surface the handler needs.
+// Stopper is the orchestrator's surface the handler needs
+// (*stopruntime.Service is one): the begin step, whose Stop either has its
+// answer or is finished (Stop.Finish) once the runtime has exited.
 type Stopper interface {
-	Handle(ctx context.Context, in stopruntime.Input) (stopruntime.Result, error)
+	Begin(ctx context.Context, in stopruntime.Input) (*stopruntime.Stop, error)
 }
 
 // Sender publishes a result; the generated AppController is one.
@@ -52,6 +59,10 @@ type Delivery interface {
 	DeadError() string
 	// DeadLetter dead-letters the entry when it is acknowledged.
 	DeadLetter(reason, err string)
+	// Continue hands the rest of the job to fn, run outside the worker
+	// after the handler returns nil; fn's nil acknowledges the job, its
+	// error retries it (redisstream.Delivery.Continue).
+	Continue(fn func(ctx context.Context) error)
 }
 
 // Metrics is told about each answered job. Default: none.
@@ -82,7 +93,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Handler implements runtimejobs.AppSubscriber.
+// Handler handles the stop-job operation of the generated AppController.
 type Handler struct {
 	stopper  Stopper
 	sender   Sender
@@ -97,7 +108,10 @@ type Handler struct {
 	minReqAt      int64
 }
 
-var _ runtimejobs.AppSubscriber = (*Handler)(nil)
+// Stop jobs only: start jobs have their own handler (internal/startjobs).
+var _ interface {
+	ReceiveStopJobOperationReceived(context.Context, runtimejobs.RuntimeStopJobMessage) error
+} = (*Handler)(nil)
 
 // New builds a Handler. The contract's checks are compiled here, once.
 func New(stopper Stopper, sender Sender, opts Options) (*Handler, error) {
@@ -191,7 +205,7 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 		return h.answerFailure(ctx, log, d, start, gameID, stopruntime.CodeInvalidJob, err.Error())
 	}
 
-	res, err := h.stopper.Handle(ctx, stopruntime.Input{
+	st, err := h.stopper.Begin(ctx, stopruntime.Input{
 		GameID:        gameID,
 		Reason:        job.Reason,
 		OpSource:      stopruntime.OpSourceLobbyStream,
@@ -199,15 +213,39 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 		RequestedAtMS: requestedAt,
 	})
 	if err != nil {
-		code := errorCode(err)
-		if !d.Final() {
-			h.opts.Metrics.Retry(code)
-			log.get().Warn("stop job will be retried", "error_code", code, "err", clip(err.Error()))
-			return fmt.Errorf("stop game %s: %w", gameID, err)
-		}
-		d.DeadLetter(deadMaxDeliveries, err.Error())
-		return h.answerFailure(ctx, log, d, start, gameID, code, err.Error())
+		return h.failed(ctx, log, d, start, gameID, err)
 	}
+	if res, ok := st.Answer(); ok {
+		return h.answer(ctx, log, d, start, gameID, res)
+	}
+	// Waiting for the runtime to exit must not hold the worker: the broker
+	// runs the rest as a continuation, the job still held (its game's later
+	// jobs wait, no other consumer claims it) and answered when it ends.
+	d.Continue(func(ctx context.Context) error {
+		res, err := st.Finish(ctx)
+		if err != nil {
+			return h.failed(ctx, log, d, start, gameID, err)
+		}
+		return h.answer(ctx, log, d, start, gameID, res)
+	})
+	return nil
+}
+
+// failed applies the error policy to an orchestrator error: retry, or on
+// the last delivery a failure answer and a dead letter.
+func (h *Handler) failed(ctx context.Context, log *jobLog, d Delivery, start time.Time, gameID string, err error) error {
+	code := errorCode(err)
+	if !d.Final() {
+		h.opts.Metrics.Retry(code)
+		log.get().Warn("stop job will be retried", "error_code", code, "err", clip(err.Error()))
+		return fmt.Errorf("stop game %s: %w", gameID, err)
+	}
+	d.DeadLetter(deadMaxDeliveries, err.Error())
+	return h.answerFailure(ctx, log, d, start, gameID, code, err.Error())
+}
+
+// answer publishes the orchestrator's answer.
+func (h *Handler) answer(ctx context.Context, log *jobLog, d Delivery, start time.Time, gameID string, res stopruntime.Result) error {
 	out := h.result(d, gameID)
 	out.Payload.Outcome = string(res.Outcome)
 	out.Payload.ErrorCode = res.ErrorCode

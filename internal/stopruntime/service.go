@@ -14,9 +14,11 @@
 //	       -> error wrapping ErrTransient -> Go error, record stays stopping
 //	       -> other error              -> failed, failure/stop_failed
 //
-// Both transitions are atomic in the Store, so one game is stopped by at
-// most one job at a time across all replicas. A failed record is stopped
-// again by the next job.
+// Service.Begin runs the first transition and answers what needs no
+// runtime; Stop.Finish calls the driver and runs the second (stop.go);
+// Service.Handle is both. Both transitions are atomic in the Store, so one
+// game is stopped by at most one job at a time across all replicas. A
+// failed record is stopped again by the next job.
 //
 // Ports: Store (records and the operation log; the Redis one is
 // internal/runtimestore) and Driver (one per runtime kind; internal/runtimes/...).
@@ -96,107 +98,6 @@ func New(store Store, drivers map[string]Driver, opts Options) (*Service, error)
 		d[name] = drv
 	}
 	return &Service{store: store, drivers: d, opts: opts, log: opts.Logger}, nil
-}
-
-// Handle stops the runtime of in.GameID. A Result is the answer for the job;
-// a non-nil error means "no answer yet, retry later": ErrBusy (another stop
-// of the game runs), ErrTransient (the driver could not reach its runtime),
-// or a store error. Invalid input is answered with failure/invalid_job.
-func (s *Service) Handle(ctx context.Context, in Input) (Result, error) {
-	started := s.nowMS()
-	op := Operation{
-		GameID: in.GameID, Operation: "stop", Source: in.OpSource, SourceRef: in.SourceRef,
-		Reason: in.Reason, RequestedAtMS: in.RequestedAtMS, StartedAtMS: started,
-	}
-	if err := validateInput(in); err != nil {
-		op.GameID = truncate(in.GameID, 128)
-		op.SourceRef = truncate(in.SourceRef, 256)
-		res := Result{Outcome: OutcomeFailure, ErrorCode: CodeInvalidJob, ErrorMessage: err.Error()}
-		return s.answer(ctx, op, res)
-	}
-	if in.SourceRef == "" {
-		in.SourceRef = generatedRef(in.OpSource)
-		op.SourceRef = in.SourceRef
-	}
-
-	begin, err := s.store.BeginStop(ctx, BeginRequest{
-		GameID: in.GameID, JobID: in.SourceRef, NowMS: started,
-		TakeoverMS: s.opts.TakeoverAfter.Milliseconds(),
-	})
-	if err != nil {
-		return Result{}, fmt.Errorf("stop game %s: begin: %w", in.GameID, err)
-	}
-	rec := begin.Record
-	switch begin.Verdict {
-	case BeginNotFound:
-		res := Result{Outcome: OutcomeFailure, ErrorCode: CodeNotFound,
-			ErrorMessage: "no runtime record for game " + in.GameID, Record: Record{GameID: in.GameID}}
-		return s.answer(ctx, op, res)
-	case BeginDone:
-		res := storedAnswer(rec)
-		return s.answer(ctx, op, res)
-	case BeginReplay:
-		res := Result{Outcome: OutcomeSuccess, ErrorCode: CodeReplayNoOp,
-			ErrorMessage: "runtime already " + rec.Status, Record: rec}
-		if rec.Status == StatusRemoved {
-			res.Record.ContainerID = ""
-		}
-		return s.answer(ctx, op, res)
-	case BeginBusy:
-		op.Outcome, op.ErrorCode, op.FinishedAtMS = "error", "busy", s.nowMS()
-		busy := fmt.Errorf("stop game %s: stopping by job %s since %d: %w",
-			in.GameID, rec.StoppingJobID, rec.StoppingSinceMS, ErrBusy)
-		if err := s.store.AppendOperation(ctx, op); err != nil {
-			return Result{}, errors.Join(busy, fmt.Errorf("log operation: %w", err))
-		}
-		return Result{}, busy
-	case BeginTakenOver:
-		s.log.WarnContext(ctx, "stop taken over from a stale job", "game_id", in.GameID,
-			"source_ref", in.SourceRef, "previous_job", rec.StoppingJobID)
-	case BeginStarted, BeginResumed:
-	default:
-		return Result{}, fmt.Errorf("stop game %s: begin: unknown verdict %q", in.GameID, begin.Verdict)
-	}
-
-	status, stored, err := s.stopRuntime(ctx, rec)
-	if err != nil {
-		// Transient: the record stays stopping, owned by this job, so a retry
-		// of the same job resumes it.
-		op.Outcome, op.ErrorCode, op.ErrorMessage, op.FinishedAtMS = "error", "transient", err.Error(), s.nowMS()
-		op.ContainerID = rec.ContainerID
-		err = fmt.Errorf("stop game %s: %w", in.GameID, err)
-		s.log.WarnContext(ctx, "transient stop failure", "game_id", in.GameID, "source_ref", in.SourceRef, "err", err)
-		if lerr := s.store.AppendOperation(ctx, op); lerr != nil {
-			return Result{}, errors.Join(err, fmt.Errorf("log operation: %w", lerr))
-		}
-		return Result{}, err
-	}
-	op.Outcome, op.ErrorCode, op.ErrorMessage = string(stored.Outcome), stored.ErrorCode, stored.ErrorMessage
-	op.ContainerID, op.FinishedAtMS = stored.ContainerID, s.nowMS()
-	fin, err := s.store.FinishStop(ctx, FinishRequest{
-		GameID: in.GameID, JobID: in.SourceRef, NowMS: op.FinishedAtMS, Status: status, Result: stored, Begun: rec,
-	}, op)
-	if err != nil {
-		return Result{}, fmt.Errorf("stop game %s: finish: %w", in.GameID, err)
-	}
-	switch fin.Verdict {
-	case FinishOK, FinishDone:
-		res := storedAnswer(fin.Record)
-		if res.Outcome == OutcomeFailure {
-			s.log.WarnContext(ctx, "stop failed", "game_id", in.GameID, "source_ref", in.SourceRef,
-				"error_code", res.ErrorCode, "error_message", res.ErrorMessage)
-		}
-		return res, nil
-	case FinishLost:
-		return Result{}, fmt.Errorf("stop game %s: stop was taken over by job %s: %w",
-			in.GameID, fin.Record.StoppingJobID, ErrBusy)
-	case FinishNotFound:
-		// Someone deleted the record while we stopped it; the next attempt
-		// answers not_found.
-		return Result{}, fmt.Errorf("stop game %s: record vanished during the stop: %w", in.GameID, ErrBusy)
-	default:
-		return Result{}, fmt.Errorf("stop game %s: finish: unknown verdict %q", in.GameID, fin.Verdict)
-	}
 }
 
 // stopRuntime calls the driver and maps its answer to the final status and

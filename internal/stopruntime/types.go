@@ -34,6 +34,8 @@ const (
 	CodeStopFailed         = "stop_failed"
 	CodeRuntimeUnavailable = "runtime_unavailable"
 	CodeInternal           = "internal"
+	// CodeStartFailed answers only start jobs (contract 1.1.0).
+	CodeStartFailed = "start_failed"
 )
 
 // Record statuses (the `status` field of a runtime record).
@@ -117,6 +119,17 @@ type Record struct {
 	// `stopping`: which job owns the stop and since when.
 	StoppingJobID   string
 	StoppingSinceMS int64
+
+	// Start jobs (internal/startruntime). Engine is the profile the
+	// runtime was started with. StartingJobID and StartingSinceMS are set
+	// only while Status is `starting`. LastStartJobID and LastStartResult
+	// belong to the last start carried through; kept apart from the stop's
+	// fields because start and stop job ids come from different streams.
+	Engine          string
+	StartingJobID   string
+	StartingSinceMS int64
+	LastStartJobID  string
+	LastStartResult StoredResult
 }
 
 // Result is the answer of Handle.

@@ -24,8 +24,13 @@ import (
 
 // Options tune a Driver. Zero values take the documented defaults.
 type Options struct {
-	// PollInterval is how often a stopping process is checked. Default 20ms.
+	// PollInterval is how often a stopping process is checked when it cannot
+	// be waited for through a pidfd (wait.go); the interval then doubles up
+	// to 250ms. Default 20ms.
 	PollInterval time.Duration
+	// PollOnly waits by polling /proc even where pidfd_open(2) works (for
+	// tests, and kernels where it misbehaves).
+	PollOnly bool
 	// KillWait bounds the wait for the process to vanish after SIGKILL;
 	// still there after it is a transient error. Default 5s.
 	KillWait time.Duration
@@ -178,31 +183,6 @@ func (d *Driver) signal(pid int, start uint64, target int, sig syscall.Signal) e
 	}
 }
 
-// waitGone polls until the process is gone (true), the wait elapses (false)
-// or ctx ends (a transient error: a retry resumes).
-func (d *Driver) waitGone(ctx context.Context, pid int, start uint64, wait time.Duration) (bool, error) {
-	deadline := time.Now().Add(wait)
-	t := time.NewTicker(d.opts.PollInterval)
-	defer t.Stop()
-	for {
-		ok, err := d.alive(pid, start)
-		if err != nil {
-			return false, err
-		}
-		if !ok {
-			return true, nil
-		}
-		if !time.Now().Before(deadline) {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, fmt.Errorf("wait for process %d: %w: %w", pid, stopruntime.ErrTransient, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
 // alive: the pid exists, has the recorded start time and is not a zombie (a
 // zombie has exited; only its parent's wait is missing). Only a missing
 // /proc entry means gone; any other read failure (EMFILE, EACCES, …) says
@@ -226,11 +206,7 @@ type procStat struct {
 }
 
 func (d *Driver) stat(pid int) (procStat, error) {
-	b, err := os.ReadFile(d.opts.ProcDir + "/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	return parseStat(b)
+	return readStat(d.opts.ProcDir, pid)
 }
 
 // parseStat reads state (field 3) and starttime (field 22). The command name

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -32,4 +34,19 @@ func TestParseUIDs(t *testing.T) {
 	require.Error(t, err)
 	_, err = parseUIDs([]byte("Uid:\tx\n"))
 	require.Error(t, err)
+}
+
+// readStat reads what os.ReadFile reads, and a missing process is
+// fs.ErrNotExist.
+func TestReadStatMatchesTheFile(t *testing.T) {
+	b, err := os.ReadFile("/proc/self/stat")
+	require.NoError(t, err)
+	want, err := parseStat(b)
+	require.NoError(t, err)
+	got, err := readStat("/proc", os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, want.start, got.start)
+
+	_, err = readStat("/proc", 1<<22+17)
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }

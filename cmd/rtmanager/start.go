@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/engines"
+	"galaxy/rtmanager/internal/runtimes/docker"
+	"galaxy/rtmanager/internal/runtimes/process"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/startruntime"
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// newStartService builds the start orchestrator for the configured runtime:
+// --runtime process starts process profiles, --runtime docker docker
+// profiles, --runtime none records every profile's start without running
+// anything. A profile whose runtime has no driver here is refused as
+// invalid_job.
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, func(), error) {
+	drivers := map[string]startruntime.Driver{}
+	closeDriver := func() {}
+	switch cfg.Runtime {
+	case stopruntime.RuntimeDocker:
+		// The stop driver checked the daemon and the API version already.
+		d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
+		if err != nil {
+			return nil, nil, usagef("docker runtime: %s", err)
+		}
+		drivers[engines.RuntimeDocker] = startruntime.Docker{D: d}
+		closeDriver = func() { _ = d.Close() }
+	case stopruntime.RuntimeProcess:
+		drivers[engines.RuntimeProcess] = startruntime.Process{
+			D:     process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID}),
+			Grace: cfg.StopGrace,
+		}
+	case stopruntime.RuntimeNone:
+		drivers[engines.RuntimeProcess] = startruntime.None{}
+		drivers[engines.RuntimeDocker] = startruntime.None{}
+	}
+	svc, err := startruntime.New(runtimestore.New(rdb, runtimestore.Options{}), cfg.Engines, drivers, startruntime.Options{
+		StartTimeout:  cfg.StartTimeout,
+		TakeoverAfter: max(2*time.Minute, 2*(cfg.StartTimeout+cfg.StopGrace+30*time.Second)),
+		Logger:        log,
+	})
+	if err != nil {
+		closeDriver()
+		return nil, nil, fmt.Errorf("create start service: %w", err)
+	}
+	return svc, closeDriver, nil
+}
