@@ -12,6 +12,7 @@ tools: ## Install what the tests need when missing (redis-server, Podman for the
 	@scripts/ensure-redis.sh
 	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
+	@scripts/ensure-golangci-lint.sh
 
 .PHONY: generate
 generate: ## Regenerate gen/runtimejobs from api/runtime-jobs-asyncapi.yaml
@@ -69,10 +70,12 @@ run: ## Demo: private redis-server, rtmanager, three demo engines stopped by sto
 	@bin/rtdemo --rtmanager bin/rtmanager --runtime $(RUNTIME) --game-engine "$$( [ "$(RUNTIME)" = docker ] && echo bin/gameengine )"
 
 .PHONY: lint
-lint: ## gofmt check and go vet
+lint: ## gofmt check, go vet and the pinned golangci-lint (.golangci.yml; built into bin/ on first use)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
+	@GO=$(GO) scripts/ensure-golangci-lint.sh
+	bin/golangci-lint run ./...
 
 .PHONY: test
 test: tools lint check-generated contract-check ## Everything CI runs: tools, lint, drift check, contract-check, go test -race
