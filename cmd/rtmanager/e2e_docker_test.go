@@ -37,7 +37,7 @@ func launchBinary(t *testing.T, args ...string) *proc {
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-p.done
+		_ = <-p.done
 		if t.Failed() {
 			t.Logf("rtmanager stderr:\n%s", p.stderr.String())
 		}
@@ -164,7 +164,7 @@ func TestEndToEndDockerKill9MidStop(t *testing.T) {
 	require.Eventually(t, func() bool { return len(proxy.RequestsWith("/stop")) == 1 }, 20*time.Second, 5*time.Millisecond)
 	t0 := time.Now()
 	require.NoError(t, p.cmd.Process.Kill())
-	<-p.done
+	_ = <-p.done
 	p.done <- nil
 	// Podman goes on with the stop the dead client asked for ("stopping",
 	// which its inspect reports as not running); the container has not
