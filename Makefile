@@ -8,7 +8,7 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI)
+tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI and golangci-lint)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
