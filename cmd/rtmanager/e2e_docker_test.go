@@ -213,7 +213,13 @@ func TestEndToEndDockerDaemonOutage(t *testing.T) {
 	proxy.Down()
 	p := launchBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", proxy.Host(),
 		"--stop-grace", "2s", "--max-deliveries", "1000", "--retry-backoff", "50ms")
-	code, body := p.body("/readyz")
+	// Until the first daemon check has run, /readyz says "starting".
+	var code int
+	var body string
+	require.Eventually(t, func() bool {
+		code, body = p.body("/readyz")
+		return !strings.Contains(body, "starting")
+	}, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "docker daemon at "+proxy.Host()+" unreachable")
 	job := w.add(t, "game_id", c.Game, "reason", "lobby_cancelled")
