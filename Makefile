@@ -8,10 +8,11 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI)
+tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI and golangci-lint)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
+	@scripts/ensure-golangci-lint.sh
 
 .PHONY: generate
 generate: ## Regenerate gen/runtimejobs from api/runtime-jobs-asyncapi.yaml
@@ -69,10 +70,12 @@ run: ## Demo: private redis-server, rtmanager, three demo engines started by sta
 	@bin/rtdemo --rtmanager bin/rtmanager --runtime $(RUNTIME) --game-engine "$$( [ "$(RUNTIME)" = docker ] && echo bin/gameengine )"
 
 .PHONY: lint
-lint: ## gofmt check and go vet
+lint: ## gofmt check, go vet and the pinned golangci-lint (.golangci.yml; built into bin/ on first use)
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
+	@GO=$(GO) scripts/ensure-golangci-lint.sh
+	bin/golangci-lint run ./...
 
 .PHONY: test
 test: tools lint check-generated contract-check ## Everything CI runs: tools, lint, drift check, contract-check, go test -race

@@ -133,7 +133,7 @@ func (p *enginePool) close() {
 	p.keep = nil
 	_ = syscall.Kill(-p.spawner.Process.Pid, syscall.SIGKILL)
 	select {
-	case <-p.done:
+	case _ = <-p.done:
 	case <-time.After(10 * time.Second):
 	}
 }

@@ -30,7 +30,7 @@ func TestBinaryEnvRejectsWhatIsNotKeyValue(t *testing.T) {
 func TestTraceNeedsTheInProcessLatencyRuns(t *testing.T) {
 	for _, skip := range []string{"inproc", "latency", "old,latency"} {
 		_, err := parseFlags([]string{"--trace", "t.out", "--skip", skip}, io.Discard)
-		assert.ErrorContains(t, err, "--trace", skip)
+		require.ErrorContains(t, err, "--trace", skip)
 	}
 	c, err := parseFlags([]string{"--trace", "t.out", "--skip", "binary,old"}, io.Discard)
 	require.NoError(t, err)

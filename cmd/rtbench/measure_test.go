@@ -22,7 +22,7 @@ func TestEntryLatenciesAreResultIDLessJobIDInMilliseconds(t *testing.T) {
 
 func TestQuantileIsNearestRank(t *testing.T) {
 	v := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	assert.Equal(t, 5.0, quantile(v, 0.5))
-	assert.Equal(t, 10.0, quantile(v, 0.99))
-	assert.Equal(t, 1.0, quantile(v, 0.01))
+	assert.InDelta(t, 5.0, quantile(v, 0.5), 1e-9)
+	assert.InDelta(t, 10.0, quantile(v, 0.99), 1e-9)
+	assert.InDelta(t, 1.0, quantile(v, 0.01), 1e-9)
 }

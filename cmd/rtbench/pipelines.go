@@ -131,7 +131,7 @@ func binary(bin string, n, workers int) pipeline {
 		kill := func() {
 			for _, p := range procs {
 				_ = p.cmd.Process.Kill()
-				<-p.done
+				_ = <-p.done
 			}
 		}
 		for i := 0; i < n; i++ {
@@ -194,10 +194,10 @@ func binary(bin string, n, workers int) pipeline {
 				}
 				for _, p := range procs {
 					select {
-					case <-p.done:
+					case _ = <-p.done:
 					case <-time.After(15 * time.Second):
 						_ = p.cmd.Process.Kill()
-						<-p.done
+						_ = <-p.done
 					}
 				}
 				return info

@@ -49,7 +49,7 @@ func TestTargetsAreRatiosToTheCeilingWithTheirBounds(t *testing.T) {
 		require.True(t, ok, name)
 		assert.InDelta(t, want.Ratio, got.Ratio, 1e-9, name)
 		assert.Equal(t, want.Op, got.Op, name)
-		assert.Equal(t, want.Limit, got.Limit, name)
+		assert.InDelta(t, want.Limit, got.Limit, 1e-9, name)
 		assert.Equal(t, want.Pass, got.Pass, name)
 	}
 	assert.False(t, allPass(ts))

@@ -84,8 +84,8 @@ func TestCarriesFieldsOfATruncatedDeadLetter(t *testing.T) {
 
 func TestMetricValue(t *testing.T) {
 	text := "# HELP x\nrtmanager_acks_total{stream=\"runtime:stop_jobs\"} 42\nrtmanager_acks_total_other 7\n"
-	assert.Equal(t, 42.0, metricValue(text, "rtmanager_acks_total", "stream", "runtime:stop_jobs"))
-	assert.Equal(t, 0.0, metricValue(text, "rtmanager_acks_total", "stream", "other"))
+	assert.InDelta(t, 42.0, metricValue(text, "rtmanager_acks_total", "stream", "runtime:stop_jobs"), 1e-9)
+	assert.InDelta(t, 0.0, metricValue(text, "rtmanager_acks_total", "stream", "other"), 1e-9)
 }
 
 // Every poison kind is malformed, and says whether its game id is readable.

@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer func() {
 		_ = rtm.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-rtmDone:
+		case _ = <-rtmDone:
 		case <-time.After(10 * time.Second):
 			_ = rtm.Process.Kill()
 		}

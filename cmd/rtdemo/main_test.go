@@ -5,7 +5,6 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 	"time"
 
@@ -31,7 +30,7 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, cmd.Run(), buf.String())
 	got := buf.String()
 	for _, g := range []string{"demo-1", "demo-2", "demo-3"} {
-		assert.Regexp(t, regexp.MustCompile(`result +\S+ +game=`+g+` +outcome=success +error_code=- `), got)
+		assert.Regexp(t, `result +\S+ +game=`+g+` +outcome=success +error_code=- `, got)
 		assert.Contains(t, got, "engine          game "+g+" (pid ")
 		assert.Regexp(t, `start job +\S+ +game=`+g+` engine=demo`, got)
 		assert.Regexp(t, `engine +game `+g+` running: pid \d+, endpoint 127\.0\.0\.1:\d+, started as pid:\d+:start:\d+`, got)

@@ -37,7 +37,7 @@ func launchBinary(t *testing.T, args ...string) *proc {
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-p.done
+		_ = <-p.done
 		if t.Failed() {
 			t.Logf("rtmanager stderr:\n%s", p.stderr.String())
 		}
@@ -164,7 +164,7 @@ func TestEndToEndDockerKill9MidStop(t *testing.T) {
 	require.Eventually(t, func() bool { return len(proxy.RequestsWith("/stop")) == 1 }, 20*time.Second, 5*time.Millisecond)
 	t0 := time.Now()
 	require.NoError(t, p.cmd.Process.Kill())
-	<-p.done
+	_ = <-p.done
 	p.done <- nil
 	// Podman goes on with the stop the dead client asked for ("stopping",
 	// which its inspect reports as not running); the container has not
@@ -213,7 +213,13 @@ func TestEndToEndDockerDaemonOutage(t *testing.T) {
 	proxy.Down()
 	p := launchBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", proxy.Host(),
 		"--stop-grace", "2s", "--max-deliveries", "1000", "--retry-backoff", "50ms")
-	code, body := p.body("/readyz")
+	// Until the first daemon check has run, /readyz says "starting".
+	var code int
+	var body string
+	require.Eventually(t, func() bool {
+		code, body = p.body("/readyz")
+		return !strings.Contains(body, "starting")
+	}, 20*time.Second, 20*time.Millisecond)
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "docker daemon at "+proxy.Host()+" unreachable")
 	job := w.add(t, "game_id", c.Game, "reason", "lobby_cancelled")

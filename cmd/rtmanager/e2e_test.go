@@ -101,7 +101,7 @@ func startBinary(t *testing.T, args ...string) *proc {
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-p.done
+		_ = <-p.done
 		if t.Failed() {
 			t.Logf("rtmanager stderr:\n%s", p.stderr.String())
 		}

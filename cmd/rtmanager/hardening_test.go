@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -189,7 +188,7 @@ func TestUnfixableRedisConfigurationExits2(t *testing.T) {
 		p.cmd.Stderr = p.stderr
 		require.NoError(t, p.cmd.Start())
 		go func() { p.done <- p.cmd.Wait() }()
-		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+		t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = <-p.done })
 		require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "will keep trying") }, 20*time.Second, 20*time.Millisecond)
 		select {
 		case err := <-p.done:
@@ -250,7 +249,7 @@ func TestProcessRuntimeNeverStopsRtmanager(t *testing.T) {
 	p.cmd.Stderr = p.stderr
 	require.NoError(t, p.cmd.Start())
 	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = <-p.done })
 	require.Eventually(t, func() bool { return p.get("/readyz") == http.StatusOK }, 20*time.Second, 20*time.Millisecond, p.stderr.String())
 
 	id, err := process.IDForPID(p.cmd.Process.Pid)
@@ -272,5 +271,5 @@ func TestProcessRuntimeNeverStopsRtmanager(t *testing.T) {
 	default:
 	}
 	assert.Equal(t, http.StatusOK, p.get("/healthz"))
-	assert.Equal(t, http.StatusOK, p.get("/readyz"), fmt.Sprintf("stderr:\n%s", p.stderr.String()))
+	assert.Equal(t, http.StatusOK, p.get("/readyz"), "stderr:\n%s", p.stderr.String())
 }

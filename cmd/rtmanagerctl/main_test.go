@@ -579,7 +579,7 @@ func TestDeadListAndReplay(t *testing.T) {
 		Fields: map[string]string{"game_id": "g2", "reason": "game_finished", "requested_at_ms": "1764160000000", "dead_reason": "mine", "extra": "x"},
 	}, list[1])
 	assert.Equal(t, d1, list[0].ID)
-	assert.Equal(t, "", list[2].GameID)
+	assert.Empty(t, list[2].GameID)
 
 	o = cli(t, srv.URL(), "dead", "list", "--count", "1")
 	requireOK(t, o)

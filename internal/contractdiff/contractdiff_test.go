@@ -456,10 +456,10 @@ func TestMajorVersionBump(t *testing.T) {
 
 func TestRefusesWhatItCannotJudge(t *testing.T) {
 	_, err := contractdiff.Compare(contract(t), contract(t, version("next")))
-	assert.ErrorContains(t, err, `new info.version: "next" is not a semantic version`)
+	require.ErrorContains(t, err, `new info.version: "next" is not a semantic version`)
 
 	_, err = contractdiff.Compare(contract(t, set("action", "publish", "operations", "sendDeadLetter")), contract(t))
-	assert.ErrorContains(t, err, `old: operation sendDeadLetter: unknown action "publish"`)
+	require.ErrorContains(t, err, `old: operation sendDeadLetter: unknown action "publish"`)
 
 	_, err = contractdiff.Compare(contract(t), contract(t, set("channel", map[string]any{"$ref": "#/channels/nowhere"}, "operations", "sendDeadLetter")))
 	assert.ErrorContains(t, err, `new: operation sendDeadLetter: channel "nowhere" does not exist`)

@@ -42,7 +42,7 @@ func TestContractExamplesValidate(t *testing.T) {
 		require.NotEmpty(t, ch.Message.Examples, "channel %s has no examples to check", key)
 		for _, ex := range ch.Message.Examples {
 			n++
-			assert.NoError(t, v.Validate(ch.Address, ex.Payload), "%s example %s", key, ex.Name)
+			require.NoError(t, v.Validate(ch.Address, ex.Payload), "%s example %s", key, ex.Name)
 		}
 	}
 	assert.GreaterOrEqual(t, n, 6)
@@ -129,7 +129,7 @@ func TestBadPayloadsFailWithReason(t *testing.T) {
 			err := v.Validate(tt.channel, tt.payload)
 			require.Error(t, err)
 			var verr *jsonschema.ValidationError
-			assert.ErrorAs(t, err, &verr)
+			require.ErrorAs(t, err, &verr)
 			assert.Contains(t, err.Error(), tt.reason)
 			assert.Contains(t, err.Error(), tt.channel)
 		})

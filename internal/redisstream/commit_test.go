@@ -22,7 +22,10 @@ func TestPublishAndAckAreOneStep(t *testing.T) {
 	opts := fastOptions()
 	opts.MaxDeliveries = 2
 	startApp(t, rdb, opts, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
-		require.NoError(t, answer(ctx, c, msg))
+		// assert, not require: this runs in the broker's goroutine.
+		if err := answer(ctx, c, msg); !assert.NoError(t, err) {
+			return err
+		}
 		if msg.Payload.GameId == "bad" {
 			return errors.New("fail after publishing")
 		}

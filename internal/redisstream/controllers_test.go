@@ -34,7 +34,7 @@ func TestUserAndAppControllersExchangeOverRedis(t *testing.T) {
 	assert.Equal(t, "success", got["outcome"])
 	assert.Equal(t, "stop", got["operation"])
 	_, err := strconv.ParseInt(got["completed_at_ms"].(string), 10, 64)
-	assert.NoError(t, err, "integers are decimal text")
+	require.NoError(t, err, "integers are decimal text")
 
 	var userLog bytes.Buffer
 	uopts := fastOptions()

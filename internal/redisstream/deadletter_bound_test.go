@@ -41,7 +41,7 @@ func TestBoundDeadLetterCutsValuesFieldsAndError(t *testing.T) {
 	require.Contains(t, m, "dead_truncated")
 	assert.Contains(t, m["dead_truncated"], "copied 1024 of 3003 fields")
 	assert.Contains(t, m["dead_truncated"], "dead_error cut")
-	assert.Equal(t, deadHeaderItems+2*deadMaxFields+2, len(got))
+	assert.Len(t, got, deadHeaderItems+2*deadMaxFields+2)
 	assert.LessOrEqual(t, len(got), maxPublicationItems)
 }
 

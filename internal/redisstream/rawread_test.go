@@ -2,7 +2,6 @@ package redisstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -53,7 +52,7 @@ func TestReadGroupRawFindsDuplicateFields(t *testing.T) {
 			assert.NotContains(t, dups, okID)
 
 			_, _, err = readGroupRaw(ctx, rdb, &redis.XReadGroupArgs{Group: "raw", Consumer: "c", Streams: []string{stream, ">"}, Count: 10, Block: 50 * time.Millisecond})
-			assert.True(t, errors.Is(err, redis.Nil), "an empty block is redis.Nil: %v", err)
+			assert.ErrorIs(t, err, redis.Nil, "an empty block is redis.Nil: %v", err)
 		})
 	}
 }

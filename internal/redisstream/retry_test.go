@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/redisstream"
@@ -25,7 +24,10 @@ func TestNakIsRedeliveredWithBackoff(t *testing.T) {
 		counts <- d.Count()
 		if calls.Add(1) == 1 {
 			// Publishes, then fails: nothing of this attempt may be written.
-			require.NoError(t, answer(ctx, c, msg))
+			// assert, not require: this runs in the broker's goroutine.
+			if err := answer(ctx, c, msg); !assert.NoError(t, err) {
+				return err
+			}
 			return errors.New("transient")
 		}
 		return answer(ctx, c, msg)
@@ -47,7 +49,10 @@ func TestMaxDeliveriesDeadLettersAndAcks(t *testing.T) {
 	var calls atomic.Int32
 	startApp(t, rdb, opts, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
 		calls.Add(1)
-		require.NoError(t, answer(ctx, c, msg))
+		// assert, not require: this runs in the broker's goroutine.
+		if err := answer(ctx, c, msg); !assert.NoError(t, err) {
+			return err
+		}
 		return errors.New("runtime unreachable")
 	})
 	id := addJob(t, rdb, "game_id", "g1", "reason", "game_finished", "dead_reason", "spoof")

@@ -80,7 +80,7 @@ const (
 // Options configure a Handler.
 type Options struct {
 	// DeliveryFrom finds the entry being handled in the context. Required:
-	// cmd/rtmanager passes the broker's accessor.
+	// internal/service passes the broker's accessor.
 	DeliveryFrom func(ctx context.Context) (Delivery, bool)
 	// Contract supplies the game id pattern and limits. Default: the
 	// embedded contract.

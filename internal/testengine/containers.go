@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -88,7 +87,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (Container, error) {
 
 // MustRun is Run for a test: it fails the test on error and removes the
 // container when the test ends.
-func (e *Engine) MustRun(tb testing.TB, spec Spec) Container {
+func (e *Engine) MustRun(tb TB, spec Spec) Container {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/moby/moby/client/pkg/versions"
 )
@@ -38,7 +37,7 @@ var versionedPath = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 
 // NewProxy starts a proxy; maxAPIVersion "" passes every version through.
 // It is closed when the test ends.
-func (e *Engine) NewProxy(tb testing.TB, maxAPIVersion string) *Proxy {
+func (e *Engine) NewProxy(tb TB, maxAPIVersion string) *Proxy {
 	tb.Helper()
 	p, err := e.StartProxy(maxAPIVersion)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -43,7 +42,7 @@ func Required() bool {
 
 // Require returns the shared engine. Without one the test is skipped with
 // the reason, or fails with it when Required.
-func Require(tb testing.TB) *Engine {
+func Require(tb TB) *Engine {
 	tb.Helper()
 	e, err := Shared()
 	if err != nil {
@@ -57,7 +56,7 @@ func Require(tb testing.TB) *Engine {
 
 // Main runs the tests and then closes the shared engine, if one was
 // started: call it from TestMain.
-func Main(m *testing.M) {
+func Main(m M) {
 	code := m.Run()
 	shared.mu.Lock()
 	e := shared.e

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -88,8 +87,17 @@ func New(opts Options) (*Server, error) {
 	return nil, lastErr
 }
 
+// TB is the part of testing.TB that Start uses. Naming it here instead of
+// importing "testing" keeps that package (and its flags) out of the binaries
+// that link testredis: rtbench, rtchaos and rtdemo.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // Start starts a server for the test and stops it when the test ends.
-func Start(tb testing.TB, opts ...Options) *Server {
+func Start(tb TB, opts ...Options) *Server {
 	tb.Helper()
 	var o Options
 	if len(opts) > 0 {

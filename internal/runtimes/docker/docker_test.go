@@ -71,8 +71,8 @@ func TestServerErrorIsPermanent(t *testing.T) {
 	d := fakeDaemon(t)
 	err := d.Stop(context.Background(), "500", time.Second)
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
-	assert.NotErrorIs(t, err, stopruntime.ErrGone)
+	require.NotErrorIs(t, err, stopruntime.ErrTransient)
+	require.NotErrorIs(t, err, stopruntime.ErrGone)
 	assert.Contains(t, err.Error(), "fake daemon answer")
 }
 

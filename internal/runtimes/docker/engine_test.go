@@ -77,7 +77,7 @@ func TestRemovedIsGone(t *testing.T) {
 	require.NoError(t, e.Remove(context.Background(), c.ID))
 	err := d.Stop(context.Background(), c.ID, 5*time.Second)
 	require.ErrorIs(t, err, stopruntime.ErrGone)
-	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
+	require.NotErrorIs(t, err, stopruntime.ErrTransient)
 	require.ErrorIs(t, d.Stop(context.Background(), "rtm-no-such-container", time.Second), stopruntime.ErrGone)
 }
 
@@ -119,7 +119,7 @@ func TestCallerDeadlineIsTransient(t *testing.T) {
 	defer cancel()
 	err := d.Stop(ctx, c.ID, 30*time.Second)
 	require.ErrorIs(t, err, stopruntime.ErrTransient)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NoError(t, d.Stop(context.Background(), c.ID, 1*time.Second))
 	assert.Equal(t, 137, exitCode(t, e, c.ID))
 }
@@ -187,7 +187,7 @@ func TestFixedVersionTooNewIsPermanent(t *testing.T) {
 	c := e.MustRun(t, testengine.Spec{Game: "g-fixed"})
 	err := d.Stop(context.Background(), c.ID, time.Second)
 	require.Error(t, err)
-	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
+	require.NotErrorIs(t, err, stopruntime.ErrTransient)
 	assert.Contains(t, err.Error(), "client version 1.47 is too new. Maximum supported API version is 1.41")
 	assert.True(t, running(t, e, c.ID))
 	_, err = d.Check(context.Background())

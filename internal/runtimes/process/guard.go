@@ -40,12 +40,12 @@ func (d *Driver) guard(pid int) error {
 	refuse := func(why string) error {
 		return fmt.Errorf("%w: not signalling process %d: %s", ErrRefused, pid, why)
 	}
-	switch {
-	case pid == d.self.pid:
+	switch pid {
+	case d.self.pid:
 		return refuse("it is rtmanager itself")
-	case pid == 1:
+	case 1:
 		return refuse("it is init (pid 1)")
-	case pid == d.self.ppid:
+	case d.self.ppid:
 		return refuse("it is rtmanager's parent")
 	}
 	if pgid, err := syscall.Getpgid(pid); err == nil && d.self.pgid > 0 && pgid == d.self.pgid {

@@ -22,14 +22,14 @@ func refusedAndAlive(t *testing.T, d *process.Driver, id string, done <-chan err
 	t.Helper()
 	err := d.Stop(context.Background(), id, 100*time.Millisecond)
 	require.ErrorIs(t, err, process.ErrRefused)
-	assert.NotErrorIs(t, err, stopruntime.ErrTransient)
-	assert.NotErrorIs(t, err, stopruntime.ErrGone)
+	require.NotErrorIs(t, err, stopruntime.ErrTransient)
+	require.NotErrorIs(t, err, stopruntime.ErrGone)
 	assert.Contains(t, err.Error(), want)
 	alive, err := d.Alive(id)
 	require.NoError(t, err)
 	assert.True(t, alive, "the refused process must not have been signalled")
 	select {
-	case <-done:
+	case _ = <-done:
 		t.Fatal("the refused process exited")
 	default:
 	}
@@ -42,7 +42,7 @@ func TestStopRefusesOwnProcessGroup(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = <-done })
 	id, err := process.IDForPID(cmd.Process.Pid)
 	require.NoError(t, err)
 	refusedAndAlive(t, process.New(process.Options{}), id, done, "own process group")
@@ -88,11 +88,11 @@ func TestProcReadErrorIsNotGone(t *testing.T) {
 	alive, err := d.Alive(id)
 	require.Error(t, err)
 	assert.False(t, alive)
-	assert.ErrorIs(t, err, stopruntime.ErrTransient)
+	require.ErrorIs(t, err, stopruntime.ErrTransient)
 
 	err = d.Stop(context.Background(), id, 100*time.Millisecond)
 	require.ErrorIs(t, err, stopruntime.ErrTransient)
-	assert.NotErrorIs(t, err, stopruntime.ErrGone)
+	require.NotErrorIs(t, err, stopruntime.ErrGone)
 
 	// A missing entry is gone.
 	gone := process.FormatID(pid+1, 1)

@@ -35,7 +35,7 @@ func start(t *testing.T, name string, args ...string) *child {
 	go func() { c.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-c.done
+		_ = <-c.done
 	})
 	return c
 }
@@ -109,7 +109,7 @@ func TestStopSignalsWholeGroup(t *testing.T) {
 
 	d := process.New(process.Options{})
 	require.NoError(t, d.Stop(context.Background(), id, 5*time.Second))
-	c.waitExit(t)
+	_ = c.waitExit(t)
 	// The grandchild got the group's SIGTERM too (reaped by init, or a zombie:
 	// both count as gone).
 	require.Eventually(t, func() bool {
@@ -129,7 +129,7 @@ func TestRecycledPIDIsNotSignalled(t *testing.T) {
 	stale := process.FormatID(pid, ticks+1)
 	require.ErrorIs(t, process.New(process.Options{}).Stop(context.Background(), stale, time.Second), stopruntime.ErrGone)
 	select {
-	case <-c.done:
+	case _ = <-c.done:
 		t.Fatal("process with a recycled pid was signalled")
 	case <-time.After(200 * time.Millisecond):
 	}
@@ -145,7 +145,7 @@ func TestBadIDIsPermanent(t *testing.T) {
 	for _, id := range []string{"", "1234", "pid:abc:start:1", "pid:1:start:1", "pid:0:start:1", "pid:-5:start:1", "pid:12:start:x", "docker:abc"} {
 		err := process.New(process.Options{}).Stop(context.Background(), id, time.Second)
 		require.Error(t, err, id)
-		assert.NotErrorIs(t, err, stopruntime.ErrGone, id)
+		require.NotErrorIs(t, err, stopruntime.ErrGone, id)
 		assert.NotErrorIs(t, err, stopruntime.ErrTransient, id)
 	}
 }
