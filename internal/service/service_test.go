@@ -31,7 +31,8 @@ type gateStopper struct {
 
 func newGate() *gateStopper { return &gateStopper{release: make(chan struct{})} }
 
-func (s *gateStopper) Handle(ctx context.Context, in stopruntime.Input) (stopruntime.Result, error) {
+// Begin blocks in the worker, as a slow begin step would, and answers.
+func (s *gateStopper) Begin(ctx context.Context, in stopruntime.Input) (stopruntime.Begun, error) {
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 	s.started.Add(1)
@@ -44,13 +45,19 @@ func (s *gateStopper) Handle(ctx context.Context, in stopruntime.Input) (stoprun
 	select {
 	case <-s.release:
 	case <-ctx.Done():
-		return stopruntime.Result{}, ctx.Err()
+		return nil, ctx.Err()
 	}
-	return stopruntime.Result{
+	return answered{stopruntime.Result{
 		Outcome: stopruntime.OutcomeSuccess,
 		Record:  stopruntime.Record{GameID: in.GameID, ContainerID: "c-" + in.GameID},
-	}, nil
+	}}, nil
 }
+
+// answered is a stop the begin step answered.
+type answered struct{ res stopruntime.Result }
+
+func (a answered) Answer() (stopruntime.Result, bool)                 { return a.res, true }
+func (a answered) Finish(context.Context) (stopruntime.Result, error) { return a.res, nil }
 
 func startService(t *testing.T, rdb *redis.Client, opts service.Options) *service.Service {
 	t.Helper()

@@ -17,7 +17,7 @@ import (
 
 type nopStopper struct{}
 
-func (nopStopper) Begin(context.Context, stopruntime.Input) (*stopruntime.Stop, error) {
+func (nopStopper) Begin(context.Context, stopruntime.Input) (stopruntime.Begun, error) {
 	return nil, errors.New("not used by these tests")
 }
 

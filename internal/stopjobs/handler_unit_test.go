@@ -38,6 +38,9 @@ func (d *fakeDelivery) Count() int64      { return d.count }
 func (d *fakeDelivery) Final() bool       { return d.final }
 func (d *fakeDelivery) Dead() string      { return d.dead }
 func (d *fakeDelivery) DeadError() string { return d.deadError }
+func (d *fakeDelivery) Continue(func(context.Context) error) {
+	panic("fakeStopper answers every stop at its begin step")
+}
 func (d *fakeDelivery) DeadLetter(reason, err string) {
 	d.deadCalls++
 	d.deadReason, d.deadErr = reason, err
@@ -65,9 +68,22 @@ type fakeStopper struct {
 	calls []stopruntime.Input
 }
 
-func (s *fakeStopper) Handle(_ context.Context, in stopruntime.Input) (stopruntime.Result, error) {
+// Begin answers at once (or fails, as a busy stop does); the continuation
+// path is covered end to end in stopjobs_test.go.
+func (s *fakeStopper) Begin(_ context.Context, in stopruntime.Input) (stopruntime.Begun, error) {
 	s.calls = append(s.calls, in)
-	return s.res, s.err
+	if s.err != nil {
+		return nil, s.err
+	}
+	return answeredStop{s.res}, nil
+}
+
+// answeredStop is a stop the begin step answered.
+type answeredStop struct{ res stopruntime.Result }
+
+func (a answeredStop) Answer() (stopruntime.Result, bool) { return a.res, true }
+func (a answeredStop) Finish(context.Context) (stopruntime.Result, error) {
+	return a.res, nil
 }
 
 type fakeMetrics struct {

@@ -38,7 +38,7 @@ import (
 // (*stopruntime.Service is one): the begin step, whose Stop either has its
 // answer or is finished (Stop.Finish) once the runtime has exited.
 type Stopper interface {
-	Begin(ctx context.Context, in stopruntime.Input) (*stopruntime.Stop, error)
+	Begin(ctx context.Context, in stopruntime.Input) (stopruntime.Begun, error)
 }
 
 // Sender publishes a result; the generated AppController is one.

@@ -20,6 +20,14 @@ import (
 // during Handle: a crash there leaves it for a retry of the same job to
 // resume. Handle is both steps in one call.
 
+// Begun is a stop whose begin step has run: either answered already, or
+// waiting for Finish. *Stop is the orchestrator's; it is an interface so
+// callers can be tested with their own.
+type Begun interface {
+	Answer() (res Result, ok bool)
+	Finish(ctx context.Context) (Result, error)
+}
+
 // Stop is a stop whose begin step has run.
 type Stop struct {
 	s        *Service
@@ -54,13 +62,13 @@ func (s *Service) Handle(ctx context.Context, in Input) (Result, error) {
 // returned Stop has no Answer, the record is stopping, owned by
 // in.SourceRef, and the caller calls Finish (or, if it cannot, leaves the
 // job to be retried: the retry resumes the stop).
-func (s *Service) Begin(ctx context.Context, in Input) (*Stop, error) {
+func (s *Service) Begin(ctx context.Context, in Input) (Begun, error) {
 	started := s.nowMS()
 	op := Operation{
 		GameID: in.GameID, Operation: "stop", Source: in.OpSource, SourceRef: in.SourceRef,
 		Reason: in.Reason, RequestedAtMS: in.RequestedAtMS, StartedAtMS: started,
 	}
-	answered := func(res Result) (*Stop, error) {
+	answered := func(res Result) (Begun, error) {
 		res, err := s.answer(ctx, op, res)
 		if err != nil {
 			return nil, err
