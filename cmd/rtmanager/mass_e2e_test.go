@@ -85,7 +85,7 @@ func checkOncePerJob(t *testing.T, w *world, ids map[string]bool, n int) {
 	for _, r := range w.entries(t, results) {
 		seen[r["job_id"]]++
 		assert.Equal(t, "success", r["outcome"], r["game_id"])
-		assert.Equal(t, "", r["error_code"], r["game_id"])
+		assert.Empty(t, r["error_code"], r["game_id"])
 	}
 	assert.Len(t, seen, len(ids))
 	for id := range ids {

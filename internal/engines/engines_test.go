@@ -115,12 +115,12 @@ func TestLoad(t *testing.T) {
 
 func TestNewChecksProfiles(t *testing.T) {
 	_, err := engines.New(engines.Profile{Name: "a", Runtime: "process"})
-	assert.ErrorContains(t, err, "engines.a.command")
+	require.ErrorContains(t, err, "engines.a.command")
 	_, err = engines.New(engines.Profile{Name: "a/b", Runtime: "process", Command: []string{"x"}})
-	assert.ErrorContains(t, err, "must match")
+	require.ErrorContains(t, err, "must match")
 	_, err = engines.New(engines.Profile{Name: "a", Runtime: "process", Command: []string{"x"}},
 		engines.Profile{Name: "a", Runtime: "process", Command: []string{"y"}})
-	assert.ErrorContains(t, err, "given twice")
+	require.ErrorContains(t, err, "given twice")
 	s, err := engines.New(engines.Profile{Name: "d", Runtime: "docker", Image: "i", Port: 80})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"d"}, s.Names())

@@ -118,7 +118,7 @@ func TestSecondCloseKeepsItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	assert.Error(t, b.Close(ctx), "the handler is still running")
+	require.Error(t, b.Close(ctx), "the handler is still running")
 	assert.Less(t, time.Since(start), 3*time.Second, "the second Close waited past its deadline")
 	close(release)
 	require.NoError(t, <-firstDone)

@@ -99,7 +99,7 @@ func TestStartAnswersOnceAndReplays(t *testing.T) {
 	res, err := e.svc.Handle(ctx, in("g1", "demo", "1-0"))
 	require.NoError(t, err)
 	require.Equal(t, stopruntime.OutcomeSuccess, res.Outcome, res.ErrorMessage)
-	assert.Equal(t, "", res.ErrorCode)
+	assert.Empty(t, res.ErrorCode)
 	assert.True(t, reachable(res.Record.EngineEndpoint))
 	rec, ok, err := e.store.Get(ctx, "g1")
 	require.NoError(t, err)

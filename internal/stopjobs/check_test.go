@@ -53,7 +53,7 @@ func TestGameIDCheckFollowsTheContract(t *testing.T) {
 	require.True(t, ok)
 	ch.Message.Payload.Properties["game_id"].Pattern = `^g[0-9]+$`
 	h = newHandler(t, doc)
-	assert.NoError(t, h.check(job("g42")))
+	require.NoError(t, h.check(job("g42")))
 	err = h.check(job("galaxy.eu-1:42"))
 	require.Error(t, err)
 	assert.True(t, strings.HasSuffix(err.Error(), "does not match ^g[0-9]+$"), err.Error())

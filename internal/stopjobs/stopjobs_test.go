@@ -147,7 +147,7 @@ func TestStopThenReplayThenUnknown(t *testing.T) {
 
 	assert.Equal(t, first, res[0]["job_id"])
 	assert.Equal(t, "success", res[0]["outcome"])
-	assert.Equal(t, "", res[0]["error_code"])
+	assert.Empty(t, res[0]["error_code"])
 	assert.Equal(t, "c-g1", res[0]["container_id"])
 	assert.Equal(t, "10.0.0.1:7000", res[0]["engine_endpoint"])
 	assert.Equal(t, "stop", res[0]["operation"])
@@ -160,7 +160,7 @@ func TestStopThenReplayThenUnknown(t *testing.T) {
 	assert.Equal(t, third, res[2]["job_id"])
 	assert.Equal(t, "failure", res[2]["outcome"])
 	assert.Equal(t, "not_found", res[2]["error_code"])
-	assert.Equal(t, "", res[2]["container_id"])
+	assert.Empty(t, res[2]["container_id"])
 
 	rec, ok, err := e.svc.Get(context.Background(), "g1")
 	require.NoError(t, err)

@@ -111,7 +111,7 @@ func TestSlowStopsDoNotDelayOtherGames(t *testing.T) {
 	}
 	for _, r := range res {
 		assert.Equal(t, "success", r["outcome"])
-		assert.Equal(t, "", r["error_code"])
+		assert.Empty(t, r["error_code"])
 	}
 }
 
@@ -153,16 +153,15 @@ func TestShutdownDuringWaitsResumesEachStopOnce(t *testing.T) {
 	_, svc2 := pipeline(t, rdb, map[string]stopruntime.Driver{"docker": fast}, 2, redisstream.Options{
 		Consumer: "restarted", ClaimIdle: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond, MaxDeliveries: 5,
 	})
-	res := readValues(t, rdb, results, 30)
 	e := &env{rdb: rdb, svc: svc2}
 	e.settle(t)
-	res = readValues(t, rdb, results, 30)
+	res := readValues(t, rdb, results, 30)
 	require.Len(t, res, 30)
 	seen := map[string]int{}
 	for _, r := range res {
 		seen[r["game_id"].(string)]++
 		assert.Equal(t, "success", r["outcome"])
-		assert.Equal(t, "", r["error_code"], "the stop was resumed, not replayed")
+		assert.Empty(t, r["error_code"], "the stop was resumed, not replayed")
 	}
 	for _, g := range games {
 		assert.Equal(t, 1, seen[g], g)

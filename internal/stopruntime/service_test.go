@@ -214,7 +214,7 @@ func TestDriverDeadlineIsTransient(t *testing.T) {
 	began := time.Now()
 	_, err = svc.Handle(ctx, job("g-1", "1-0"))
 	require.ErrorIs(t, err, stopruntime.ErrTransient)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(began), 5*time.Second)
 	rec := e.get(t, "g-1")
 	assert.Equal(t, stopruntime.StatusStopping, rec.Status)
