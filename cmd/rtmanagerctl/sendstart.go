@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/engines"
@@ -60,40 +57,5 @@ func cmdSendStart(ctx context.Context, a *app, args []string) error {
 	if set["requested-at-ms"] {
 		values = append(values, "requested_at_ms", *reqAt)
 	}
-	c, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	after := ""
-	if *wait {
-		if after, err = lastID(ctx, c, resultsKey); err != nil {
-			return err
-		}
-	}
-	id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: startJobsKey, Values: values}).Result()
-	if err != nil {
-		return fmt.Errorf("append start job to %s: %w", startJobsKey, err)
-	}
-	if !*wait {
-		if a.g.json {
-			return writeJSON(a.stdout, sendView{JobID: id})
-		}
-		_, err := fmt.Fprintln(a.stdout, id)
-		return err
-	}
-	if !a.g.json {
-		fmt.Fprintf(a.stdout, "job %s sent; waiting up to %s for its result\n", id, *waitTimeout)
-	}
-	res, werr := waitResult(ctx, c, after, id, *waitTimeout)
-	if a.g.json {
-		if err := writeJSON(a.stdout, sendView{JobID: id, Result: res}); err != nil {
-			return err
-		}
-	} else if res != nil {
-		if err := printResults(a.stdout, []resultView{*res}, true); err != nil {
-			return err
-		}
-	}
-	return werr
+	return a.sendJob(ctx, startJobsKey, "start", values, *wait, *waitTimeout)
 }

@@ -55,6 +55,12 @@ func cmdSendStop(ctx context.Context, a *app, args []string) error {
 		values = append(values, "requested_at_ms", *reqAt)
 	}
 
+	return a.sendJob(ctx, jobsKey, "stop", values, *wait, *waitTimeout)
+}
+
+// sendJob appends a job to stream and prints its id or, with wait, waits
+// for its result and prints that.
+func (a *app) sendJob(ctx context.Context, stream, kind string, values []any, wait bool, waitTimeout time.Duration) error {
 	c, err := a.connect(ctx)
 	if err != nil {
 		return err
@@ -62,18 +68,18 @@ func cmdSendStop(ctx context.Context, a *app, args []string) error {
 	defer c.Close()
 
 	after := ""
-	if *wait {
+	if wait {
 		// Remember where the results stream ends before the job exists, so
 		// its result cannot be missed.
 		if after, err = lastID(ctx, c, resultsKey); err != nil {
 			return err
 		}
 	}
-	id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: jobsKey, Values: values}).Result()
+	id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values}).Result()
 	if err != nil {
-		return fmt.Errorf("append stop job to %s: %w", jobsKey, err)
+		return fmt.Errorf("append %s job to %s: %w", kind, stream, err)
 	}
-	if !*wait {
+	if !wait {
 		if a.g.json {
 			return writeJSON(a.stdout, sendView{JobID: id})
 		}
@@ -81,9 +87,9 @@ func cmdSendStop(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if !a.g.json {
-		fmt.Fprintf(a.stdout, "job %s sent; waiting up to %s for its result\n", id, *waitTimeout)
+		fmt.Fprintf(a.stdout, "job %s sent; waiting up to %s for its result\n", id, waitTimeout)
 	}
-	res, werr := waitResult(ctx, c, after, id, *waitTimeout)
+	res, werr := waitResult(ctx, c, after, id, waitTimeout)
 	if a.g.json {
 		if err := writeJSON(a.stdout, sendView{JobID: id, Result: res}); err != nil {
 			return err
