@@ -63,6 +63,7 @@ type reader struct {
 	readErr    error
 	draining   bool
 	outage     bool   // Redis unreachable: dispatch paused (outage.go)
+	outages    uint64 // outages begun so far (outage.go)
 	tailFrom   string // group-less channels: the last entry id when subscribed
 
 	logs rateLog
@@ -210,6 +211,7 @@ func (r *reader) dispatchLocked() {
 }
 
 func (r *reader) transmitLocked(w *worker, d *Delivery) {
+	d.outages = r.outages
 	w.sub.TransmitReceivedMessage(d.message())
 }
 

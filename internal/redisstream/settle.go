@@ -97,7 +97,7 @@ func (r *reader) settleNak(d *Delivery, fromWorker bool) {
 	// A connection error of the handler may be Redis going away (or the
 	// runtime's daemon being unreachable): ask Redis before charging a
 	// delivery.
-	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers()
+	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers(d)
 	r.mu.Lock()
 	if fromWorker {
 		r.workerDoneLocked(d)
