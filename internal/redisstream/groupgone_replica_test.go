@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -189,4 +190,59 @@ func TestGroupDestroyedUnderReplicasAnswersEveryJob(t *testing.T) {
 		}
 	}
 	t.Logf("%d jobs answered before the destroy, %d answered twice", len(answeredBefore), dups)
+}
+
+// A group recreated by hand (not by the broker: its record does not move)
+// past an entry a replica holds: the replica, having seen NOGROUP, moves
+// the group back before the entry (XGROUP SETID), so the entry is read
+// again into the group and its commit passes. The broker is kept from
+// recreating the group itself meanwhile by a record key of the wrong type,
+// which it refuses to write, and says so.
+func TestReplicaFindingAGroupMadeByHandMovesItBack(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	record := jobs + ":" + group + ":epoch"
+
+	release := make(chan struct{})
+	got := make(chan string, 4)
+	var calls atomic.Int32
+	o := replicaOptions("replica-b")
+	o.Prefetch = 2 // room to read while it holds job 1: it sees NOGROUP
+	a := startApp(t, rdb, o, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		if calls.Add(1) == 1 {
+			d, _ := redisstream.DeliveryFrom(ctx)
+			got <- d.ID()
+			<-release
+		}
+		return answer(ctx, c, msg)
+	})
+	job1 := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	select {
+	case id := <-got:
+		require.Equal(t, job1, id)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the replica never received job 1")
+	}
+	require.NoError(t, rdb.Rename(ctx, record, record+".saved").Err())
+	require.NoError(t, rdb.Set(ctx, record, "x", 0).Err())
+	require.NoError(t, rdb.XGroupDestroy(ctx, jobs, group).Err())
+	require.Eventually(t, func() bool {
+		err := a.broker.Health()
+		return err != nil && strings.Contains(err.Error(), "key "+record+" holds a string, not a hash")
+	}, 20*time.Second, 10*time.Millisecond, "the broker saw NOGROUP and refuses a record of the wrong type")
+	// By hand, after job 1; then the record as it was.
+	require.NoError(t, rdb.XGroupCreate(ctx, jobs, group, "$").Err())
+	require.Equal(t, job1, groupLastDelivered(t, rdb))
+	require.NoError(t, rdb.Rename(ctx, record+".saved", record).Err())
+
+	require.Eventually(t, func() bool { return groupLastDelivered(t, rdb) == job1 && pendingCount(t, rdb) == 1 }, 20*time.Second, 10*time.Millisecond,
+		"the group is moved back and job 1 read again into it")
+	close(release)
+	require.Eventually(t, func() bool { return resultsByJob(t, rdb)[job1] == 1 }, 20*time.Second, 10*time.Millisecond,
+		"job 1 is answered")
+	require.Eventually(t, func() bool { return pendingCount(t, rdb) == 0 }, 20*time.Second, 10*time.Millisecond)
+	a.stop(t)
+	assert.Equal(t, map[string]int{job1: 1}, resultsByJob(t, rdb))
+	assert.Equal(t, int32(1), calls.Load())
 }
