@@ -246,3 +246,69 @@ func TestReplicaFindingAGroupMadeByHandMovesItBack(t *testing.T) {
 	assert.Equal(t, map[string]int{job1: 1}, resultsByJob(t, rdb))
 	assert.Equal(t, int32(1), calls.Load())
 }
+
+// A replica that sees NOGROUP and finds a group another broker recreated
+// past an entry it holds leaves the group where it is (no replay of what
+// others answered since) and answers the entry at its commit, outside the
+// group. The other broker's create runs at a chosen moment: the record key
+// is of the wrong type until then, so this replica cannot recreate the
+// group itself, and the test restores it and creates the group in one
+// MULTI, with the broker's own script.
+func TestReplicaFindingAGroupABrokerMadeLeavesIt(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	record := jobs + ":" + group + ":epoch"
+
+	release := make(chan struct{})
+	got := make(chan string, 4)
+	var calls atomic.Int32
+	o := replicaOptions("replica-b")
+	o.Prefetch = 2 // room to read while it holds job 1: it sees NOGROUP
+	a := startApp(t, rdb, o, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		if calls.Add(1) == 1 {
+			d, _ := redisstream.DeliveryFrom(ctx)
+			got <- d.ID()
+			<-release
+		}
+		return answer(ctx, c, msg)
+	})
+	job1 := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	select {
+	case id := <-got:
+		require.Equal(t, job1, id)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the replica never received job 1")
+	}
+	require.NoError(t, rdb.Rename(ctx, record, record+".saved").Err())
+	require.NoError(t, rdb.Set(ctx, record, "x", 0).Err())
+	require.NoError(t, rdb.XGroupDestroy(ctx, jobs, group).Err())
+	require.Eventually(t, func() bool {
+		err := a.broker.Health()
+		return err != nil && strings.Contains(err.Error(), "key "+record+" holds a string, not a hash")
+	}, 20*time.Second, 10*time.Millisecond, "the broker saw NOGROUP and refuses a record of the wrong type")
+	// "Another broker" recreates the group at job 1 (it held nothing older).
+	var created *redis.Cmd
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Rename(ctx, record+".saved", record)
+		created = redisstream.CreateGroupScript.Eval(ctx, p, []string{jobs, record}, group, job1)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, []any{int64(1), int64(2)}, created.Val(), "created, epoch 2")
+	require.Equal(t, job1, groupLastDelivered(t, rdb))
+
+	require.Eventually(t, func() bool { return a.broker.Health() == nil }, 20*time.Second, 10*time.Millisecond,
+		"the replica reads from the group again")
+	close(release)
+	require.Eventually(t, func() bool { return resultsByJob(t, rdb)[job1] == 1 }, 20*time.Second, 10*time.Millisecond,
+		"job 1 is answered")
+	a.stop(t)
+	assert.Equal(t, map[string]int{job1: 1}, resultsByJob(t, rdb))
+	assert.Equal(t, int64(0), pendingCount(t, rdb))
+	marked, err := rdb.HExists(ctx, record, "a:"+job1).Result()
+	require.NoError(t, err)
+	// Moved back, the group would have delivered job 1 again and its commit
+	// acknowledged it there, leaving no mark.
+	assert.True(t, marked, "job 1 answered outside the group, not read again into it")
+}
