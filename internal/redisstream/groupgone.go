@@ -173,17 +173,31 @@ end
 // createGroupScript creates the consumer group (and the stream) and, when
 // it created it, records it: the epoch counter goes up, the floor is the
 // group's last-delivered id, and marks of the group before are dropped.
-// Both keys' types are checked before the first write.
+// Both keys' types are checked before the first write; a record of the
+// wrong type refuses only a creation (a group already there is used, its
+// epoch unknown: -1).
 //
 // KEYS[1] the stream, KEYS[2] groupKey; ARGV[1] the group, ARGV[2] the
 // start id. It returns {1 created or 0 there already, epoch}.
 var createGroupScript = redis.NewScript(`
+local function lastDelivered()
+  if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    if name == ARGV[1] then return last end
+  end
+  return nil
+end
 local t = redis.call('TYPE', KEYS[1]).ok
 if t ~= 'stream' and t ~= 'none' then
   return redis.error_reply('WRONGTYPE key ' .. KEYS[1] .. ' holds a ' .. t .. ', not a stream')
 end
 local ht = redis.call('TYPE', KEYS[2]).ok
 if ht ~= 'hash' and ht ~= 'none' then
+  if lastDelivered() then return {0, -1} end
   return redis.error_reply('WRONGTYPE key ' .. KEYS[2] .. ' holds a ' .. ht .. ', not a hash')
 end
 local epoch = 0
@@ -193,14 +207,7 @@ if type(r) == 'table' and r.err then
   if string.sub(r.err, 1, 9) == 'BUSYGROUP' then return {0, epoch} end
   return redis.error_reply(r.err)
 end
-local floor = nil
-for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local name, last
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
-  end
-  if name == ARGV[1] then floor = last end
-end
+local floor = lastDelivered()
 epoch = epoch + 1
 redis.call('DEL', KEYS[2])
 if floor then

@@ -312,3 +312,22 @@ func TestReplicaFindingAGroupABrokerMadeLeavesIt(t *testing.T) {
 	// acknowledged it there, leaving no mark.
 	assert.True(t, marked, "job 1 answered outside the group, not read again into it")
 }
+
+// A group record of the wrong type refuses only creating the group (a
+// write it could not finish): a group already there is read and its jobs
+// answered, and the key is left as it was.
+func TestGroupRecordOfTheWrongTypeStopsOnlyACreate(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	record := jobs + ":" + group + ":epoch"
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	require.NoError(t, rdb.Set(ctx, record, "x", 0).Err())
+	a := startApp(t, rdb, fastOptions(), 1, answer)
+	job := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	require.Eventually(t, func() bool { return resultsByJob(t, rdb)[job] == 1 }, 20*time.Second, 10*time.Millisecond)
+	require.NoError(t, a.broker.Health())
+	v, err := rdb.Get(ctx, record).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "x", v)
+}

@@ -211,9 +211,10 @@ func (r *reader) createGroup(seen int64) error {
 		r.b.log.Info("consumer group created", "stream", r.ci.address, "group", r.ci.group, "start_id", start, "epoch", epoch)
 		return nil
 	}
-	if holding && epoch == seen {
-		// Recreated, but not by this broker (its epoch did not move): move
-		// it back if it starts after entries this process holds.
+	if holding && (epoch == seen || epoch < 0) {
+		// Recreated, but not by this broker (its epoch did not move), or
+		// unknown: move it back if it starts after entries this process
+		// holds.
 		return r.groupNotAfter(ctx, start)
 	}
 	return nil
