@@ -60,6 +60,7 @@ type reader struct {
 	lastID     string      // last entry id read as new
 	entryEst   int64       // largest entry size lately read, 0 before any (inhand.go)
 	answered   answeredIDs // lately committed ids (groupgone.go)
+	epoch      int64       // the group's epoch when last created or found (groupgone.go)
 	readErr    error
 	draining   bool
 	outage     bool   // Redis unreachable: dispatch paused (outage.go)
