@@ -48,7 +48,7 @@ var ErrStale = errors.New("record changed meanwhile")
 // (Redis does not roll back a script that fails halfway): the event
 // stream's type, the arguments, the record's status and container.
 // KEYS[1] record, KEYS[2] events stream; ARGV: from, to, container_id,
-// now_ms, maxlen, exit_code (” unknown), oom_killed ('0'|'1'), reason,
+// now_ms, maxlen (0: unbounded), exit_code (” unknown), oom_killed ('0'|'1'), reason,
 // then the event's fields.
 const transitionLua = `
 local t = redis.call('TYPE', KEYS[2])['ok']
@@ -64,7 +64,12 @@ if not r[1] then return {'not_found'} end
 if r[1] ~= from or (r[2] or '') ~= cid then return {'stale', r[1], r[2] or ''} end
 local event = {}
 for i = 9, #ARGV do event[#event + 1] = ARGV[i] end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(event))
+local id
+if tonumber(maxlen) > 0 then
+  id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(event))
+else
+  id = redis.call('XADD', KEYS[2], '*', unpack(event))
+end
 redis.call('HSET', KEYS[1], 'status', to, 'updated_at_ms', now, 'failure_reason', ARGV[8])
 if to == 'exited' then
   redis.call('HSET', KEYS[1], 'finished_at_ms', now, 'oom_killed', ARGV[7])
