@@ -214,9 +214,10 @@ func (w *Watcher) Close(ctx context.Context) error {
 }
 
 // Watch starts watching a game that became running in this process (a
-// start job), without waiting for the next reconciliation.
+// start job), without waiting for the next reconciliation. A nil Watcher
+// watches nothing.
 func (w *Watcher) Watch(rec stopruntime.Record) {
-	if w.ctx == nil || w.opts.Drivers[rec.Runtime] == nil || rec.Status != stopruntime.StatusRunning {
+	if w == nil || w.ctx == nil || w.opts.Drivers[rec.Runtime] == nil || rec.Status != stopruntime.StatusRunning {
 		return
 	}
 	if s := w.opts.Shard; s != nil && !s.Mine(rec.GameID) {
