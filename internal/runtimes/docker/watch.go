@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
 	"galaxy/rtmanager/internal/runtimes"
@@ -69,14 +70,16 @@ func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string)) {
 		if _, err := d.negotiate(ctx, s, false); err != nil {
 			continue
 		}
-		res := s.cli.Events(ctx, client.EventsListOptions{
-			Filters: client.Filters{}.Add("type", "container").Add("event", "die"),
-		})
+		// Filtered here, not by the daemon: Podman's compatible API sends
+		// nothing for an "event" filter.
+		res := s.cli.Events(ctx, client.EventsListOptions{})
 		for done := false; !done; {
 			select {
 			case m := <-res.Messages:
 				attempt = 0
-				fn(m.Actor.ID)
+				if m.Type == events.ContainerEventType && m.Action == events.ActionDie {
+					fn(m.Actor.ID)
+				}
 			case <-res.Err: // the stream ended (io.EOF, the daemon went away, ctx)
 				done = true
 			}
