@@ -22,27 +22,32 @@ func (w *Watcher) probeLoop() {
 			return
 		case <-t.C:
 		}
-		sem := make(chan struct{}, w.opts.ProbeConcurrency)
-		var wg sync.WaitGroup
-		for _, rec := range w.watched() {
-			if rec.EngineEndpoint == "" {
-				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-w.ctx.Done():
-			}
-			if w.ctx.Err() != nil {
-				break
-			}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				w.probe(rec)
-			}()
-		}
-		wg.Wait()
+		w.probeRound()
 	}
+}
+
+// probeRound checks every watched engine once.
+func (w *Watcher) probeRound() {
+	sem := make(chan struct{}, w.opts.ProbeConcurrency)
+	var wg sync.WaitGroup
+	for _, rec := range w.watched() {
+		if rec.EngineEndpoint == "" {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-w.ctx.Done():
+		}
+		if w.ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.probe(rec)
+		}()
+	}
+	wg.Wait()
 }
 
 // probe checks one engine. FailureThreshold failures in a row make a
