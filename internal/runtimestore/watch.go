@@ -41,7 +41,24 @@ type Change struct {
 
 // ErrStale means the record no longer had the expected status or
 // container: someone else (a stop job, another replica) changed it first.
+// The error is a *StaleError, which says what the record holds now.
 var ErrStale = errors.New("record changed meanwhile")
+
+// StaleError is a transition refused because the record changed; Status
+// is empty when there is no record.
+type StaleError struct {
+	GameID, From        string
+	Status, ContainerID string
+}
+
+func (e *StaleError) Error() string {
+	if e.Status == "" {
+		return fmt.Sprintf("transition of game %s: no record: %v", e.GameID, ErrStale)
+	}
+	return fmt.Sprintf("transition of game %s from %s: now %s with container %q: %v", e.GameID, e.From, e.Status, e.ContainerID, ErrStale)
+}
+
+func (e *StaleError) Unwrap() error { return ErrStale }
 
 // transitionLua moves one record from one status to another and appends
 // the event, or writes nothing. Every check comes before the first write
@@ -121,11 +138,11 @@ func (s *Store) Transition(ctx context.Context, eventsKey string, maxLen int64, 
 		id, _ := v[1].(string)
 		return id, nil
 	case "not_found":
-		return "", fmt.Errorf("transition of game %s: no record: %w", c.GameID, ErrStale)
+		return "", &StaleError{GameID: c.GameID, From: c.From}
 	case "stale":
 		st, _ := v[1].(string)
 		cid, _ := v[2].(string)
-		return "", fmt.Errorf("transition of game %s from %s: now %s with container %q: %w", c.GameID, c.From, st, cid, ErrStale)
+		return "", &StaleError{GameID: c.GameID, From: c.From, Status: st, ContainerID: cid}
 	}
 	return "", fmt.Errorf("transition of game %s: unexpected reply %v", c.GameID, v)
 }

@@ -29,7 +29,7 @@ var target = map[string]string{
 
 // change moves the record from the status the watch last saw to the
 // event's, with its event, in one store script. If the record changed
-// meanwhile it is read again: an exit still applies to a record that went
+// meanwhile (the script says how): an exit still applies to a record that went
 // from running to unhealthy (or back) with the same container; anything
 // else (a stop job owns it, another replica reported it, a new runtime)
 // means there is nothing to report, and the game is no longer watched
@@ -37,15 +37,13 @@ var target = map[string]string{
 func (w *Watcher) change(ctx context.Context, rec stopruntime.Record, typ string, st runtimes.State) error {
 	for attempt := 0; ; attempt++ {
 		err := w.transition(ctx, rec, typ, st)
-		if err == nil || !errors.Is(err, runtimestore.ErrStale) {
+		var stale *runtimestore.StaleError
+		if err == nil || !errors.As(err, &stale) {
 			return err
 		}
-		cur, ok, gerr := w.store.Get(ctx, rec.GameID)
-		if gerr != nil {
-			return fmt.Errorf("read game %s again: %w", rec.GameID, gerr)
-		}
+		// The script said what the record holds now: no second read.
 		w.mu.Lock()
-		if !ok || cur.ContainerID != rec.ContainerID || !watchable(cur.Status) {
+		if stale.ContainerID != rec.ContainerID || !watchable(stale.Status) {
 			if g := w.games[rec.GameID]; g != nil && g.rec.ContainerID == rec.ContainerID {
 				w.dropLocked(rec.GameID)
 			}
@@ -53,13 +51,13 @@ func (w *Watcher) change(ctx context.Context, rec stopruntime.Record, typ string
 			return nil
 		}
 		if g := w.games[rec.GameID]; g != nil {
-			g.rec.Status = cur.Status
+			g.rec.Status = stale.Status
 		}
 		w.mu.Unlock()
-		if typ != EventExited || attempt > 0 || cur.Status == rec.Status {
+		if typ != EventExited || attempt > 0 || stale.Status == rec.Status {
 			return nil // health changes are decided again at the next probe
 		}
-		rec.Status = cur.Status
+		rec.Status = stale.Status
 	}
 }
 

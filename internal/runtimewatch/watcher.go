@@ -38,7 +38,6 @@ const (
 // Store is what the watch needs of the runtime store.
 type Store interface {
 	Watched(ctx context.Context, statuses ...string) ([]stopruntime.Record, error)
-	Get(ctx context.Context, gameID string) (stopruntime.Record, bool, error)
 	Transition(ctx context.Context, eventsKey string, maxLen int64, c runtimestore.Change) (string, error)
 }
 
