@@ -35,7 +35,7 @@ func gate(t *testing.T, args ...string) (int, string, string) {
 
 const (
 	idleTimeout = "            - idle_timeout\n"
-	v1          = "  version: 1.1.0\n"
+	v1          = "  version: 1.2.0\n"
 )
 
 // The repository's own pair: the contract against its last release.
@@ -77,7 +77,7 @@ func TestBreakFailsWithReadableList(t *testing.T) {
 	assert.Contains(t, errOut, "2 wire-breaking change(s):")
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.reason: enum-narrowed: no longer accepted: "idle_timeout"`)
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.requested_at_ms: constraint-tightened: minimum raised from 0 to 1`)
-	assert.Contains(t, errOut, "raising the major of info.version (now 1.1.0)")
+	assert.Contains(t, errOut, "raising the major of info.version (now 1.2.0)")
 }
 
 func TestMajorBumpAcceptsBreak(t *testing.T) {
