@@ -46,12 +46,14 @@ func TestReleasedContractIsCompatible(t *testing.T) {
 	assert.Contains(t, out, "no wire-breaking change")
 }
 
-// 1.0.0 to 1.1.0 added start jobs: the gate accepts it and says it is
-// additive, listing the result values tied to the new channel.
+// 1.0.0 to 1.1.0 added start jobs, 1.2.0 runtime events: the gate accepts
+// both and says they are additive, listing the result values tied to the
+// new channel.
 func TestStartJobsAreAdditive(t *testing.T) {
 	code, out, errOut := gate(t, "--old", "testdata/runtime-jobs-asyncapi-1.0.0.yaml", "--new", variant(t))
 	assert.Equal(t, exitOK, code, errOut)
-	assert.Contains(t, out, "additive: 6 compatible change(s), no wire-breaking change")
+	assert.Contains(t, out, "additive: 8 compatible change(s), no wire-breaking change")
+	assert.Contains(t, out, `channel runtimeEvents: channel-added: new channel at "runtime:events"`)
 	assert.Contains(t, out, `payload.operation: enum-value-for-new-channel: new values "start" answer only jobs of the new channel startJobs`)
 	assert.Contains(t, out, `payload.error_code: enum-value-for-new-channel: new values "start_failed" answer only jobs of the new channel startJobs`)
 
