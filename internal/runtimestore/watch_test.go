@@ -1,7 +1,6 @@
 package runtimestore_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -78,7 +77,7 @@ func TestTransitionWritesNothingOnWrongTypeEventsKey(t *testing.T) {
 	require.NoError(t, c.Set(ctx, events, "x", 0).Err())
 	_, err := s.Transition(ctx, events, 1000, exitChange("g", 1))
 	require.Error(t, err)
-	assert.False(t, errors.Is(err, runtimestore.ErrStale))
+	require.NotErrorIs(t, err, runtimestore.ErrStale)
 	rec, _, err := s.Get(ctx, "g")
 	require.NoError(t, err)
 	assert.Equal(t, "running", rec.Status)

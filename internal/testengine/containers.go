@@ -57,7 +57,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (Container, error) {
 		"--alloc-mb", strconv.Itoa(spec.AllocMB)}
 	hc := &container.HostConfig{NetworkMode: "host"}
 	if spec.Memory > 0 {
-		hc.Resources.Memory, hc.Resources.MemorySwap = spec.Memory, spec.Memory
+		hc.Memory, hc.MemorySwap = spec.Memory, spec.Memory
 	}
 	if spec.RestartAlways {
 		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}

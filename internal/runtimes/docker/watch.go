@@ -80,7 +80,10 @@ func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string)) {
 				if m.Type == events.ContainerEventType && m.Action == events.ActionDie {
 					fn(m.Actor.ID)
 				}
-			case <-res.Err: // the stream ended (io.EOF, the daemon went away, ctx)
+			case err := <-res.Err:
+				// The stream ended (io.EOF, the daemon went away, ctx): open
+				// it again; fn("") then asks for a reconciliation.
+				_ = err
 				done = true
 			}
 		}
