@@ -70,6 +70,10 @@ func startWatch(cfg config, rdb *redis.Client, doc *api.Document, drivers map[st
 		ProbeTimeout:      cfg.Watch.ProbeTimeout,
 		FailureThreshold:  cfg.Watch.ProbeFailures,
 		Events:            ch,
+		HealthPath: func(engine string) string {
+			p, _ := cfg.Engines.Get(engine)
+			return p.HealthPath
+		},
 		Shard: &runtimewatch.GroupShard{RDB: rdb, Stream: runtimejobs.StopJobsChannelPath, Group: group,
 			Self: cfg.Consumer, Live: 2 * max(cfg.Watch.ReconcileInterval, time.Minute)},
 		Logger:  log.With("component", "runtimewatch"),

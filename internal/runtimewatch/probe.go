@@ -3,7 +3,9 @@ package runtimewatch
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -55,13 +57,7 @@ func (w *Watcher) probeRound() {
 // a success makes an unhealthy one healthy again. No restart: a restart
 // loses the game's state, so Lobby decides (and may send a stop job).
 func (w *Watcher) probe(rec stopruntime.Record) {
-	ctx, cancel := context.WithTimeout(w.ctx, w.opts.ProbeTimeout)
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", rec.EngineEndpoint)
-	cancel()
-	if err == nil {
-		_ = conn.Close()
-	}
+	err := w.check1(rec)
 	if w.ctx.Err() != nil {
 		return
 	}
@@ -96,6 +92,48 @@ func (w *Watcher) probe(rec stopruntime.Record) {
 		w.changeHealth(cur, EventUnhealthy, reason)
 	case cur.Status == stopruntime.StatusUnhealthy:
 		w.changeHealth(cur, EventHealthy, "the engine accepts connections on "+cur.EngineEndpoint+" again")
+	}
+}
+
+// check1 is one health check: an HTTP GET of the profile's health path
+// (2xx or 3xx is healthy), else a TCP connect to the endpoint.
+func (w *Watcher) check1(rec stopruntime.Record) error {
+	ctx, cancel := context.WithTimeout(w.ctx, w.opts.ProbeTimeout)
+	defer cancel()
+	if path := w.opts.HealthPath(rec.Engine); path != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+rec.EngineEndpoint+path, nil)
+		if err != nil {
+			return err
+		}
+		res, err := w.http.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+		_ = res.Body.Close()
+		if res.StatusCode >= 400 {
+			return fmt.Errorf("GET %s: %s", path, res.Status)
+		}
+		return nil
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", rec.EngineEndpoint)
+	if err == nil {
+		_ = conn.Close()
+	}
+	return err
+}
+
+// newProbeClient makes the client of HTTP health checks: no connection
+// kept between checks (one check per engine per interval), redirects not
+// followed (a 3xx answer is healthy).
+func newProbeClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
 	}
 }
 

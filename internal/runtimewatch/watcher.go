@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -86,6 +87,9 @@ type Options struct {
 	// Events is the contract's runtimeEvents channel (its address, MAXLEN
 	// and field encoding). Required.
 	Events *api.Channel
+	// HealthPath gives the HTTP path of an engine profile's health check
+	// (engines.Profile.HealthPath); "" or nil: a TCP connect.
+	HealthPath func(engine string) string
 	// Shard says which games this replica watches; nil: all.
 	Shard   Sharder
 	Logger  *slog.Logger
@@ -121,6 +125,9 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.HealthPath == nil {
+		o.HealthPath = func(string) string { return "" }
+	}
 }
 
 // Validate reports options that cannot work.
@@ -152,6 +159,7 @@ type Watcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{} // reconcile now
+	http   *http.Client  // health checks with a path (probe.go)
 }
 
 // game is one watched runtime.
@@ -171,7 +179,7 @@ func New(store Store, opts Options) (*Watcher, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Watcher{store: store, opts: opts, games: map[string]*game{}, kick: make(chan struct{}, 1)}, nil
+	return &Watcher{store: store, opts: opts, games: map[string]*game{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
 }
 
 // Start runs the loops until Close.

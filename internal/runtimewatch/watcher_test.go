@@ -3,8 +3,11 @@ package runtimewatch_test
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -291,4 +294,43 @@ func TestExitDuringStopIsTheStops(t *testing.T) {
 	e.settle(t, 1)
 	assert.Empty(t, e.events(t))
 	assert.Equal(t, "stopping", e.status(t, "g4").Status)
+}
+
+// A profile with a health path is checked with an HTTP GET: a 503 answer
+// counts as a failure although the port accepts connections.
+func TestHTTPHealthPath(t *testing.T) {
+	e := setup(t)
+	var code atomic.Int32
+	code.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(code.Load()))
+	}))
+	defer srv.Close()
+	id := e.sleeper(t, "gh")
+	_, err := e.store.Register(context.Background(), stopruntime.Record{GameID: "gh", Status: "running",
+		ContainerID: id, EngineEndpoint: strings.TrimPrefix(srv.URL, "http://"), Runtime: stopruntime.RuntimeProcess})
+	require.NoError(t, err)
+	// Register keeps no engine: name it as a start job would have.
+	require.NoError(t, e.rdb.HSet(context.Background(), e.store.RecordKey("gh"), "engine", "web").Err())
+	e.watcher(t, func(o *runtimewatch.Options) {
+		o.HealthPath = func(engine string) string {
+			if engine == "web" {
+				return "/healthz"
+			}
+			return ""
+		}
+	})
+	e.settle(t, 1)
+	assert.Empty(t, e.events(t))
+	code.Store(http.StatusServiceUnavailable)
+	msgs := e.waitEvents(t, 1)
+	assert.Equal(t, "unhealthy", msgs[0].Values["type"])
+	assert.Contains(t, msgs[0].Values["reason"], "503")
+	code.Store(http.StatusOK)
+	msgs = e.waitEvents(t, 2)
+	assert.Equal(t, "healthy", msgs[1].Values["type"])
 }
