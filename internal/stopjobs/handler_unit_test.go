@@ -31,15 +31,16 @@ type fakeDelivery struct {
 	// What the handler asked for.
 	deadReason, deadErr string
 	deadCalls           int
-	cont                func(context.Context) error
 }
 
-func (d *fakeDelivery) ID() string                              { return d.id }
-func (d *fakeDelivery) Count() int64                            { return d.count }
-func (d *fakeDelivery) Final() bool                             { return d.final }
-func (d *fakeDelivery) Dead() string                            { return d.dead }
-func (d *fakeDelivery) DeadError() string                       { return d.deadError }
-func (d *fakeDelivery) Continue(fn func(context.Context) error) { d.cont = fn }
+func (d *fakeDelivery) ID() string        { return d.id }
+func (d *fakeDelivery) Count() int64      { return d.count }
+func (d *fakeDelivery) Final() bool       { return d.final }
+func (d *fakeDelivery) Dead() string      { return d.dead }
+func (d *fakeDelivery) DeadError() string { return d.deadError }
+func (d *fakeDelivery) Continue(func(context.Context) error) {
+	panic("fakeStopper answers every stop at its begin step")
+}
 func (d *fakeDelivery) DeadLetter(reason, err string) {
 	d.deadCalls++
 	d.deadReason, d.deadErr = reason, err
@@ -109,18 +110,6 @@ func newUnit(t *testing.T, st *fakeStopper, snd *fakeSender, d *fakeDelivery) (*
 	return h, m
 }
 
-// handle handles msg as the broker does: the handler, then the
-// continuation it asked for, if any; the error is the one that settles the
-// job.
-func handle(h *stopjobs.Handler, d *fakeDelivery, msg runtimejobs.RuntimeStopJobMessage) error {
-	if err := h.ReceiveStopJobOperationReceived(context.Background(), msg); err != nil || d == nil || d.cont == nil {
-		return err
-	}
-	fn := d.cont
-	d.cont = nil
-	return fn(context.Background())
-}
-
 func stopMsg(gameID, reason string) runtimejobs.RuntimeStopJobMessage {
 	msg := runtimejobs.NewRuntimeStopJobMessage()
 	msg.Payload.GameId = runtimejobs.GameIDSchema(gameID)
@@ -139,7 +128,7 @@ func TestUnitSuccessAnswersWithTheRecord(t *testing.T) {
 	msg := stopMsg("  g1 ", "game_finished")
 	at := int64(1_700_000_000_000)
 	msg.Payload.RequestedAtMs = &at
-	require.NoError(t, handle(h, d, msg))
+	require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), msg))
 
 	require.Len(t, st.calls, 1)
 	assert.Equal(t, stopruntime.Input{
@@ -166,7 +155,7 @@ func TestUnitStopFailureKeepsNoContainer(t *testing.T) {
 	}}
 	snd, d := &fakeSender{}, &fakeDelivery{id: "1-1", count: 1}
 	h, _ := newUnit(t, st, snd, d)
-	require.NoError(t, handle(h, d, stopMsg("g1", "admin_request")))
+	require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "admin_request")))
 	require.Len(t, snd.sent, 1)
 	p := snd.sent[0].Payload
 	assert.Equal(t, "failure", p.Outcome)
@@ -190,7 +179,7 @@ func TestUnitInvalidJobIsDeadLetteredAndAnswered(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st, snd, d := &fakeStopper{}, &fakeSender{}, &fakeDelivery{id: "2-1", count: 1}
 			h, m := newUnit(t, st, snd, d)
-			require.NoError(t, handle(h, d, msg))
+			require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), msg))
 			assert.Empty(t, st.calls, "an invalid job never reaches the orchestrator")
 			assert.Equal(t, 1, d.deadCalls)
 			assert.Equal(t, "invalid", d.deadReason)
@@ -211,7 +200,7 @@ func TestUnitInvalidJobWithoutGameIDIsOnlyDeadLettered(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st, snd, d := &fakeStopper{}, &fakeSender{}, &fakeDelivery{id: "2-2", count: 1}
 			h, m := newUnit(t, st, snd, d)
-			require.NoError(t, handle(h, d, stopMsg(id, "game_finished")))
+			require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), stopMsg(id, "game_finished")))
 			assert.Equal(t, "invalid", d.deadReason)
 			assert.Empty(t, snd.sent)
 			assert.Equal(t, []string{"dead_letter_only/invalid_job"}, m.results)
@@ -228,7 +217,7 @@ func TestUnitTransientErrorIsRetriedWithoutResult(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st, snd, d := &fakeStopper{err: err}, &fakeSender{}, &fakeDelivery{id: "3-1", count: 2}
 			h, m := newUnit(t, st, snd, d)
-			got := handle(h, d, stopMsg("g1", "game_finished"))
+			got := h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished"))
 			require.ErrorIs(t, got, err, "the broker retries the job when the handler returns an error")
 			assert.Empty(t, snd.sent)
 			assert.Zero(t, d.deadCalls)
@@ -250,7 +239,7 @@ func TestUnitFinalDeliveryAnswersAndDeadLetters(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			st, snd, d := &fakeStopper{err: tc.err}, &fakeSender{}, &fakeDelivery{id: "3-2", count: 5, final: true}
 			h, m := newUnit(t, st, snd, d)
-			require.NoError(t, handle(h, d, stopMsg("g1", "game_finished")))
+			require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished")))
 			assert.Equal(t, 1, d.deadCalls)
 			assert.Equal(t, "max_deliveries", d.deadReason)
 			assert.Equal(t, tc.err.Error(), d.deadErr)
@@ -275,7 +264,7 @@ func TestUnitAlreadyDeadEntryIsAnswered(t *testing.T) {
 			st, snd := &fakeStopper{}, &fakeSender{}
 			d := &fakeDelivery{id: "4-1", count: 1, dead: dead, deadError: "field requested_at_ms: not a number"}
 			h, _ := newUnit(t, st, snd, d)
-			require.NoError(t, handle(h, d, stopMsg("g1", "game_finished")))
+			require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished")))
 			assert.Empty(t, st.calls)
 			assert.Zero(t, d.deadCalls, "the broker dead-letters it already")
 			require.Len(t, snd.sent, 1)
@@ -293,7 +282,7 @@ func TestUnitSendErrorIsReturned(t *testing.T) {
 	st := &fakeStopper{res: stopruntime.Result{Outcome: stopruntime.OutcomeSuccess}}
 	snd, d := &fakeSender{err: sendErr}, &fakeDelivery{id: "5-1", count: 1}
 	h, m := newUnit(t, st, snd, d)
-	err := handle(h, d, stopMsg("g1", "game_finished"))
+	err := h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished"))
 	require.ErrorIs(t, err, sendErr)
 	assert.Contains(t, err.Error(), "5-1")
 	assert.Empty(t, m.results)
@@ -302,7 +291,7 @@ func TestUnitSendErrorIsReturned(t *testing.T) {
 func TestUnitMissingDeliveryIsAWiringError(t *testing.T) {
 	st, snd := &fakeStopper{}, &fakeSender{}
 	h, _ := newUnit(t, st, snd, nil)
-	err := handle(h, nil, stopMsg("g1", "game_finished"))
+	err := h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished"))
 	require.ErrorContains(t, err, "without delivery")
 	assert.Empty(t, st.calls)
 	assert.Empty(t, snd.sent)
@@ -316,18 +305,4 @@ func TestUnitNewRequiresItsPorts(t *testing.T) {
 	require.Error(t, err)
 	_, err = stopjobs.New(&fakeStopper{}, &fakeSender{}, stopjobs.Options{})
 	require.Error(t, err)
-}
-
-// The worker only checks the job: the stop, its begin step included, runs
-// in the continuation, so a worker never waits for Redis or the runtime.
-func TestUnitWorkerLeavesTheStopToTheContinuation(t *testing.T) {
-	st := &fakeStopper{res: stopruntime.Result{Outcome: stopruntime.OutcomeSuccess}}
-	snd, d := &fakeSender{}, &fakeDelivery{id: "6-1", count: 1}
-	h, _ := newUnit(t, st, snd, d)
-	require.NoError(t, h.ReceiveStopJobOperationReceived(context.Background(), stopMsg("g1", "game_finished")))
-	assert.Empty(t, st.calls, "the worker ran the begin step")
-	require.NotNil(t, d.cont, "no continuation")
-	require.NoError(t, d.cont(context.Background()))
-	assert.Len(t, st.calls, 1)
-	assert.Len(t, snd.sent, 1)
 }

@@ -3,10 +3,10 @@
 // one RuntimeJobResult through the generated sender, which the broker writes
 // in the same atomic step as the job's acknowledgement.
 //
-// The handler checks a job in its worker; the stop itself (the
-// orchestrator's begin step, and the wait for the runtime to exit) runs in
-// a broker continuation (Delivery.Continue), so the worker takes the next
-// job at once while the job stays held, in order, until answered.
+// The handler runs the orchestrator's begin step in its worker; a stop that
+// must wait for its runtime to exit goes on in a broker continuation
+// (Delivery.Continue), so the worker takes the next job at once while the
+// job stays held, in order, until answered.
 //
 // Error policy (the same in the worker and in the continuation):
 //   - invalid job (fails the contract's checks): a failure/invalid_job
@@ -205,42 +205,30 @@ func (h *Handler) ReceiveStopJobOperationReceived(ctx context.Context, msg runti
 		return h.answerFailure(ctx, log, d, start, gameID, stopruntime.CodeInvalidJob, err.Error())
 	}
 
-	in := stopruntime.Input{
+	st, err := h.stopper.Begin(ctx, stopruntime.Input{
 		GameID:        gameID,
 		Reason:        job.Reason,
 		OpSource:      stopruntime.OpSourceLobbyStream,
 		SourceRef:     d.ID(),
 		RequestedAtMS: requestedAt,
-	}
-	// The stop runs in a broker continuation, its begin step included: the
-	// worker takes the next job at once while this one stays held (its
-	// game's later jobs wait, no other consumer claims it) until answered.
-	// Begin is a Redis round trip; run by the workers, a burst of N stops
-	// needed N/workers of them before the last runtime was even signalled,
-	// each one long on a machine the exiting runtimes keep busy. From
-	// continuations, the store sends the begin steps of all the stops read
-	// so far together.
-	d.Continue(func(ctx context.Context) error {
-		return h.stop(ctx, log, d, start, gameID, in)
 	})
-	return nil
-}
-
-// stop carries out a checked job: the begin step, and when the runtime
-// must be waited for, the finish step.
-func (h *Handler) stop(ctx context.Context, log *jobLog, d Delivery, start time.Time, gameID string, in stopruntime.Input) error {
-	st, err := h.stopper.Begin(ctx, in)
 	if err != nil {
 		return h.failed(ctx, log, d, start, gameID, err)
 	}
 	if res, ok := st.Answer(); ok {
 		return h.answer(ctx, log, d, start, gameID, res)
 	}
-	res, err := st.Finish(ctx)
-	if err != nil {
-		return h.failed(ctx, log, d, start, gameID, err)
-	}
-	return h.answer(ctx, log, d, start, gameID, res)
+	// Waiting for the runtime to exit must not hold the worker: the broker
+	// runs the rest as a continuation, the job still held (its game's later
+	// jobs wait, no other consumer claims it) and answered when it ends.
+	d.Continue(func(ctx context.Context) error {
+		res, err := st.Finish(ctx)
+		if err != nil {
+			return h.failed(ctx, log, d, start, gameID, err)
+		}
+		return h.answer(ctx, log, d, start, gameID, res)
+	})
+	return nil
 }
 
 // failed applies the error policy to an orchestrator error: retry, or on

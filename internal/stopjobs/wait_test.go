@@ -77,58 +77,6 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// gatedBegins is the Redis store with a begin step that waits for the
-// gate, counting the begin steps waiting at once.
-type gatedBegins struct {
-	stopruntime.Store
-	waiting atomic.Int32
-	gate    chan struct{}
-}
-
-func (g *gatedBegins) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (stopruntime.BeginResponse, error) {
-	g.waiting.Add(1)
-	defer g.waiting.Add(-1)
-	select {
-	case <-g.gate:
-	case <-ctx.Done():
-		return stopruntime.BeginResponse{}, ctx.Err()
-	}
-	return g.Store.BeginStop(ctx, req)
-}
-
-// The begin steps of a burst of stops do not wait for workers: with two
-// workers, fifty stops' begin steps are under way at once (so the store
-// sends them to Redis together), and each is answered once.
-func TestBeginStepsDoNotWaitForWorkers(t *testing.T) {
-	srv := testredis.Start(t)
-	rdb := srv.Client()
-	t.Cleanup(func() { _ = rdb.Close() })
-	store := &gatedBegins{Store: runtimestore.New(rdb, runtimestore.Options{}), gate: make(chan struct{})}
-	svc, err := stopruntime.New(store, map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
-	require.NoError(t, err)
-	run, err := service.Start(context.Background(), rdb, service.Options{Stopper: svc, Workers: 2,
-		Broker: redisstream.Options{Block: 100 * time.Millisecond}})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = run.Close(ctx)
-	})
-	games := names("burst", 50)
-	registerAll(t, svc, "none", games...)
-	addStops(t, rdb, games...)
-	require.Eventually(t, func() bool { return store.waiting.Load() == 50 }, 20*time.Second, 10*time.Millisecond,
-		"only %d begin steps under way at once with 2 workers", store.waiting.Load())
-	close(store.gate)
-	res := readValues(t, rdb, results, 50)
-	e := &env{rdb: rdb, svc: svc}
-	e.settle(t)
-	require.Len(t, readValues(t, rdb, results, 50), 50, "one result per job")
-	for _, r := range res {
-		assert.Equal(t, "success", r["outcome"])
-	}
-}
-
 // Stops waiting for their runtimes hold no worker: with two workers and a
 // hundred games waiting to exit, a game whose runtime stops at once is
 // answered while they all still wait; then each waiting one is answered.
