@@ -101,6 +101,7 @@ type config struct {
 	Trace        string
 	MassN        int
 	MassDelay    time.Duration
+	MassFloor    bool
 	Smoke        bool
 	// ModuleDir is where `go build ./cmd/rtmanager` runs (default the
 	// working directory); tests set it to the module root.
@@ -113,7 +114,7 @@ type config struct {
 var smokeFlags = [][2]string{
 	{"jobs", "300"}, {"warmup", "0"}, {"rates", "0.5"}, {"rate-duration", "300ms"},
 	{"worker-scaling", "1,64"}, {"procs", "1,2"}, {"stall-probe", "0"}, {"timeout", "30s"},
-	{"mass-n", "50"}, {"mass-delay", "200ms"},
+	{"mass-n", "50"}, {"mass-delay", "200ms"}, {"mass-floor", "true"},
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -142,6 +143,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.MassN, "mass-n", 2000, "mass stop: games whose engines (real local processes, forked bash subshells) are all stopped at once by the rtmanager binary with default flags and --runtime process. "+
 		"Each engine is one process of about 110 kB plus the kernel's share; --mass-n 10000 needs about 2 GB free, ulimit -u and /proc/sys/kernel/pid_max above N plus what else runs, and takes a while to start (engines cost a few ms of CPU each)")
 	fs.DurationVar(&c.MassDelay, "mass-delay", time.Second, "mass stop: how long each engine takes to exit after SIGTERM (below rtmanager's --stop-grace, 10s, or it is killed)")
+	fs.BoolVar(&c.MassFloor, "mass-floor", false, "mass stop: also measure the machine's own floor: N fresh engines sent SIGTERM straight from rtbench, no rtmanager or Redis, time until all have exited (starts the engines a second time)")
 	fs.BoolVar(&c.Smoke, "smoke", false, "a few seconds' run of every pipeline with tiny sizes (--jobs 300, one 300ms latency run at 50%, --mass-n 50 --mass-delay 200ms, …); flags given explicitly still apply")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -39,6 +39,10 @@ type massResult struct {
 	PerWorkerS  float64 `json:"one_stop_per_worker_s"`
 	VsFloor     float64 `json:"all_results_vs_floor"`
 	VsPerWorker float64 `json:"all_results_vs_one_stop_per_worker"`
+	// MeasuredFloorS (--mass-floor) is how long N fresh engines sent SIGTERM
+	// straight from rtbench take to exit: the machine's own floor.
+	MeasuredFloorS float64 `json:"measured_floor_s,omitempty"`
+	VsMeasured     float64 `json:"all_results_vs_measured_floor,omitempty"`
 	// FastMS is the fast game's result id less its job id, ms.
 	FastMS     int64   `json:"fast_game_ms"`
 	PeakRSSMiB float64 `json:"rtmanager_peak_rss_mib"`
@@ -159,6 +163,18 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 	// once they have reaped them.
 	if err := slow.wait(10 * time.Second); err != nil {
 		return res, fmt.Errorf("mass stop: %w after every result was a success", err)
+	}
+	if e.cfg.MassFloor {
+		slow.close()
+		fast.close()
+		fctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+time.Duration(n)*30*time.Millisecond)
+		defer cancel()
+		floor, err := massFloor(fctx, n, delay, bound)
+		if err != nil {
+			return res, fmt.Errorf("mass stop floor: %w", err)
+		}
+		res.MeasuredFloorS = floor.Seconds()
+		res.VsMeasured = res.AllResultsS / res.MeasuredFloorS
 	}
 	return res, nil
 }

@@ -206,6 +206,10 @@ func (r *report) print(w io.Writer) {
 			m.WrittenS, m.FirstResultS, m.AllResultsS, m.FloorS, m.PerWorkerS, m.VsFloor, m.VsPerWorker, m.FastMS, m.PeakRSSMiB, m.CPUS, m.Results, m.ExactlyOnce)
 		tw.Flush()
 		fmt.Fprintln(w, "  times from the first job's entry id to the entry ids of the last job, the first result and the last result (server clock); fast game: a game whose engine exits at once, its job written right after the others, result id less job id")
+		if m.MeasuredFloorS > 0 {
+			fmt.Fprintf(w, "  measured floor (--mass-floor): %d fresh engines sent SIGTERM straight from rtbench, no rtmanager or Redis, all exited %.2fs after the first signal; all results / measured floor %.2f\n",
+				m.Games, m.MeasuredFloorS, m.VsMeasured)
+		}
 	}
 	fmt.Fprintf(w, "\ntotal %.1fs\n", r.DurationS)
 }

@@ -53,6 +53,8 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.True(t, m.ExactlyOnce)
 	assert.GreaterOrEqual(t, m.AllResultsS, 0.2-0.001, "no engine exits before its delay")
 	assert.Positive(t, m.PeakRSSMiB)
+	assert.GreaterOrEqual(t, m.MeasuredFloorS, 0.2-0.001, "the floor's engines do not exit before their delay either")
+	assert.Contains(t, out.String(), "measured floor (--mass-floor): 50 fresh engines")
 	assert.Contains(t, out.String(), "mass stop: 50 games")
 	assert.Contains(t, out.String(), "targets, against the Redis ceiling of this run:")
 }

@@ -32,11 +32,12 @@ func whoAmI() self {
 	return s
 }
 
-// guard refuses to signal pid (or the group it leads) when that would hit
+// check refuses to signal pid (or the group it leads) when that would hit
 // rtmanager, its parent (whoever supervises it) or init, or a process whose
 // uids are not allowed. Records come from Redis, which anyone
 // with write access to it can fill: a record is not trusted to name a game.
-func (d *Driver) guard(pid int) error {
+// pgid and pgErr are getpgid(pid)'s answer; uids reads the process's uids.
+func (d *Driver) check(pid, pgid int, pgErr error, uids func() ([]int, error)) error {
 	refuse := func(why string) error {
 		return fmt.Errorf("%w: not signalling process %d: %s", ErrRefused, pid, why)
 	}
@@ -48,7 +49,7 @@ func (d *Driver) guard(pid int) error {
 	case d.self.ppid:
 		return refuse("it is rtmanager's parent")
 	}
-	if pgid, err := syscall.Getpgid(pid); err == nil && d.self.pgid > 0 && pgid == d.self.pgid {
+	if pgErr == nil && d.self.pgid > 0 && pgid == d.self.pgid {
 		// Signalling the group would hit rtmanager; a member of our group was
 		// started with us, not as a game runtime (runtimes lead their own group).
 		return refuse("it is in rtmanager's own process group")
@@ -56,14 +57,14 @@ func (d *Driver) guard(pid int) error {
 	if d.opts.AnyUID {
 		return nil
 	}
-	uids, err := d.uids(pid)
+	ids, err := uids()
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-			return nil // gone meanwhile: signal() sees it and answers ErrGone
+			return nil // gone meanwhile: the signal sees it and answers ErrGone
 		}
 		return fmt.Errorf("check uid of process %d: %w: %w", pid, stopruntime.ErrTransient, err)
 	}
-	for _, u := range uids {
+	for _, u := range ids {
 		if !slices.Contains(d.opts.AllowUIDs, u) {
 			return refuse(fmt.Sprintf("it runs as uid %d, not one of the allowed uids %v (--process-allow-uids)", u, d.opts.AllowUIDs))
 		}
@@ -71,9 +72,25 @@ func (d *Driver) guard(pid int) error {
 	return nil
 }
 
+// uidsOf reads the uids through the pidfd where the kernel can (no /proc
+// read), else from /proc.
+func (d *Driver) uidsOf(p *pidfd, pid int) ([]int, error) {
+	if !d.noPidfdInfo.Load() {
+		ids, err := p.uids()
+		if !errors.Is(err, errNoPidfdInfo) {
+			return ids, err
+		}
+		d.noPidfdInfo.Store(true)
+	}
+	return d.uids(pid)
+}
+
 // uids reads the real, effective, saved and filesystem uids of a process
 // (the "Uid:" line of /proc/<pid>/status).
 func (d *Driver) uids(pid int) ([]int, error) {
+	if d.procRead != nil {
+		d.procRead("status")
+	}
 	b, err := os.ReadFile(d.opts.ProcDir + "/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return nil, err

@@ -101,7 +101,7 @@ func (d *Driver) WaitExit(ctx context.Context, containerID string) (runtimes.Sta
 		return endState(pid, ps), nil
 	}
 	for {
-		gone, err := d.waitGone(ctx, pid, start, time.Hour)
+		gone, err := d.waitEnd(ctx, pid, start, time.Hour)
 		if ctx.Err() != nil {
 			return runtimes.State{}, ctx.Err()
 		}
@@ -132,4 +132,20 @@ func endState(pid int, ps *os.ProcessState) runtimes.State {
 	}
 	code := int64(ws.ExitStatus())
 	return runtimes.State{ExitCode: &code, Reason: fmt.Sprintf("process %d exited with code %d", pid, code)}
+}
+
+// waitEnd waits up to wait for a process that is not this rtmanager's
+// child to end: on a pidfd (checked to name our process after it was
+// opened), else by polling /proc.
+func (d *Driver) waitEnd(ctx context.Context, pid int, start uint64, wait time.Duration) (bool, error) {
+	if !d.opts.PollOnly {
+		if p := openPidfd(pid); p != nil {
+			defer p.close()
+			if ok, err := d.alive(pid, start); err != nil || !ok {
+				return err == nil, err
+			}
+			return p.wait(ctx, pid, wait)
+		}
+	}
+	return d.pollGone(ctx, pid, start, wait)
 }
