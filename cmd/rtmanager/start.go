@@ -20,18 +20,13 @@ import (
 // profiles, --runtime none records every profile's start without running
 // anything. A profile whose runtime has no driver here is refused as
 // invalid_job.
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, func(), error) {
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, func(), error) {
 	drivers := map[string]startruntime.Driver{}
 	closeDriver := func() {}
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
-		// The stop driver checked the daemon and the API version already.
-		d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
-		if err != nil {
-			return nil, nil, usagef("docker runtime: %s", err)
-		}
-		drivers[engines.RuntimeDocker] = startruntime.Docker{D: d}
-		closeDriver = func() { _ = d.Close() }
+		// The stop service's driver: one --docker-concurrency bound for both.
+		drivers[engines.RuntimeDocker] = startruntime.Docker{D: dock}
 	case stopruntime.RuntimeProcess:
 		drivers[engines.RuntimeProcess] = startruntime.Process{
 			D:     process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID}),

@@ -44,7 +44,8 @@ type Options struct {
 	// killed. Default 10s.
 	StopGrace time.Duration
 	// StopMargin is added to StopGrace to bound one Driver.Stop call, so a
-	// hung daemon cannot hold a stop forever. Default 30s.
+	// hung daemon cannot hold a stop forever; with a SlotDriver the bound
+	// starts once the stop has its slot. Default 30s.
 	StopMargin time.Duration
 	// TakeoverAfter is how old another job's `stopping` must be before this
 	// job may take the stop over (that job is presumed dead). Must exceed
@@ -109,6 +110,15 @@ func (s *Service) stopRuntime(ctx context.Context, rec Record) (string, StoredRe
 		res.Outcome, res.ErrorCode = OutcomeFailure, CodeInternal
 		res.ErrorMessage = fmt.Sprintf("no driver for runtime %q", rec.Runtime)
 		return StatusFailed, res, nil
+	}
+	if sd, ok := drv.(SlotDriver); ok {
+		// The deadline below starts once the slot is ours.
+		sctx, release, err := sd.AcquireSlot(ctx)
+		if err != nil {
+			return "", res, fmt.Errorf("%s driver: %w", rec.Runtime, err)
+		}
+		defer release()
+		ctx = sctx
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.opts.StopGrace+s.opts.StopMargin)
 	err := drv.Stop(dctx, rec.ContainerID, s.opts.StopGrace)
