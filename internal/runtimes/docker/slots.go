@@ -9,6 +9,9 @@ import (
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
+// The stop service takes a stop's slot before its deadline starts.
+var _ stopruntime.SlotDriver = (*Driver)(nil)
+
 // slots bound the driver's concurrent Engine API work: every operation
 // (a stop, a start, a find, a remove) holds one slot while it talks to
 // the daemon, and its requests inside run one after another, so at most
