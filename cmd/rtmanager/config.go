@@ -55,6 +55,8 @@ type config struct {
 	Engines      *engines.Set
 	EnginesFile  string
 	StartTimeout time.Duration
+	// Watch configures the runtime watch (watch.go).
+	Watch watchConfig
 
 	// DockerConcurrency bounds concurrent Docker Engine API requests
 	// (--docker-concurrency).
@@ -103,6 +105,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
+	c.Watch.flags(fs)
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
@@ -151,6 +154,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		if d <= 0 {
 			return c, usagef("invalid --%s %s: want a positive duration", name, d)
 		}
+	}
+	if err := c.Watch.validate(); err != nil {
+		return c, err
 	}
 	if err := redisstream.ValidStartID(c.StartID); err != nil {
 		return c, usagef("invalid --start-id: %s", err)

@@ -11,6 +11,7 @@ import (
 	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/runtimewatch"
 	"galaxy/rtmanager/internal/startruntime"
 	"galaxy/rtmanager/internal/stopruntime"
 )
@@ -20,18 +21,22 @@ import (
 // profiles, --runtime none records every profile's start without running
 // anything. A profile whose runtime has no driver here is refused as
 // invalid_job.
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, func(), error) {
+//
+// It also returns the drivers the runtime watch inspects: the same
+// instances, so the exit status of the engines they start is known.
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
 	drivers := map[string]startruntime.Driver{}
+	watched := map[string]runtimewatch.Inspector{}
 	closeDriver := func() {}
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
-		// The stop service's driver: one --docker-concurrency bound for both.
+		// The stop service's driver: one --docker-concurrency bound for all.
 		drivers[engines.RuntimeDocker] = startruntime.Docker{D: dock}
+		watched[stopruntime.RuntimeDocker] = dock
 	case stopruntime.RuntimeProcess:
-		drivers[engines.RuntimeProcess] = startruntime.Process{
-			D:     process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID}),
-			Grace: cfg.StopGrace,
-		}
+		d := process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
+		drivers[engines.RuntimeProcess] = startruntime.Process{D: d, Grace: cfg.StopGrace}
+		watched[stopruntime.RuntimeProcess] = d
 	case stopruntime.RuntimeNone:
 		drivers[engines.RuntimeProcess] = startruntime.None{}
 		drivers[engines.RuntimeDocker] = startruntime.None{}
@@ -43,7 +48,7 @@ func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *dock
 	})
 	if err != nil {
 		closeDriver()
-		return nil, nil, fmt.Errorf("create start service: %w", err)
+		return nil, nil, nil, fmt.Errorf("create start service: %w", err)
 	}
-	return svc, closeDriver, nil
+	return svc, watched, closeDriver, nil
 }

@@ -16,7 +16,9 @@ var _ stopruntime.SlotDriver = (*Driver)(nil)
 // (a stop, a start, a find, a remove) holds one slot while it talks to
 // the daemon, and its requests inside run one after another, so at most
 // cap(sem) requests are in flight at the daemon. Check (start-up and
-// /readyz) takes none: readiness must not wait behind long stops.
+// /readyz), Inspect and NotifyExits (the runtime watch, which bounds its
+// own requests) take none: readiness and exit notices must not wait behind
+// long stops.
 type slots struct {
 	sem      chan struct{}
 	inFlight atomic.Int64
