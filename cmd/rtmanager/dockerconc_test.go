@@ -49,7 +49,10 @@ func TestEndToEndDockerConcurrency(t *testing.T) {
 		w.register(t, c)
 		games = append(games, c.Game)
 	}
-	p := startBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", cp.Host(), "--docker-concurrency", "2")
+	p := startBinary(t, "--redis-url", w.srv.URL(), "--runtime", "docker", "--docker-host", cp.Host(), "--docker-concurrency", "2",
+		// The watch's event stream and inspects take no slot (and the
+		// counting proxy cannot stream).
+		"--watch=false")
 	var ids []string
 	for _, g := range games {
 		ids = append(ids, w.add(t, "game_id", g, "reason", "game_finished"))
