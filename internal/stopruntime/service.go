@@ -44,8 +44,7 @@ type Options struct {
 	// killed. Default 10s.
 	StopGrace time.Duration
 	// StopMargin is added to StopGrace to bound one Driver.Stop call, so a
-	// hung daemon cannot hold a stop forever; with a SlotDriver the bound
-	// starts once the stop has its slot. Default 30s.
+	// hung daemon cannot hold a stop forever. Default 30s.
 	StopMargin time.Duration
 	// TakeoverAfter is how old another job's `stopping` must be before this
 	// job may take the stop over (that job is presumed dead). Must exceed
