@@ -15,6 +15,7 @@ import (
 	"galaxy/rtmanager/internal/engines"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
+	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/service"
 )
 
@@ -56,6 +57,10 @@ type config struct {
 	StartTimeout time.Duration
 	// Watch configures the runtime watch (watch.go).
 	Watch watchConfig
+
+	// DockerConcurrency bounds concurrent Docker Engine API requests
+	// (--docker-concurrency).
+	DockerConcurrency int
 }
 
 // maxPrefetch bounds --prefetch: each job read ahead is held in memory.
@@ -80,6 +85,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
 	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")
+	fs.IntVar(&c.DockerConcurrency, "docker-concurrency", docker.DefaultConcurrency, fmt.Sprintf("most Docker Engine API requests in flight at once (1 to %d); more stops wait for a free slot before their deadline starts", docker.MaxConcurrency))
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
 	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
 	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
@@ -131,6 +137,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		return c, usagef("invalid --workers %d: want 1 to 1024", c.Workers)
+	}
+	if c.DockerConcurrency < 1 || c.DockerConcurrency > docker.MaxConcurrency {
+		return c, usagef("invalid --docker-concurrency %d: want 1 to %d", c.DockerConcurrency, docker.MaxConcurrency)
 	}
 	if c.Prefetch < 0 || (c.Prefetch > 0 && c.Prefetch < c.Workers) || c.Prefetch > maxPrefetch {
 		return c, usagef("invalid --prefetch %d: want 0 (default) or --workers (%d) to %d", c.Prefetch, c.Workers, maxPrefetch)

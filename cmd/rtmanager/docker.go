@@ -14,7 +14,7 @@ import (
 // start-up with exit code 2; an unreachable daemon does not: rtmanager keeps
 // retrying its stops and /readyz says why it is not ready.
 func startDocker(ctx context.Context, cfg config, log *slog.Logger) (*docker.Driver, error) {
-	d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
+	d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI, Concurrency: cfg.DockerConcurrency})
 	if err != nil {
 		return nil, usagef("docker runtime: %s", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"galaxy/rtmanager/internal/metrics"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
+	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
@@ -94,12 +95,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("load contract: %w", err)
 	}
-	svc, closeDriver, runtimeReady, err := newStopService(ctx, cfg, rdb, log)
+	// One docker driver for stops and starts: --docker-concurrency bounds
+	// the process's requests to the daemon, not each service's.
+	var dock *docker.Driver
+	if cfg.Runtime == stopruntime.RuntimeDocker {
+		if dock, err = startDocker(ctx, cfg, log); err != nil {
+			return err
+		}
+		defer dock.Close()
+	}
+	svc, runtimeReady, err := newStopService(cfg, rdb, log, dock)
 	if err != nil {
 		return err
 	}
-	defer closeDriver()
-	starter, watched, closeStartDriver, err := newStartService(cfg, rdb, log)
+	starter, watched, closeStartDriver, err := newStartService(cfg, rdb, log, dock)
 	if err != nil {
 		return err
 	}
@@ -108,6 +117,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	if dock != nil {
+		metrics.RegisterDockerSlots(reg, dock)
+	}
 
 	group := cfg.Group
 	jobsCh, _ := doc.ChannelByAddress(runtimejobs.StopJobsChannelPath)
@@ -213,21 +225,16 @@ func maxContinuing(flag int) int {
 	return flag
 }
 
-// newStopService builds the stop service and its runtime driver; the
-// returned ready func tells whether the runtime can be reached (/readyz).
-func newStopService(ctx context.Context, cfg config, rdb *redis.Client, log *slog.Logger) (*stopruntime.Service, func(), func(context.Context) error, error) {
+// newStopService builds the stop service with the driver of --runtime
+// (dock for docker); the returned ready func tells whether the runtime can
+// be reached (/readyz).
+func newStopService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*stopruntime.Service, func(context.Context) error, error) {
 	drivers := map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}}
-	closeDriver := func() {}
 	ready := func(context.Context) error { return nil }
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
-		d, err := startDocker(ctx, cfg, log)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		drivers[stopruntime.RuntimeDocker] = d
-		closeDriver = func() { _ = d.Close() }
-		ready = func(ctx context.Context) error { _, err := d.Check(ctx); return err }
+		drivers[stopruntime.RuntimeDocker] = dock
+		ready = func(ctx context.Context) error { _, err := dock.Check(ctx); return err }
 	case stopruntime.RuntimeProcess:
 		drivers[stopruntime.RuntimeProcess] = process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
 	}
@@ -236,9 +243,9 @@ func newStopService(ctx context.Context, cfg config, rdb *redis.Client, log *slo
 		TakeoverAfter: max(2*time.Minute, 2*(cfg.StopGrace+30*time.Second)),
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("create stop service: %w", err)
+		return nil, nil, fmt.Errorf("create stop service: %w", err)
 	}
-	return svc, closeDriver, ready, nil
+	return svc, ready, nil
 }
 
 func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) (*http.Server, error) {

@@ -24,20 +24,15 @@ import (
 //
 // It also returns the drivers the runtime watch inspects: the same
 // instances, so the exit status of the engines they start is known.
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
 	drivers := map[string]startruntime.Driver{}
 	watched := map[string]runtimewatch.Inspector{}
 	closeDriver := func() {}
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
-		// The stop driver checked the daemon and the API version already.
-		d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
-		if err != nil {
-			return nil, nil, nil, usagef("docker runtime: %s", err)
-		}
-		drivers[engines.RuntimeDocker] = startruntime.Docker{D: d}
-		watched[stopruntime.RuntimeDocker] = d
-		closeDriver = func() { _ = d.Close() }
+		// The stop service's driver: one --docker-concurrency bound for all.
+		drivers[engines.RuntimeDocker] = startruntime.Docker{D: dock}
+		watched[stopruntime.RuntimeDocker] = dock
 	case stopruntime.RuntimeProcess:
 		d := process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
 		drivers[engines.RuntimeProcess] = startruntime.Process{D: d, Grace: cfg.StopGrace}

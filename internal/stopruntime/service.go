@@ -110,6 +110,15 @@ func (s *Service) stopRuntime(ctx context.Context, rec Record) (string, StoredRe
 		res.ErrorMessage = fmt.Sprintf("no driver for runtime %q", rec.Runtime)
 		return StatusFailed, res, nil
 	}
+	if sd, ok := drv.(SlotDriver); ok {
+		// The deadline below starts once the slot is ours.
+		sctx, release, err := sd.AcquireSlot(ctx)
+		if err != nil {
+			return "", res, fmt.Errorf("%s driver: %w", rec.Runtime, err)
+		}
+		defer release()
+		ctx = sctx
+	}
 	dctx, cancel := context.WithTimeout(ctx, s.opts.StopGrace+s.opts.StopMargin)
 	err := drv.Stop(dctx, rec.ContainerID, s.opts.StopGrace)
 	cancel()

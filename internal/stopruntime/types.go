@@ -87,6 +87,19 @@ type Driver interface {
 	Stop(ctx context.Context, containerID string, grace time.Duration) error
 }
 
+// SlotDriver is a Driver that bounds its concurrent requests to its engine
+// (the docker driver: --docker-concurrency). The Service takes a slot
+// before it starts a stop's deadline (StopGrace + StopMargin), so time
+// spent queued behind other stops never counts against that deadline, and
+// the engine gets the request, with its full grace, only once it is sent.
+type SlotDriver interface {
+	Driver
+	// AcquireSlot waits for a free slot, honouring ctx (an error then wraps
+	// ErrTransient). Stop called with the returned context, or one derived
+	// from it, uses that slot instead of waiting again; release frees it.
+	AcquireSlot(ctx context.Context) (slotCtx context.Context, release func(), err error)
+}
+
 // Input is one stop request.
 type Input struct {
 	GameID   string

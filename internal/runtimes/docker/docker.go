@@ -58,12 +58,26 @@ type Options struct {
 	APIVersion string
 	// HTTPClient replaces the client's HTTP client (TLS and so on). Default
 	// the Docker client's own ($DOCKER_CERT_PATH and $DOCKER_TLS_VERIFY are
-	// honoured as by the Docker CLI).
+	// honoured as by the Docker CLI). Its *http.Transport, if it has one, is
+	// cloned and keeps Concurrency idle connections.
 	HTTPClient *http.Client
+	// Concurrency is the most Engine API requests in flight at once; more
+	// wait for a slot (see AcquireSlot). Default DefaultConcurrency; at most
+	// MaxConcurrency.
+	Concurrency int
 }
+
+// DefaultConcurrency is Options.Concurrency's default (and
+// --docker-concurrency's): see docs/operations.md for why.
+const DefaultConcurrency = 32
+
+// MaxConcurrency bounds Options.Concurrency: each slot may hold a
+// connection to the daemon.
+const MaxConcurrency = 4096
 
 // Driver implements stopruntime.Driver for Docker containers.
 type Driver struct {
+	slots *slots
 	ops   []client.Opt
 	fixed string // the fixed API version; "" when negotiated
 	cur   atomic.Pointer[session]
@@ -93,12 +107,16 @@ func New(opts Options) (*Driver, error) {
 			return nil, fmt.Errorf("%s=%s: %w", source, fixed, err)
 		}
 	}
-	ops := []client.Opt{client.WithHostFromEnv(), client.WithTLSClientConfigFromEnv()}
-	if opts.HTTPClient != nil {
-		ops = append(ops, client.WithHTTPClient(opts.HTTPClient))
+	n := opts.Concurrency
+	if n == 0 {
+		n = DefaultConcurrency
 	}
-	if opts.Host != "" {
-		ops = append(ops, client.WithHost(opts.Host))
+	if n < 1 || n > MaxConcurrency {
+		return nil, fmt.Errorf("new docker driver: concurrency %d: want 1 to %d", n, MaxConcurrency)
+	}
+	ops, err := clientOpts(opts, n)
+	if err != nil {
+		return nil, fmt.Errorf("new docker driver: %w", err)
 	}
 	if fixed != "" {
 		ops = append(ops, client.WithAPIVersion(fixed))
@@ -107,7 +125,7 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new docker driver: %w", err)
 	}
-	d := &Driver{ops: ops, fixed: fixed}
+	d := &Driver{slots: newSlots(n), ops: ops, fixed: fixed}
 	d.cur.Store(&session{cli: cli})
 	return d, nil
 }
@@ -216,10 +234,20 @@ func (d *Driver) renegotiate(s *session) {
 // downgraded: the version is negotiated again). Any other answer is
 // permanent. A paused container that the daemon refuses to stop (Podman
 // answers 500; Docker unpauses it itself) is unpaused and stopped.
+//
+// The stop holds one of the driver's slots throughout, waiting for one
+// first unless ctx carries one (AcquireSlot): the daemon's grace clock
+// starts only when it gets the request, after the wait. A ctx done while
+// waiting is transient.
 func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Duration) error {
 	if containerID == "" {
 		return errors.New("docker stop: empty container id")
 	}
+	ctx, release, err := d.slots.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("docker stop %s: %w", containerID, err)
+	}
+	defer release()
 	s := d.cur.Load()
 	if _, err := d.negotiate(ctx, s, false); err != nil {
 		return fmt.Errorf("docker stop %s: %w", containerID, err)
@@ -228,7 +256,7 @@ func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Durati
 	if secs < 0 {
 		secs = 0
 	}
-	err := stop(ctx, s.cli, containerID, secs)
+	err = stop(ctx, s.cli, containerID, secs)
 	if err != nil && (cerrdefs.IsInternal(err) || cerrdefs.IsConflict(err)) && paused(ctx, s.cli, containerID) {
 		if _, uerr := s.cli.ContainerUnpause(ctx, containerID, client.ContainerUnpauseOptions{}); uerr == nil {
 			err = stop(ctx, s.cli, containerID, secs)

@@ -63,6 +63,11 @@ func ContainerName(gameID, jobID string) string {
 // starts the game's container and returns it without waiting for the
 // engine. The image must be present on the daemon (it is not pulled).
 func (d *Driver) Start(ctx context.Context, spec StartSpec) (Started, error) {
+	ctx, release, err := d.slots.acquire(ctx)
+	if err != nil {
+		return Started{}, fmt.Errorf("docker start: %w", err)
+	}
+	defer release()
 	s := d.cur.Load()
 	if _, err := d.negotiate(ctx, s, false); err != nil {
 		return Started{}, fmt.Errorf("docker start: %w", err)
@@ -123,6 +128,11 @@ func (d *Driver) create(ctx context.Context, cli *client.Client, name string, sp
 
 // Find lists the containers (any state) labelled with the game.
 func (d *Driver) Find(ctx context.Context, gameID string) ([]Started, error) {
+	ctx, release, err := d.slots.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("docker find: %w", err)
+	}
+	defer release()
 	s := d.cur.Load()
 	if _, err := d.negotiate(ctx, s, false); err != nil {
 		return nil, fmt.Errorf("docker find: %w", err)
@@ -144,12 +154,17 @@ func (d *Driver) Find(ctx context.Context, gameID string) ([]Started, error) {
 
 // Remove kills and removes a container; one already gone is no error.
 func (d *Driver) Remove(ctx context.Context, id string) error {
+	ctx, release, err := d.slots.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("docker remove %s: %w", id, err)
+	}
+	defer release()
 	s := d.cur.Load()
 	if _, err := d.negotiate(ctx, s, false); err != nil {
 		return fmt.Errorf("docker remove %s: %w", id, err)
 	}
 	_, _ = s.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"})
-	_, err := s.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	_, err = s.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 	if err == nil || cerrdefs.IsNotFound(err) {
 		return nil
 	}
