@@ -151,17 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics:  m,
 		// Start jobs: their own workers on the same broker.
 		Starter: starter, StartMetrics: m,
-		Broker: redisstream.Options{
-			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
-			Consumer:      cfg.Consumer,
-			StartID:       cfg.StartID,
-			Prefetch:      cfg.Prefetch,
-			MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
-			MaxDeliveries: cfg.MaxDeliveries,
-			ClaimIdle:     cfg.ClaimIdle,
-			RetryBackoff:  cfg.RetryBackoff,
-			Observer:      m,
-		},
+		Broker: brokerOptions(cfg, group, m),
 	})
 	if err != nil {
 		if srv != nil {
@@ -192,6 +182,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cause
 	}
 	return nil
+}
+
+// brokerOptions are the broker's options from the flags; what no flag sets
+// takes the broker's default.
+func brokerOptions(cfg config, group string, obs redisstream.Observer) redisstream.Options {
+	return redisstream.Options{
+		Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
+		Consumer:      cfg.Consumer,
+		StartID:       cfg.StartID,
+		Prefetch:      cfg.Prefetch,
+		MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
+		MaxDeliveries: cfg.MaxDeliveries,
+		ClaimIdle:     cfg.ClaimIdle,
+		RetryBackoff:  cfg.RetryBackoff,
+		Observer:      obs,
+	}
 }
 
 // maxContinuing maps --max-waiting-stops to the broker's option, where 0
