@@ -16,6 +16,8 @@ import (
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/service"
+	"galaxy/rtmanager/internal/startruntime"
+	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // usageError is a bad flag or environment value: one line, exit code 2.
@@ -87,13 +89,13 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", redisstream.DefaultMaxDeliveries, "deliveries of a job before it is answered with a failure and dead-lettered")
 	fs.DurationVar(&c.ClaimIdle, "claim-idle", redisstream.DefaultClaimIdle, "how long a job may sit unacknowledged with a consumer before another claims it")
 	fs.DurationVar(&c.RetryBackoff, "retry-backoff", redisstream.DefaultRetryBackoff, "wait before the first retry of a failed job; doubles per retry up to "+redisstream.DefaultMaxRetryBackoff.String())
-	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "grace period a runtime gets to stop before it is killed")
+	fs.DurationVar(&c.StopGrace, "stop-grace", stopruntime.DefaultStopGrace, "grace period a runtime gets to stop before it is killed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight jobs may take to finish")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", startruntime.DefaultStartTimeout, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 

@@ -9,11 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/startruntime"
+	"galaxy/rtmanager/internal/stopruntime"
 )
 
 func noEnv(string) string { return "" }
@@ -36,6 +39,19 @@ func TestBrokerFlagDefaultsAreTheBrokers(t *testing.T) {
 	assert.Contains(t, help, "2×"+strconv.Itoa(redisstream.DefaultReadCount)+" + --workers", "--prefetch names the broker's read count")
 	assert.Contains(t, help, "up to "+redisstream.DefaultMaxRetryBackoff.String(), "--retry-backoff names the broker's cap")
 	assert.Equal(t, redisstream.DefaultConsumerForm, flagDefaults(t)["consumer"])
+}
+
+// The stop and start flags default to their services' defaults, and the
+// takeover times rtmanager sets outlast two steps of either.
+func TestServiceFlagDefaultsAreTheServices(t *testing.T) {
+	cfg, err := parseConfig(nil, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, stopruntime.DefaultStopGrace, cfg.StopGrace)
+	assert.Equal(t, startruntime.DefaultStartTimeout, cfg.StartTimeout)
+	assert.Equal(t, stopruntime.DefaultTakeoverAfter, stopruntime.TakeoverFor(cfg.StopGrace),
+		"docs/persistence.md: 2 minutes with the default grace")
+	assert.Equal(t, 140*time.Second, stopruntime.TakeoverFor(cfg.StartTimeout+cfg.StopGrace),
+		"docs/persistence.md: 2 min 20 s for a start with the defaults")
 }
 
 // docs/operations.md names every flag, and a default it writes as a value

@@ -229,7 +229,7 @@ func newStopService(ctx context.Context, cfg config, rdb *redis.Client, log *slo
 	}
 	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), drivers, stopruntime.Options{
 		StopGrace: cfg.StopGrace, Logger: log,
-		TakeoverAfter: max(2*time.Minute, 2*(cfg.StopGrace+30*time.Second)),
+		TakeoverAfter: stopruntime.TakeoverFor(cfg.StopGrace),
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("create stop service: %w", err)
