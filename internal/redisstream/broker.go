@@ -31,6 +31,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/api"
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // Check that the broker still fills the generated code's interface.
@@ -129,8 +130,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	// A failing entry comes back at each claim; its record outlives a few
 	// claim rounds.
 	b.commitFails.ttl = 3*(o.ClaimIdle+o.ClaimInterval) + o.MaxRetryBackoff
-	_, isCluster := rdb.(*redis.ClusterClient)
-	b.atomic = !isCluster
+	b.atomic = !redisclient.IsCluster(rdb)
 	if o.Atomic != nil {
 		b.atomic = *o.Atomic
 	}
@@ -156,9 +156,6 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	}
 	return b, nil
 }
-
-// Consumer is this process's consumer name.
-func (b *Broker) Consumer() string { return b.opts.Consumer }
 
 // Atomic reports whether publish-and-ack is one atomic step (false on
 // Redis Cluster, where it is publish-then-ack).
