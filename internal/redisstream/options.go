@@ -161,54 +161,23 @@ func (o *Options) setDefaults() error {
 	if o.Consumer == "" {
 		o.Consumer = DefaultConsumerName()
 	}
-	if o.StartID == "" {
-		o.StartID = DefaultStartID
-	}
-	if o.ReadCount <= 0 {
-		o.ReadCount = DefaultReadCount
-	}
-	if o.MaxBytesInHand <= 0 {
-		o.MaxBytesInHand = DefaultMaxBytesInHand
-	}
-	if o.Block <= 0 {
-		o.Block = DefaultBlock
-	}
-	if o.MaxDeliveries <= 0 {
-		o.MaxDeliveries = DefaultMaxDeliveries
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = DefaultRetryBackoff
-	}
-	if o.MaxRetryBackoff <= 0 {
-		o.MaxRetryBackoff = DefaultMaxRetryBackoff
-	}
-	if o.ClaimIdle <= 0 {
-		o.ClaimIdle = DefaultClaimIdle
-	}
-	if o.ClaimInterval <= 0 {
-		o.ClaimInterval = o.ClaimIdle / DefaultClaimIntervalDivisor
-	}
-	if o.ConsumerIdle == 0 {
-		o.ConsumerIdle = DefaultConsumerIdle
-	}
-	if o.MaxFieldSize <= 0 {
-		o.MaxFieldSize = DefaultMaxFieldSize
-	}
-	if o.MaxFields <= 0 {
-		o.MaxFields = DefaultMaxFields
-	}
-	if o.CommitBatch <= 0 {
-		o.CommitBatch = DefaultCommitBatch
-	}
-	if o.MaxContinuing == 0 {
-		o.MaxContinuing = DefaultMaxContinuing
-	}
-	if o.ReconnectMin <= 0 {
-		o.ReconnectMin = DefaultReconnectMin
-	}
-	if o.ReconnectMax <= 0 {
-		o.ReconnectMax = DefaultReconnectMax
-	}
+	ifZero(&o.StartID, DefaultStartID)
+	orDefault(&o.ReadCount, DefaultReadCount)
+	orDefault(&o.MaxBytesInHand, DefaultMaxBytesInHand)
+	orDefault(&o.Block, DefaultBlock)
+	orDefault(&o.MaxDeliveries, DefaultMaxDeliveries)
+	orDefault(&o.RetryBackoff, DefaultRetryBackoff)
+	orDefault(&o.MaxRetryBackoff, DefaultMaxRetryBackoff)
+	orDefault(&o.ClaimIdle, DefaultClaimIdle)
+	orDefault(&o.ClaimInterval, o.ClaimIdle/DefaultClaimIntervalDivisor)
+	// Negative values mean "none" for these two.
+	ifZero(&o.ConsumerIdle, DefaultConsumerIdle)
+	ifZero(&o.MaxContinuing, DefaultMaxContinuing)
+	orDefault(&o.MaxFieldSize, DefaultMaxFieldSize)
+	orDefault(&o.MaxFields, DefaultMaxFields)
+	orDefault(&o.CommitBatch, DefaultCommitBatch)
+	orDefault(&o.ReconnectMin, DefaultReconnectMin)
+	orDefault(&o.ReconnectMax, DefaultReconnectMax)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -216,6 +185,21 @@ func (o *Options) setDefaults() error {
 		o.Observer = nopObserver{}
 	}
 	return nil
+}
+
+// ifZero sets *v to def when it is the zero value.
+func ifZero[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// orDefault sets *v to def when it is zero or negative.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Validate reports an option no default can mend. Zero values are valid:
