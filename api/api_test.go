@@ -87,6 +87,11 @@ func TestExamplesRoundTripThroughGeneratedTypes(t *testing.T) {
 			err := json.Unmarshal(b, &m.Payload)
 			return m.Payload, err
 		},
+		"RuntimeEvent": func(b []byte) (any, error) {
+			var m runtimejobs.RuntimeEventMessage
+			err := json.Unmarshal(b, &m.Payload)
+			return m.Payload, err
+		},
 	}
 	seen := 0
 	for _, ch := range doc.Channels {

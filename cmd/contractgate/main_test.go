@@ -35,7 +35,7 @@ func gate(t *testing.T, args ...string) (int, string, string) {
 
 const (
 	idleTimeout = "            - idle_timeout\n"
-	v1          = "  version: 1.1.0\n"
+	v1          = "  version: 1.2.0\n"
 )
 
 // The repository's own pair: the contract against its last release.
@@ -46,12 +46,14 @@ func TestReleasedContractIsCompatible(t *testing.T) {
 	assert.Contains(t, out, "no wire-breaking change")
 }
 
-// 1.0.0 to 1.1.0 added start jobs: the gate accepts it and says it is
-// additive, listing the result values tied to the new channel.
+// 1.0.0 to 1.1.0 added start jobs, 1.2.0 runtime events: the gate accepts
+// both and says they are additive, listing the result values tied to the
+// new channel.
 func TestStartJobsAreAdditive(t *testing.T) {
 	code, out, errOut := gate(t, "--old", "testdata/runtime-jobs-asyncapi-1.0.0.yaml", "--new", variant(t))
 	assert.Equal(t, exitOK, code, errOut)
-	assert.Contains(t, out, "additive: 6 compatible change(s), no wire-breaking change")
+	assert.Contains(t, out, "additive: 8 compatible change(s), no wire-breaking change")
+	assert.Contains(t, out, `channel runtimeEvents: channel-added: new channel at "runtime:events"`)
 	assert.Contains(t, out, `payload.operation: enum-value-for-new-channel: new values "start" answer only jobs of the new channel startJobs`)
 	assert.Contains(t, out, `payload.error_code: enum-value-for-new-channel: new values "start_failed" answer only jobs of the new channel startJobs`)
 
@@ -77,7 +79,7 @@ func TestBreakFailsWithReadableList(t *testing.T) {
 	assert.Contains(t, errOut, "2 wire-breaking change(s):")
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.reason: enum-narrowed: no longer accepted: "idle_timeout"`)
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.requested_at_ms: constraint-tightened: minimum raised from 0 to 1`)
-	assert.Contains(t, errOut, "raising the major of info.version (now 1.1.0)")
+	assert.Contains(t, errOut, "raising the major of info.version (now 1.2.0)")
 }
 
 func TestMajorBumpAcceptsBreak(t *testing.T) {

@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.claimIdle, "claim-idle", 2*time.Second, "rtmanager --claim-idle: how soon a dead consumer's jobs are claimed")
 	fs.IntVar(&o.workers, "workers", 8, "rtmanager --workers")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (process logs) even when everything passed")
-	fs.DurationVar(&o.timeout, "timeout", 4*time.Minute, "bound of the whole run")
+	fs.DurationVar(&o.timeout, "timeout", 8*time.Minute, "bound of the whole run: a guard against a hang (the scenarios take about 3 min on a quiet 2-core machine, more on a loaded one)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -56,6 +56,8 @@ type config struct {
 	Engines      *engines.Set
 	EnginesFile  string
 	StartTimeout time.Duration
+	// Watch configures the runtime watch (watch.go).
+	Watch watchConfig
 }
 
 // maxPrefetch bounds --prefetch: each job read ahead is held in memory.
@@ -96,6 +98,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", startruntime.DefaultStartTimeout, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
+	c.Watch.flags(fs)
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
@@ -141,6 +144,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		if d <= 0 {
 			return c, usagef("invalid --%s %s: want a positive duration", name, d)
 		}
+	}
+	if err := c.Watch.validate(); err != nil {
+		return c, err
 	}
 	if err := redisstream.ValidStartID(c.StartID); err != nil {
 		return c, usagef("invalid --start-id: %s", err)

@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeDriver()
-	starter, closeStartDriver, err := newStartService(cfg, rdb, log)
+	starter, watched, closeStartDriver, err := newStartService(cfg, rdb, log)
 	if err != nil {
 		return err
 	}
@@ -160,6 +160,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	broker.Store(svcRun.Broker)
+	watch, err := startWatch(cfg, rdb, doc, watched, group, m, log)
+	if err != nil {
+		_ = svcRun.Close(context.Background())
+		if srv != nil {
+			_ = srv.Close()
+		}
+		return err
+	}
+	starter.OnRunning(watch.Watch)
 
 	log.Info("rtmanager started", "consumer", cfg.Consumer, "group", group, "workers", cfg.Workers,
 		"runtime", cfg.Runtime, "redis", redisurl.Redacted(cfg.RedisURL), "http_addr", cfg.HTTPAddr,
@@ -173,6 +182,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := svcRun.Close(sctx); err != nil {
 		log.Warn("in-flight jobs did not finish in time; they stay pending for the next start", "err", err.Error())
 	}
+	closeWatch(sctx, watch)
 	if srv != nil {
 		_ = srv.Shutdown(sctx)
 	}

@@ -10,6 +10,7 @@ import (
 	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/runtimewatch"
 	"galaxy/rtmanager/internal/startruntime"
 	"galaxy/rtmanager/internal/stopruntime"
 )
@@ -19,23 +20,27 @@ import (
 // profiles, --runtime none records every profile's start without running
 // anything. A profile whose runtime has no driver here is refused as
 // invalid_job.
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, func(), error) {
+//
+// It also returns the drivers the runtime watch inspects: the same
+// instances, so the exit status of the engines they start is known.
+func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
 	drivers := map[string]startruntime.Driver{}
+	watched := map[string]runtimewatch.Inspector{}
 	closeDriver := func() {}
 	switch cfg.Runtime {
 	case stopruntime.RuntimeDocker:
 		// The stop driver checked the daemon and the API version already.
 		d, err := docker.New(docker.Options{Host: cfg.DockerHost, APIVersion: cfg.DockerAPI})
 		if err != nil {
-			return nil, nil, usagef("docker runtime: %s", err)
+			return nil, nil, nil, usagef("docker runtime: %s", err)
 		}
 		drivers[engines.RuntimeDocker] = startruntime.Docker{D: d}
+		watched[stopruntime.RuntimeDocker] = d
 		closeDriver = func() { _ = d.Close() }
 	case stopruntime.RuntimeProcess:
-		drivers[engines.RuntimeProcess] = startruntime.Process{
-			D:     process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID}),
-			Grace: cfg.StopGrace,
-		}
+		d := process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
+		drivers[engines.RuntimeProcess] = startruntime.Process{D: d, Grace: cfg.StopGrace}
+		watched[stopruntime.RuntimeProcess] = d
 	case stopruntime.RuntimeNone:
 		drivers[engines.RuntimeProcess] = startruntime.None{}
 		drivers[engines.RuntimeDocker] = startruntime.None{}
@@ -49,7 +54,7 @@ func newStartService(cfg config, rdb *redis.Client, log *slog.Logger) (*startrun
 	})
 	if err != nil {
 		closeDriver()
-		return nil, nil, fmt.Errorf("create start service: %w", err)
+		return nil, nil, nil, fmt.Errorf("create start service: %w", err)
 	}
-	return svc, closeDriver, nil
+	return svc, watched, closeDriver, nil
 }

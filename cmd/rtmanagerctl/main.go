@@ -90,6 +90,7 @@ func commands() []command {
 		{"send-start", "GAME --engine NAME [--requested-at-ms N] [--raw] [--wait] [--wait-timeout D]",
 			"append a start job to runtime:start_jobs as Lobby does; --wait prints its result", cmdSendStart},
 		{"results", "[--count N] [--follow]", "print the latest job results (oldest first); --follow keeps printing", cmdResults},
+		{"events", "[--count N] [--follow]", "print the latest runtime events (engines that exited or changed health on their own); --follow keeps printing", cmdEvents},
 		{"register", "GAME --container ID --endpoint HOST:PORT --runtime docker|process|none [--pid PID]",
 			"record a running runtime for a game", cmdRegister},
 		{"status", "GAME", "print the runtime record of a game", cmdStatus},

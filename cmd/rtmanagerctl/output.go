@@ -61,6 +61,12 @@ type recordView struct {
 	StartingSinceMS int64                     `json:"starting_since_ms"`
 	LastStartJobID  string                    `json:"last_start_job_id"`
 	LastStartResult *stopruntime.StoredResult `json:"last_start_result"`
+	// Runtime watch: how the runtime ended on its own, or why it is unhealthy.
+	ExitCode         *int64 `json:"exit_code,omitempty"`
+	OOMKilled        bool   `json:"oom_killed,omitempty"`
+	FinishedAtMS     int64  `json:"finished_at_ms,omitempty"`
+	FailureReason    string `json:"failure_reason,omitempty"`
+	UnhealthySinceMS int64  `json:"unhealthy_since_ms,omitempty"`
 }
 
 type consumerView struct {
@@ -181,6 +187,8 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 		StoppingJobID: rec.StoppingJobID, StoppingSinceMS: rec.StoppingSinceMS,
 		Engine: rec.Engine, StartingJobID: rec.StartingJobID, StartingSinceMS: rec.StartingSinceMS,
 		LastStartJobID: rec.LastStartJobID,
+		ExitCode:       rec.ExitCode, OOMKilled: rec.OOMKilled, FinishedAtMS: rec.FinishedAtMS,
+		FailureReason: rec.FailureReason, UnhealthySinceMS: rec.UnhealthySinceMS,
 	}
 	if rec.LastStartJobID != "" {
 		lr := rec.LastStartResult
@@ -220,6 +228,17 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 	} else {
 		row("last_start_result", "-")
 	}
+	exit := "-"
+	if v.ExitCode != nil {
+		exit = strconv.FormatInt(*v.ExitCode, 10)
+	}
+	if v.OOMKilled {
+		exit += " (killed for lack of memory)"
+	}
+	row("exit_code", exit)
+	row("finished_at", msTime(v.FinishedAtMS))
+	row("unhealthy_since", msTime(v.UnhealthySinceMS))
+	row("failure_reason", dash(v.FailureReason))
 	return flush(tw)
 }
 

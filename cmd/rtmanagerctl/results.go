@@ -3,7 +3,8 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func cmdResults(ctx context.Context, a *app, args []string) error {
@@ -26,47 +27,8 @@ func cmdResults(ctx context.Context, a *app, args []string) error {
 	}
 	defer c.Close()
 
-	after := "0-0"
-	var views []resultView
-	if *count > 0 {
-		msgs, err := c.XRevRangeN(ctx, resultsKey, "+", "-", *count).Result()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", resultsKey, err)
-		}
-		for i := len(msgs) - 1; i >= 0; i-- {
-			views = append(views, toResultView(msgs[i]))
-		}
-	}
-	if len(views) > 0 {
-		after = views[len(views)-1].ID
-	} else if *follow {
-		if after, err = lastID(ctx, c, resultsKey); err != nil {
-			return err
-		}
-	}
-	if err := a.printResultBatch(views, true); err != nil {
-		return err
-	}
-	if !*follow {
-		return nil
-	}
-	for {
-		msgs, err := readAfter(ctx, c, resultsKey, after, pollBlock)
-		if ctx.Err() != nil {
-			return nil // interrupted: the normal end of --follow
-		}
-		if err != nil {
-			return err
-		}
-		views = views[:0]
-		for _, m := range msgs {
-			views = append(views, toResultView(m))
-			after = m.ID
-		}
-		if err := a.printResultBatch(views, false); err != nil {
-			return err
-		}
-	}
+	return tail(ctx, c, resultsKey, *count, *follow,
+		func(m redis.XMessage) (resultView, error) { return toResultView(m), nil }, a.printResultBatch)
 }
 
 func (a *app) printResultBatch(views []resultView, header bool) error {

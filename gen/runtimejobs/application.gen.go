@@ -107,7 +107,7 @@ func (c AppController) executeMiddlewares(ctx context.Context, msg *extensions.B
 }
 
 func addAppContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.1.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.2.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "app")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }
@@ -445,6 +445,36 @@ func (c *AppController) SendAsSendJobResultOperation(
 ) error {
 	// Set channel address
 	addr := "runtime:job_results"
+
+	// Set context
+	ctx = addAppContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "publication")
+
+	// Convert to BrokerMessage
+	brokerMsg, err := msg.toBrokerMessage()
+	if err != nil {
+		return err
+	}
+
+	// Set broker message to context
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsBrokerMessage, brokerMsg.String())
+
+	// Send the message on event-broker through middlewares
+	return c.executeMiddlewares(ctx, &brokerMsg, func(ctx context.Context) error {
+		return c.broker.Publish(ctx, addr, brokerMsg)
+	})
+}
+
+// SendAsSendRuntimeEventOperation will send a RuntimeEvent message on RuntimeEvents channel.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *AppController) SendAsSendRuntimeEventOperation(
+	ctx context.Context,
+	msg RuntimeEventMessage,
+) error {
+	// Set channel address
+	addr := "runtime:events"
 
 	// Set context
 	ctx = addAppContextValues(ctx, addr)

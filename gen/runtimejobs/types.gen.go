@@ -11,7 +11,7 @@ import (
 )
 
 // AsyncAPIVersion is the version of the used AsyncAPI document
-const AsyncAPIVersion = "1.1.0"
+const AsyncAPIVersion = "1.2.0"
 
 // controller is the controller that will be used to communicate with the broker
 // It will be used internally by AppController and UserController
@@ -73,6 +73,11 @@ func (e *Error) Error() string {
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
 
+// Message 'RuntimeEventMessageFromRuntimeEventsChannel' reference another one at '#/components/messages/RuntimeEvent'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
 // Message 'RuntimeStartJobMessageFromStartJobsChannel' reference another one at '#/components/messages/RuntimeStartJob'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
@@ -92,6 +97,52 @@ func (e *Error) Error() string {
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
+
+// RuntimeEventMessage is the message expected for 'RuntimeEventMessage' channel.
+type RuntimeEventMessage struct {
+	// Payload will be inserted in the message payload
+	Payload RuntimeEventSchema
+}
+
+func NewRuntimeEventMessage() RuntimeEventMessage {
+	var msg RuntimeEventMessage
+
+	return msg
+}
+
+// brokerMessageToRuntimeEventMessage will fill a new RuntimeEventMessage with data from generic broker message
+func brokerMessageToRuntimeEventMessage(bMsg extensions.BrokerMessage) (RuntimeEventMessage, error) {
+	var msg RuntimeEventMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from RuntimeEventMessage data
+func (msg RuntimeEventMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
 
 // RuntimeJobResultMessage is the message expected for 'RuntimeJobResultMessage' channel.
 type RuntimeJobResultMessage struct {
@@ -339,6 +390,42 @@ type EngineNameSchema string
 // before the pattern is checked.
 type GameIDSchema string
 
+// RuntimeEventSchema is a schema from the AsyncAPI specification required in messages
+// Description: One unrequested change of a game's runtime.
+type RuntimeEventSchema struct {
+	// Description: When rtmanager saw the change, in Unix milliseconds.
+	AtMs int64 `json:"at_ms"`
+
+	// Description: The runtime the event is about (its id for its driver, as in job results).
+	ContainerId string `json:"container_id"`
+
+	// Description: The engine's exit code when it is known (128 + the signal
+	// number for an engine killed by a signal); absent otherwise.
+	ExitCode *int64 `json:"exit_code,omitempty"`
+
+	// Description: The game whose runtime is meant. Surrounding white space is trimmed
+	// before the pattern is checked.
+	GameId GameIDSchema `json:"game_id" validate:"min=1,max=128"`
+
+	// Description: True when the engine's container was killed for lack of memory (docker runtime); absent when unknown.
+	OomKilled *bool `json:"oom_killed,omitempty"`
+
+	// Description: The record's status before the change.
+	PrevStatus string `json:"prev_status" validate:"oneof='running' 'unhealthy'"`
+
+	// Description: Human-readable, for operators and Lobby's logs.
+	Reason string `json:"reason"`
+
+	// Description: The record's status after the change.
+	Status string `json:"status" validate:"oneof='exited' 'unhealthy' 'running'"`
+
+	// Description: `engine_exited`: the runtime ended without a stop job (status
+	// `exited`); `unhealthy`: its engine failed its health check
+	// failure_threshold times in a row; `healthy`: an unhealthy engine
+	// passes its health check again (status `running`).
+	Type string `json:"type" validate:"oneof='engine_exited' 'unhealthy' 'healthy'"`
+}
+
 // RuntimeJobResultSchema is a schema from the AsyncAPI specification required in messages
 // Description: The outcome of one start or stop job.
 type RuntimeJobResultSchema struct {
@@ -451,6 +538,8 @@ type RuntimeStopJobDeadLetterSchema struct {
 const (
 	// JobResultsChannelPath is the constant representing the 'JobResultsChannel' channel path.
 	JobResultsChannelPath = "runtime:job_results"
+	// RuntimeEventsChannelPath is the constant representing the 'RuntimeEventsChannel' channel path.
+	RuntimeEventsChannelPath = "runtime:events"
 	// StartJobsChannelPath is the constant representing the 'StartJobsChannel' channel path.
 	StartJobsChannelPath = "runtime:start_jobs"
 	// StartJobsDeadChannelPath is the constant representing the 'StartJobsDeadChannel' channel path.
@@ -464,6 +553,7 @@ const (
 // ChannelsPaths is an array of all channels paths
 var ChannelsPaths = []string{
 	JobResultsChannelPath,
+	RuntimeEventsChannelPath,
 	StartJobsChannelPath,
 	StartJobsDeadChannelPath,
 	StopJobsChannelPath,

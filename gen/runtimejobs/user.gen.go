@@ -18,6 +18,9 @@ type UserSubscriber interface {
 	// SendJobResultOperationReceived receive all RuntimeJobResult messages from JobResults channel.
 	SendJobResultOperationReceived(ctx context.Context, msg RuntimeJobResultMessage) error
 
+	// SendRuntimeEventOperationReceived receive all RuntimeEvent messages from RuntimeEvents channel.
+	SendRuntimeEventOperationReceived(ctx context.Context, msg RuntimeEventMessage) error
+
 	// SendStartDeadLetterOperationReceived receive all RuntimeStartJobDeadLetter messages from StartJobsDead channel.
 	SendStartDeadLetterOperationReceived(ctx context.Context, msg RuntimeStartJobDeadLetterMessage) error
 }
@@ -110,7 +113,7 @@ func (c UserController) executeMiddlewares(ctx context.Context, msg *extensions.
 }
 
 func addUserContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.1.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.2.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "user")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }
@@ -137,6 +140,9 @@ func (c *UserController) SubscribeToAllChannels(ctx context.Context, as UserSubs
 	if err := c.SubscribeToSendJobResultOperation(ctx, as.SendJobResultOperationReceived); err != nil {
 		return err
 	}
+	if err := c.SubscribeToSendRuntimeEventOperation(ctx, as.SendRuntimeEventOperationReceived); err != nil {
+		return err
+	}
 	if err := c.SubscribeToSendStartDeadLetterOperation(ctx, as.SendStartDeadLetterOperationReceived); err != nil {
 		return err
 	}
@@ -148,6 +154,7 @@ func (c *UserController) SubscribeToAllChannels(ctx context.Context, as UserSubs
 func (c *UserController) UnsubscribeFromAllChannels(ctx context.Context) {
 	c.UnsubscribeFromSendDeadLetterOperation(ctx)
 	c.UnsubscribeFromSendJobResultOperation(ctx)
+	c.UnsubscribeFromSendRuntimeEventOperation(ctx)
 	c.UnsubscribeFromSendStartDeadLetterOperation(ctx)
 }
 
@@ -393,6 +400,135 @@ func (c *UserController) UnsubscribeFromSendJobResultOperation(
 ) {
 	// Get channel address
 	addr := "runtime:job_results"
+
+	// Check if there receivers for this channel
+	sub, exists := c.subscriptions[addr]
+	if !exists {
+		return
+	}
+
+	// Set context
+	ctx = addUserContextValues(ctx, addr)
+
+	// Stop the subscription
+	sub.Cancel(ctx)
+
+	// Remove if from the receivers
+	delete(c.subscriptions, addr)
+
+	c.logger.Info(ctx, "Unsubscribed from channel")
+} // SubscribeToSendRuntimeEventOperation will receive RuntimeEvent messages from RuntimeEvents channel.
+// Callback function 'fn' will be called each time a new message is received.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+//
+// NOTE: for now, this only support the first message from AsyncAPI list.
+// If you need support for other messages, please raise an issue.
+func (c *UserController) SubscribeToSendRuntimeEventOperation(
+	ctx context.Context,
+	fn func(ctx context.Context, msg RuntimeEventMessage) error,
+) error {
+	// Get channel address
+	addr := "runtime:events"
+
+	// Set context
+	ctx = addUserContextValues(ctx, addr)
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsDirection, "reception")
+
+	// Check if the controller is already subscribed
+	_, exists := c.subscriptions[addr]
+	if exists {
+		err := fmt.Errorf("%w: controller is already subscribed on channel %q", extensions.ErrAlreadySubscribedChannel, addr)
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+
+	// Subscribe to broker channel
+	sub, err := c.broker.Subscribe(ctx, addr)
+	if err != nil {
+		c.logger.Error(ctx, err.Error())
+		return err
+	}
+	c.logger.Info(ctx, "Subscribed to channel")
+
+	// Asynchronously listen to new messages and pass them to app receiver
+	go func() {
+		for {
+			// Listen to next message
+			stop, err := c.listenToSendRuntimeEventOperationNextMessage(addr, sub, fn)
+			if err != nil {
+				c.logger.Error(ctx, err.Error())
+			}
+
+			// Stop if required
+			if stop {
+				return
+			}
+		}
+	}()
+
+	// Add the cancel channel to the inside map
+	c.subscriptions[addr] = sub
+
+	return nil
+}
+
+func (c *UserController) listenToSendRuntimeEventOperationNextMessage(
+	addr string,
+	sub extensions.BrokerChannelSubscription,
+	fn func(ctx context.Context, msg RuntimeEventMessage) error,
+) (stop bool, err error) {
+	// Create a context for the received response
+	msgCtx, cancel := context.WithCancel(context.Background())
+	msgCtx = addUserContextValues(msgCtx, addr)
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsDirection, "reception")
+	defer cancel()
+
+	// Wait for next message
+	acknowledgeableBrokerMessage, open := <-sub.MessagesChannel()
+
+	// If subscription is closed and there is no more message
+	// (i.e. uninitialized message), then exit the function
+	if !open && acknowledgeableBrokerMessage.IsUninitialized() {
+		return true, nil
+	}
+
+	// Set broker message to context
+	msgCtx = context.WithValue(msgCtx, extensions.ContextKeyIsBrokerMessage, acknowledgeableBrokerMessage.String())
+
+	// Execute middlewares before handling the message
+	if err := c.executeMiddlewares(msgCtx, &acknowledgeableBrokerMessage.BrokerMessage, func(middlewareCtx context.Context) error {
+		// Process message
+		msg, err := brokerMessageToRuntimeEventMessage(acknowledgeableBrokerMessage.BrokerMessage)
+		if err != nil {
+			return err
+		}
+
+		// Execute the subscription function
+		if err := fn(middlewareCtx, msg); err != nil {
+			return err
+		}
+
+		acknowledgeableBrokerMessage.Ack()
+
+		return nil
+	}); err != nil {
+		c.errorHandler(msgCtx, addr, &acknowledgeableBrokerMessage, err)
+		// On error execute the acknowledgeableBrokerMessage nack() function and
+		// let the BrokerAcknowledgment decide what is the right nack behavior for the broker
+		acknowledgeableBrokerMessage.Nak()
+	}
+
+	return false, nil
+}
+
+// UnsubscribeFromSendRuntimeEventOperation will stop the reception of RuntimeEvent messages from RuntimeEvents channel.
+// A timeout can be set in context to avoid blocking operation, if needed.
+func (c *UserController) UnsubscribeFromSendRuntimeEventOperation(
+	ctx context.Context,
+) {
+	// Get channel address
+	addr := "runtime:events"
 
 	// Check if there receivers for this channel
 	sub, exists := c.subscriptions[addr]

@@ -70,6 +70,9 @@ func typed(addr string, payload []byte) (any, error) {
 	case runtimejobs.StartJobsDeadChannelPath:
 		var m runtimejobs.RuntimeStartJobDeadLetterMessage
 		return m.Payload, json.Unmarshal(payload, &m.Payload)
+	case runtimejobs.RuntimeEventsChannelPath:
+		var m runtimejobs.RuntimeEventMessage
+		return m.Payload, json.Unmarshal(payload, &m.Payload)
 	}
 	return nil, fmt.Errorf("no generated type for %s", addr)
 }

@@ -448,7 +448,7 @@ func TestMajorVersionBump(t *testing.T) {
 			require.Len(t, rep.Breaks(), 1)
 			assert.Equal(t, tt.passes, rep.MajorBumped)
 			assert.Equal(t, tt.passes, rep.Passes())
-			assert.Equal(t, "1.1.0", rep.OldVersion)
+			assert.Equal(t, "1.2.0", rep.OldVersion)
 			assert.Equal(t, tt.version, rep.NewVersion)
 		})
 	}

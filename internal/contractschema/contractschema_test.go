@@ -25,6 +25,7 @@ func load(t *testing.T) (*api.Document, *contractschema.Validator) {
 func TestEveryChannelHasASchema(t *testing.T) {
 	_, v := load(t)
 	assert.Equal(t, []string{
+		runtimejobs.RuntimeEventsChannelPath,
 		runtimejobs.JobResultsChannelPath,
 		runtimejobs.StartJobsChannelPath,
 		runtimejobs.StartJobsDeadChannelPath,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // Runtimes a profile may name.
@@ -45,6 +46,11 @@ type Profile struct {
 	Port        int
 	MemoryBytes int64
 	CPUs        float64
+
+	// HealthPath, when set, makes the runtime watch's health check an HTTP
+	// GET of this path on the engine's endpoint (a 2xx or 3xx answer is
+	// healthy) instead of a TCP connect.
+	HealthPath string
 }
 
 // Set is the profiles of one file, by name.
@@ -108,6 +114,9 @@ func (p Profile) Check() error {
 		if err := checkEnvName(p.Runtime, k); err != nil {
 			return fmt.Errorf("%s.env.%s: %w", where, k, err)
 		}
+	}
+	if p.HealthPath != "" && (!strings.HasPrefix(p.HealthPath, "/") || strings.ContainsAny(p.HealthPath, " \t\r\n?#") || len(p.HealthPath) > 256) {
+		return fmt.Errorf("%s.health_path: want an absolute URL path such as /healthz (no spaces, query or fragment; at most 256 bytes), not %q", where, p.HealthPath)
 	}
 	switch p.Runtime {
 	case RuntimeProcess:

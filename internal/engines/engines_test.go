@@ -41,6 +41,11 @@ func TestParseExample(t *testing.T) {
 		Env: map[string]string{"MODE": "ranked"}, MemoryBytes: 512 << 20, CPUs: 1}, chess)
 	_, ok = s.Get("../../bin/sh")
 	assert.False(t, ok)
+
+	s, err = engines.Parse("f.yaml", []byte("engines:\n  a:\n    runtime: process\n    command: [x]\n    health_path: /healthz\n"))
+	require.NoError(t, err)
+	a, _ := s.Get("a")
+	assert.Equal(t, "/healthz", a.HealthPath)
 }
 
 // Each fault is reported with the line and the field at fault.
@@ -79,6 +84,9 @@ func TestParseFaults(t *testing.T) {
 		{"docker bad memory", "engines:\n  a:\n    runtime: docker\n    image: x\n    port: 1\n    memory: lots\n", "f.yaml:6: engines.a.memory: want a size"},
 		{"docker zero memory", "engines:\n  a:\n    runtime: docker\n    image: x\n    port: 1\n    memory: 0\n", "f.yaml:6: engines.a.memory: want a size"},
 		{"docker bad cpus", "engines:\n  a:\n    runtime: docker\n    image: x\n    port: 1\n    cpus: -1\n", "f.yaml:6: engines.a.cpus: want a positive number"},
+		{"health path not absolute", "engines:\n  a:\n    runtime: process\n    command: [x]\n    health_path: healthz\n", "engines.a.health_path: want an absolute URL path"},
+		{"health path with a query", "engines:\n  a:\n    runtime: process\n    command: [x]\n    health_path: /h?x=1\n", "engines.a.health_path: want an absolute URL path"},
+		{"health path a list", "engines:\n  a:\n    runtime: process\n    command: [x]\n    health_path: [/h]\n", "f.yaml:5: engines.a.health_path: want a path"},
 		{"docker with command", "engines:\n  a:\n    runtime: docker\n    image: x\n    port: 1\n    command: [sh]\n", "f.yaml:6: engines.a.command: not for runtime docker"},
 	}
 	for _, tt := range tests {

@@ -99,9 +99,9 @@ func parseProfile(file, name string, n *yaml.Node) (Profile, error) {
 	for i := 0; i < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
-		case "runtime", "command", "env", "image", "port", "memory", "cpus":
+		case "runtime", "command", "env", "image", "port", "memory", "cpus", "health_path":
 		default:
-			return p, fault(file, k, where+"."+k.Value, "unknown key (want runtime, command, env, image, port, memory or cpus)")
+			return p, fault(file, k, where+"."+k.Value, "unknown key (want runtime, command, env, image, port, memory, cpus or health_path)")
 		}
 		if _, dup := keys[k.Value]; dup {
 			return p, fault(file, k, where+"."+k.Value, "given twice")
@@ -117,8 +117,8 @@ func parseProfile(file, name string, n *yaml.Node) (Profile, error) {
 	}
 	p.Runtime = rt.Value
 	allowed := map[string][]string{
-		RuntimeProcess: {"runtime", "command", "env"},
-		RuntimeDocker:  {"runtime", "image", "port", "env", "memory", "cpus"},
+		RuntimeProcess: {"runtime", "command", "env", "health_path"},
+		RuntimeDocker:  {"runtime", "image", "port", "env", "memory", "cpus", "health_path"},
 	}[p.Runtime]
 	for key, k := range keys {
 		if !contains(allowed, key) {
@@ -131,6 +131,12 @@ func parseProfile(file, name string, n *yaml.Node) (Profile, error) {
 			return p, err
 		}
 		p.Env = env
+	}
+	if h, ok := vals["health_path"]; ok {
+		if h.Kind != yaml.ScalarNode {
+			return p, fault(file, h, where+".health_path", "want a path such as /healthz")
+		}
+		p.HealthPath = h.Value
 	}
 	var err error
 	switch p.Runtime {

@@ -25,6 +25,7 @@ type Metrics struct {
 	results      *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	latency      prometheus.Histogram
+	watch        watchMetrics // watch.go
 }
 
 // New registers the metrics with reg.
@@ -65,6 +66,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.received, m.redelivered, m.committed, m.deadLettered, m.readErrors, m.results, m.retries, m.latency)
+	m.watch = newWatchMetrics(reg)
 	return m
 }
 

@@ -59,18 +59,27 @@ const maxPublicationItems = 4096
 // its own (lowest and highest id empty), which costs a look-up per entry
 // instead of a scan of the consumer's pending entries.
 //
-// KEYS[1] is the source stream, KEYS[2..] the target streams.
+// An entry pending with nobody was acknowledged already (say by an earlier
+// try of this batch whose reply was lost) unless the consumer group was
+// recreated past it (groupgone.go): at or before the floor recorded in
+// KEYS[2] and not marked answered there, it is owed an answer. Its
+// publications are written, nothing is acknowledged, and its id is marked.
+// KEYS[2] is read only then, so a commit costs nothing more otherwise.
+//
+// KEYS[1] is the source stream, KEYS[2] the group's record (groupKey),
+// KEYS[3..] the target streams.
 // ARGV: group, consumer, entry count, lowest and highest entry id of the
 // batch (both empty: read ownership per entry), maxPublicationItems, then
 // per entry: id, publication count,
 // then per publication: key index, maxlen (0 = none), field count n, then n
 // field/value items. It returns one reply per entry: 1 committed, 0 owned
-// by another consumer, 2 no longer pending (acknowledged already, say by an
-// earlier try of this batch whose reply was lost), or the error text of a
-// check or write that failed (that entry is not acknowledged).
+// by another consumer, 2 no longer pending (acknowledged already), 3
+// answered outside the recreated group (published, nothing to
+// acknowledge), or the error text of a check or write that failed (that
+// entry is not acknowledged).
 var publishAndAck = redis.NewScript(publishAndAckLua)
 
-const publishAndAckLua = `
+const publishAndAckLua = idNotAfterLua + `
 local owned = {}
 local perEntry = ARGV[4] == ''
 if not perEntry then
@@ -80,7 +89,7 @@ end
 local maxItems = tonumber(ARGV[6])
 local ktype = {}
 local function keyProblem(k)
-  if k == nil or k < 2 or k > #KEYS then return 'ERR commit: bad key index' end
+  if k == nil or k < 3 or k > #KEYS then return 'ERR commit: bad key index' end
   local t = ktype[k]
   if t == nil then
     t = redis.call('TYPE', KEYS[k]).ok
@@ -90,6 +99,18 @@ local function keyProblem(k)
     return 'WRONGTYPE commit: target key ' .. KEYS[k] .. ' holds a ' .. t .. ', not a stream; nothing written'
   end
   return nil
+end
+-- The floor of the recreated group, read once when first needed; false
+-- when the record is missing or of another type (then nothing is owed).
+local floor = nil
+local function owed(id)
+  if floor == nil then
+    floor = false
+    if redis.call('TYPE', KEYS[2]).ok == 'hash' then
+      floor = redis.call('HGET', KEYS[2], 'floor')
+    end
+  end
+  return floor and idNotAfter(id, floor) and redis.call('HEXISTS', KEYS[2], 'a:' .. id) == 0
 end
 -- Check pass: no write before every entry is known to be writable.
 local state = {}
@@ -113,9 +134,10 @@ for e = 1, tonumber(ARGV[3]) do
   elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
     s = 2
   end
+  if s == 2 and owed(id) then s = 3 end
   for k = 1, np do
     local n = tonumber(ARGV[i + 2])
-    if s == 1 then
+    if s == 1 or s == 3 then
       if n < 2 or n % 2 ~= 0 or n > maxItems then
         s = 'ERR commit: a publication of ' .. n .. ' items (at most ' .. maxItems .. ', even); nothing written'
       else
@@ -134,7 +156,7 @@ for e = 1, tonumber(ARGV[3]) do
   local np = tonumber(ARGV[i - 1])
   for k = 1, np do
     local n = tonumber(ARGV[i + 2])
-    if state[e] == 1 then
+    if state[e] == 1 or state[e] == 3 then
       -- The fields go straight from ARGV (unpack as the last argument), no
       -- table is built per publication.
       local r
@@ -147,7 +169,11 @@ for e = 1, tonumber(ARGV[3]) do
     end
     i = i + 3 + n
   end
-  if state[e] == 1 then acks[#acks + 1] = id end
+  if state[e] == 1 then
+    acks[#acks + 1] = id
+  elseif state[e] == 3 then
+    redis.call('HSET', KEYS[2], 'a:' .. id, 1)
+  end
 end
 for a = 1, #acks, 500 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(acks, a, math.min(a + 499, #acks)))
@@ -165,9 +191,9 @@ func (r *reader) scriptCommand(batch []commitReq) []any {
 	r.mu.Lock()
 	held := len(r.q.held)
 	r.mu.Unlock()
-	// The target streams first: KEYS[1] is the source, then one per stream
-	// published to, in order of first use.
-	keys := []string{r.ci.address}
+	// The keys first: KEYS[1] is the source, KEYS[2] the group's record,
+	// then one per stream published to, in order of first use.
+	keys := []string{r.ci.address, r.groupKey()}
 	n := 6
 	for _, req := range batch {
 		n += 2
@@ -291,6 +317,7 @@ type commitOutcome struct {
 	gone      bool  // no longer pending: nothing to do
 	err       error // not acknowledged: it stays pending
 	whole     bool  // err failed the whole call (NOGROUP, say), not this entry
+	owed      bool  // committed outside a recreated group (groupgone.go)
 }
 
 // tryCommit runs one batch. A transport error returns an error and leaves
@@ -335,6 +362,9 @@ func (r *reader) tryCommit(batch []commitReq) error {
 			r.b.log.Debug("entry no longer pending at commit (acknowledged by an earlier try)", "stream", r.ci.address, "entry_id", req.d.id)
 		case !o.committed:
 			r.b.log.Warn("entry was claimed by another consumer; its publications were dropped", "stream", r.ci.address, "entry_id", req.d.id)
+		case o.owed:
+			r.b.log.Info("entry answered outside the recreated consumer group, which starts after it", "stream", r.ci.address, "entry_id", req.d.id)
+			committed++
 		default:
 			committed++
 		}
@@ -346,6 +376,7 @@ func (r *reader) tryCommit(batch []commitReq) error {
 }
 
 func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
+	seen := r.epochNow()
 	cmd := r.scriptCommand(batch)
 	res, err := redisclient.EvalIfNoScript(ctx, r.b.rdb, r.b.rdb.Do(ctx, cmd...), cmd, publishAndAckLua).Result()
 	if err != nil {
@@ -355,7 +386,7 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 		if isNoGroup(err) {
 			// The group vanished: nothing was written. Recreate it before
 			// the oldest entry held, then retry the batch (groupgone.go).
-			if cerr := r.createGroup(); cerr != nil {
+			if cerr := r.createGroup(seen); cerr != nil {
 				return nil, cerr
 			}
 			return nil, fmt.Errorf("commit: %w", err)
@@ -376,7 +407,7 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 	for i, rep := range replies {
 		switch v := rep.(type) {
 		case int64:
-			outs[i].committed, outs[i].gone = v == 1, v == 2
+			outs[i].committed, outs[i].gone, outs[i].owed = v == 1 || v == 3, v == 2, v == 3
 		case string:
 			if strings.HasPrefix(v, "OOM ") {
 				// Redis refuses writes before a script's first one only,

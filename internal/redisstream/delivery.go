@@ -25,8 +25,9 @@ type Delivery struct {
 	count      int64             // deliveries so far, this one included
 	hdr        map[string][]byte // headers of the message last handed out
 	worker     *worker
-	retrying   bool // Nak'ed, waiting for its backoff to end
-	continuing bool // handled by a continuation, its worker freed (continue.go)
+	retrying   bool   // Nak'ed, waiting for its backoff to end
+	continuing bool   // handled by a continuation, its worker freed (continue.go)
+	outages    uint64 // the reader's outage count when this handling began (outage.go)
 
 	mu         sync.Mutex
 	hctx       context.Context             // the handler's context, with the delivery in it

@@ -22,7 +22,16 @@ func (r *reader) maintainLoop() {
 			return
 		case <-tick.C:
 		}
-		r.touchHeld()
+		r.mu.Lock()
+		out := r.outage
+		r.mu.Unlock()
+		// In an outage the probe refreshes held entries when Redis is back.
+		// A claim after a refresh that could not reach Redis would take this
+		// process's own entries, gone idle while Redis was away, and charge
+		// each a delivery.
+		if out || isConnErr(r.touchHeld()) {
+			continue
+		}
 		r.claimIdle()
 		if ci := r.b.opts.ConsumerIdle; ci > 0 && time.Since(lastCleanup) > ci/4 {
 			r.cleanupConsumers()
@@ -37,9 +46,9 @@ func (r *reader) maintainLoop() {
 // off from Redis longer than ClaimIdle, say) is left with it: the check and
 // the XCLAIM run in one script, so no claim can slip in between. Its
 // handler's commit then writes nothing (the ownership check).
-func (r *reader) touchHeld() {
+func (r *reader) touchHeld() error {
 	if r.ci.group == "" {
-		return // group-less channels hold nothing in Redis
+		return nil // group-less channels hold nothing in Redis
 	}
 	r.mu.Lock()
 	ids := make([]any, 0, 2+len(r.q.held))
@@ -55,9 +64,10 @@ func (r *reader) touchHeld() {
 		cancel()
 		if err != nil {
 			r.logs.warn("keep held entries", err)
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // touchOwned refreshes the entries of ARGV[3..] that are pending with

@@ -74,11 +74,13 @@ func (r *reader) usable(ctx context.Context) error {
 	return nil
 }
 
-// redisAnswers is true when the reader is not in an outage and Redis
-// answers at once and accepts writes.
-func (r *reader) redisAnswers() bool {
+// redisAnswers is true when Redis answers at once and accepts writes, and
+// has all along since d was handed out: the reader is not in an outage and
+// none began meanwhile. (A handler's connection error decided only by a
+// ping after Redis came back would be charged to the job.)
+func (r *reader) redisAnswers(d *Delivery) bool {
 	r.mu.Lock()
-	out := r.outage
+	out := r.outage || r.outages != d.outages
 	r.mu.Unlock()
 	if out {
 		return false
@@ -94,6 +96,7 @@ func (r *reader) enterOutageLocked() {
 		return
 	}
 	r.outage = true
+	r.outages++
 	go r.probe()
 }
 
@@ -123,7 +126,7 @@ func (r *reader) probe() {
 			r.mu.Unlock()
 			// Held entries went idle during the outage: refresh them before
 			// any consumer's claim takes them as abandoned.
-			r.touchHeld()
+			_ = r.touchHeld() // a failure is logged; the maintenance loop tries again
 			select {
 			case r.back <- struct{}{}:
 			default:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,6 +106,26 @@ func TestRetryResumesPromptlyAfterRedisIsBack(t *testing.T) {
 	assert.Less(t, time.Since(back), 4*time.Second, "the retry waited for the longest backoff")
 }
 
+// counts records the delivery counts handlers saw; handlers may still run
+// while the test reads it.
+type counts struct {
+	mu   sync.Mutex
+	seen []int64
+}
+
+func (c *counts) add(ctx context.Context) {
+	d, _ := redisstream.DeliveryFrom(ctx)
+	c.mu.Lock()
+	c.seen = append(c.seen, d.Count())
+	c.mu.Unlock()
+}
+
+func (c *counts) get() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int64(nil), c.seen...)
+}
+
 // A handler that fails because Redis went away is not charged a delivery:
 // the job waits, dispatch pauses while Redis is away, and the job goes on
 // soon after Redis is back, however long the outage.
@@ -114,12 +135,11 @@ func TestRedisOutageChargesNoDelivery(t *testing.T) {
 	opts := fastOptions()
 	opts.MaxDeliveries = 2
 	var calls atomic.Int32
-	counts := make(chan int64, 100)
+	var seen counts
 	inHandler := make(chan struct{})
 	redisDown := make(chan struct{})
 	startApp(t, rdb, opts, 2, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
-		d, _ := redisstream.DeliveryFrom(ctx)
-		counts <- d.Count()
+		seen.add(ctx)
 		if calls.Add(1) == 1 {
 			close(inHandler)
 			<-redisDown
@@ -141,11 +161,49 @@ func TestRedisOutageChargesNoDelivery(t *testing.T) {
 	assert.Less(t, time.Since(back), 2*time.Second)
 	n, _ := rdb.XLen(context.Background(), dead).Result()
 	assert.Zero(t, n, "an outage is not the job's fault")
-	close(counts)
-	var seen []int64
-	for c := range counts {
-		seen = append(seen, c)
-	}
-	assert.Equal(t, int64(1), seen[len(seen)-1], "no delivery charged: %v", seen)
-	assert.LessOrEqual(t, len(seen), 3, "no busy loop while Redis is away: %v", seen)
+	got := seen.get()
+	assert.Equal(t, int64(1), got[len(got)-1], "no delivery charged: %v", got)
+	assert.LessOrEqual(t, len(got), 3, "no busy loop while Redis is away: %v", got)
+}
+
+// A handler's connection error that happened while Redis was away is not
+// charged even when the handler returns only after Redis is back (a ping at
+// that point would say Redis is fine).
+func TestConnErrorDuringOutageSettledAfterItIsNotCharged(t *testing.T) {
+	srv := testredis.Start(t, testredis.Options{AppendOnly: true})
+	rdb := newClient(t, srv)
+	var calls atomic.Int32
+	var seen counts
+	inHandler := make(chan struct{})
+	failed := make(chan struct{})
+	pinged := make(chan error, 1)
+	redisBack := make(chan struct{})
+	a := startApp(t, rdb, fastOptions(), 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		seen.add(ctx)
+		if calls.Add(1) == 1 {
+			close(inHandler)
+			<-failed
+			err := rdb.Ping(ctx).Err()
+			pinged <- err
+			<-redisBack
+			if err != nil {
+				return fmt.Errorf("begin stop: %w", err)
+			}
+			return errors.New("redis answered while it was meant to be down")
+		}
+		return answer(ctx, c, msg)
+	})
+	addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
+	<-inHandler
+	require.NoError(t, srv.Kill())
+	// The reader's own reads notice the outage.
+	require.Eventually(t, func() bool { return a.broker.Health() != nil }, 10*time.Second, 10*time.Millisecond)
+	close(failed)
+	require.Error(t, <-pinged, "the handler's ping while Redis is away")
+	require.NoError(t, srv.Restart())
+	require.Eventually(t, func() bool { return a.broker.Health() == nil }, 10*time.Second, 10*time.Millisecond, "the outage ends")
+	close(redisBack)
+	waitLen(t, rdb, results, 1)
+	got := seen.get()
+	assert.Equal(t, []int64{1, 1}, got, "the failure during the outage charged a delivery")
 }

@@ -60,9 +60,11 @@ type reader struct {
 	lastID     string      // last entry id read as new
 	entryEst   int64       // largest entry size lately read, 0 before any (inhand.go)
 	answered   answeredIDs // lately committed ids (groupgone.go)
+	epoch      int64       // the group's epoch when last created or found (groupgone.go)
 	readErr    error
 	draining   bool
 	outage     bool   // Redis unreachable: dispatch paused (outage.go)
+	outages    uint64 // outages begun so far (outage.go)
 	tailFrom   string // group-less channels: the last entry id when subscribed
 
 	logs rateLog
@@ -210,6 +212,7 @@ func (r *reader) dispatchLocked() {
 }
 
 func (r *reader) transmitLocked(w *worker, d *Delivery) {
+	d.outages = r.outages
 	w.sub.TransmitReceivedMessage(d.message())
 }
 

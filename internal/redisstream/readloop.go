@@ -72,13 +72,14 @@ func (r *reader) waitCapacity() int {
 func (r *reader) readLoop() {
 	attempt := 0
 	groupReady := false
+	var seen int64 // the epoch when the group was last found gone
 	for {
 		n := r.waitCapacity()
 		if n == 0 {
 			return
 		}
 		if !groupReady {
-			if err := r.createGroup(); err != nil {
+			if err := r.createGroup(seen); err != nil {
 				r.readFailed(err, &attempt)
 				continue
 			}
@@ -87,6 +88,7 @@ func (r *reader) readLoop() {
 			// left long enough ago, then reads new entries.
 			r.claimIdle()
 		}
+		epoch := r.epochNow()
 		res, dups, err := readGroupRaw(r.ctx, r.b.rdb, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
 			Streams: []string{r.ci.address, ">"},
@@ -100,7 +102,7 @@ func (r *reader) readLoop() {
 			return
 		case isNoGroup(err):
 			r.logs.warn("consumer group is gone; recreating it", err)
-			groupReady = false
+			groupReady, seen = false, epoch
 			continue
 		default:
 			r.readFailed(err, &attempt)
@@ -181,30 +183,39 @@ func isNoGroup(err error) bool {
 
 // createGroup creates the consumer group (and the stream) if needed. A group
 // created again after it vanished starts before the oldest entry this
-// process holds (groupgone.go).
-func (r *reader) createGroup() error {
+// process holds (groupgone.go). seen is the epoch known before the call
+// that found the group gone (NOGROUP).
+func (r *reader) createGroup(seen int64) error {
 	r.mu.Lock()
 	start := r.recreateFromLocked()
 	holding := len(r.q.held) > 0
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	err := r.b.rdb.XGroupCreateMkStream(ctx, r.ci.address, r.ci.group, start).Err()
+	created, epoch, err := r.makeGroup(ctx, start)
 	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
 		// Say what the key is: the operator has to fix it.
-		t, _ := r.b.rdb.Type(ctx, r.ci.address).Result()
-		return fmt.Errorf("create consumer group %s: key %s holds a %s, not a stream: %w", r.ci.group, r.ci.address, t, err)
-	}
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		if !strings.Contains(err.Error(), " holds a ") {
+			t, _ := r.b.rdb.Type(ctx, r.ci.address).Result()
+			err = fmt.Errorf("key %s holds a %s, not a stream: %w", r.ci.address, t, err)
+		}
 		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
 	}
-	if err != nil && holding {
-		// Another process recreated the group first: move it back if it
-		// starts after entries this one holds (groupgone.go).
-		return r.groupNotAfter(ctx, start)
+	if err != nil {
+		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
 	}
-	if err == nil {
-		r.b.log.Info("consumer group created", "stream", r.ci.address, "group", r.ci.group, "start_id", start)
+	r.mu.Lock()
+	r.epoch = epoch
+	r.mu.Unlock()
+	if created {
+		r.b.log.Info("consumer group created", "stream", r.ci.address, "group", r.ci.group, "start_id", start, "epoch", epoch)
+		return nil
+	}
+	if holding && (epoch == seen || epoch < 0) {
+		// Recreated, but not by this broker (its epoch did not move), or
+		// unknown: move it back if it starts after entries this process
+		// holds.
+		return r.groupNotAfter(ctx, start)
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func (r *reader) settleNak(d *Delivery, fromWorker bool) {
 	// A connection error of the handler may be Redis going away (or the
 	// runtime's daemon being unreachable): ask Redis before charging a
 	// delivery.
-	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers()
+	redisAway := dead == "" && isConnErr(lastErr) && !r.redisAnswers(d)
 	r.mu.Lock()
 	if fromWorker {
 		r.workerDoneLocked(d)
@@ -173,9 +173,19 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 		return
 	}
 	if len(ids) == 0 {
-		// Acknowledged or deleted meanwhile: nothing left to do.
-		r.finish(d)
-		return
+		// Acknowledged or deleted meanwhile: nothing left to do; unless
+		// the group was recreated past it and it is owed an answer, then
+		// it is retried here (groupgone.go).
+		owed, err := r.orphaned(d.id)
+		if err != nil {
+			r.logs.warn("claim for redelivery", err)
+			time.AfterFunc(backoff(r.b.opts.ReconnectMin, min(r.b.opts.ReconnectMax, time.Second), attempt+1), func() { r.redeliver(d, attempt+1) })
+			return
+		}
+		if !owed {
+			r.finish(d)
+			return
+		}
 	}
 	r.b.opts.Observer.Redelivered(r.ci.address)
 	r.mu.Lock()

@@ -32,7 +32,7 @@ local function begin(key, job, now, engine, takeover)
   end
   local status = r[1]
   if r[9] == job then return {'done', r} end
-  if status == 'running' then return {'replay', r} end
+  if status == 'running' or status == 'unhealthy' then return {'replay', r} end
   if status == 'stopping' then return {'busy', r} end
   local verdict = 'started'
   if status == 'starting' then
@@ -74,7 +74,7 @@ local function finish(key, job, now, status, cid, endpoint, runtime, result)
     return {'lost', r}
   end
   redis.call('HSET', key, 'status', status, 'container_id', cid, 'engine_endpoint', endpoint, 'runtime', runtime, 'updated_at_ms', now, 'last_start_job_id', job, 'last_start_result', result)
-  redis.call('HDEL', key, 'starting_job_id', 'starting_since_ms')
+  redis.call('HDEL', key, 'starting_job_id', 'starting_since_ms', 'exit_code', 'oom_killed', 'finished_at_ms', 'failure_reason', 'unhealthy_since_ms')
   return {'ok'}
 end
 local out = {}
@@ -199,6 +199,9 @@ func decodeStartFields(rec *stopruntime.Record, m map[string]string) error {
 	rec.Engine, rec.StartingJobID, rec.LastStartJobID = m[fEngine], m[fStartingJobID], m[fLastStartJobID]
 	var err error
 	if rec.StartingSinceMS, err = parseInt(fStartingSinceMS, m[fStartingSinceMS]); err != nil {
+		return err
+	}
+	if err := decodeWatchFields(rec, m); err != nil {
 		return err
 	}
 	if raw := m[fLastStartResult]; raw != "" {

@@ -41,6 +41,7 @@ type Store struct {
 	begin, finish *script
 	start         startScripts // start.go
 	register      *redis.Script
+	transition    *redis.Script // watch.go
 	batch         *batcher
 }
 
@@ -56,11 +57,12 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	}
 	return &Store{
 		c: c, prefix: opts.KeyPrefix, opsKey: opts.KeyPrefix + "operations", maxLen: opts.OperationsMaxLen,
-		begin:    newScript(beginLua),
-		finish:   newScript(finishLua),
-		start:    newStartScripts(),
-		register: redis.NewScript(registerLua),
-		batch:    newBatcher(c),
+		begin:      newScript(beginLua),
+		finish:     newScript(finishLua),
+		start:      newStartScripts(),
+		register:   redis.NewScript(registerLua),
+		transition: redis.NewScript(transitionLua),
+		batch:      newBatcher(c),
 	}
 }
 
@@ -104,7 +106,7 @@ local function begin(key, job, now, takeover)
   local status, last, owner, since = r[1], r[6], r[8], r[9]
   if not status then return {'not_found'} end
   if last == job then return {'done', r} end
-  if status == 'stopped' or status == 'removed' then return {'replay', r} end
+  if status == 'stopped' or status == 'removed' or status == 'exited' then return {'replay', r} end
   local verdict = 'started'
   if status == 'starting' then
     -- A start owns the game: busy until it finishes, unless it is stale.
@@ -164,7 +166,7 @@ local key = KEYS[1]
 local st = redis.call('HGET', key, 'status')
 if st == 'stopping' or st == 'starting' then return {'busy', redis.call('HGETALL', key)} end
 redis.call('HSET', key, 'status', ARGV[1], 'container_id', ARGV[2], 'engine_endpoint', ARGV[3], 'runtime', ARGV[4], 'updated_at_ms', ARGV[5])
-redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
+redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms', 'exit_code', 'oom_killed', 'finished_at_ms', 'failure_reason', 'unhealthy_since_ms')
 return {'ok', redis.call('HGETALL', key)}
 `
 )

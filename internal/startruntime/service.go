@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"galaxy/rtmanager/internal/engines"
@@ -53,10 +54,18 @@ type Options struct {
 
 // Service is the start orchestrator; safe for concurrent use.
 type Service struct {
-	store    Store
-	profiles *engines.Set
-	drivers  map[string]Driver
-	opts     Options
+	store     Store
+	profiles  *engines.Set
+	drivers   map[string]Driver
+	opts      Options
+	onRunning atomic.Pointer[func(stopruntime.Record)]
+}
+
+// OnRunning sets a function told about each game this service brought to
+// running (the runtime watch starts watching it at once). It may be set
+// while jobs run.
+func (s *Service) OnRunning(fn func(stopruntime.Record)) {
+	s.onRunning.Store(&fn)
 }
 
 // New builds a Service. drivers maps a profile's runtime (process, docker)
@@ -174,6 +183,9 @@ func (s *Service) Handle(ctx context.Context, in Input) (stopruntime.Result, err
 	case runtimestore.StartOK:
 		rec.Status, rec.ContainerID, rec.EngineEndpoint, rec.Runtime = status, res.ContainerID, res.EngineEndpoint, drv.RuntimeName()
 		rec.LastStartJobID, rec.LastStartResult, rec.StartingJobID, rec.StartingSinceMS = in.JobID, res, "", 0
+		if fn := s.onRunning.Load(); fn != nil && status == stopruntime.StatusRunning {
+			(*fn)(rec)
+		}
 		return storedAnswer(rec), nil
 	case runtimestore.StartDone:
 		return storedAnswer(frec), nil

@@ -46,6 +46,14 @@ const (
 	StatusStopped  = "stopped"
 	StatusRemoved  = "removed"
 	StatusFailed   = "failed"
+	// StatusUnhealthy: running, but its engine failed its health check
+	// (internal/runtimewatch); a stop job stops it, a start job finds it
+	// running.
+	StatusUnhealthy = "unhealthy"
+	// StatusExited: the runtime ended without a stop job (it crashed, was
+	// killed, or exited on its own). Terminal like stopped: a stop job
+	// answers replay_no_op, a start job starts a new runtime.
+	StatusExited = "exited"
 )
 
 // Runtime names (the `runtime` field of a runtime record), also the keys of
@@ -130,6 +138,16 @@ type Record struct {
 	StartingSinceMS int64
 	LastStartJobID  string
 	LastStartResult StoredResult
+
+	// Runtime watch (internal/runtimewatch): set when the runtime ended on
+	// its own (StatusExited: ExitCode when known, OOMKilled, FinishedAtMS)
+	// or failed its health check (StatusUnhealthy: UnhealthySinceMS);
+	// FailureReason says why. Cleared by the next start or register.
+	ExitCode         *int64
+	OOMKilled        bool
+	FinishedAtMS     int64
+	FailureReason    string
+	UnhealthySinceMS int64
 }
 
 // Result is the answer of Handle.

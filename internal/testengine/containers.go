@@ -27,6 +27,11 @@ type Spec struct {
 	RestartAlways bool
 	// NoStart only creates the container.
 	NoStart bool
+	// Memory limits the container's memory (bytes, no swap); AllocMB makes
+	// the engine take that many MiB after its first connection (more than
+	// Memory: the kernel kills it for lack of memory).
+	Memory  int64
+	AllocMB int
 }
 
 // Container is a test game-engine container.
@@ -48,8 +53,12 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (Container, error) {
 		_, port, _ := net.SplitHostPort(addr)
 		c.Name = "rtm-" + spec.Game + "-" + port
 	}
-	cmd := []string{"--addr", addr, "--game", spec.Game, "--term-delay", spec.TermDelay.String(), "--ignore-term=" + strconv.FormatBool(spec.IgnoreTerm)}
+	cmd := []string{"--addr", addr, "--game", spec.Game, "--term-delay", spec.TermDelay.String(), "--ignore-term=" + strconv.FormatBool(spec.IgnoreTerm),
+		"--alloc-mb", strconv.Itoa(spec.AllocMB)}
 	hc := &container.HostConfig{NetworkMode: "host"}
+	if spec.Memory > 0 {
+		hc.Memory, hc.MemorySwap = spec.Memory, spec.Memory
+	}
 	if spec.RestartAlways {
 		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
 	}

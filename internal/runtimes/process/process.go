@@ -46,8 +46,9 @@ type Options struct {
 
 // Driver implements stopruntime.Driver for local processes.
 type Driver struct {
-	opts Options
-	self self
+	opts  Options
+	self  self
+	exits exits // children's ends, for the runtime watch (watch.go)
 }
 
 // New builds a Driver.

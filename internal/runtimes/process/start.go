@@ -67,13 +67,22 @@ func (d *Driver) Start(ctx context.Context, spec StartSpec) (containerID, endpoi
 		return "", "", fmt.Errorf("start process %q: %w", argv[0], err)
 	}
 	pid := cmd.Process.Pid
-	// Reap it when it exits, so it does not linger as a zombie; a crashed
-	// rtmanager's children are reaped by init instead.
-	go func() { _ = cmd.Wait() }()
+	// Its id (start time) is readable until it is reaped, even if it has
+	// exited already.
 	id, err := d.IDForPID(pid)
 	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		return "", "", fmt.Errorf("start process %q: %w", argv[0], err)
 	}
+	// Reap it when it exits, so it does not linger as a zombie, and keep
+	// how it ended for the runtime watch; a crashed rtmanager's children
+	// are reaped by init instead.
+	d.exits.started(id)
+	go func() {
+		_ = cmd.Wait()
+		d.exits.ended(id, cmd.ProcessState)
+	}()
 	return id, "127.0.0.1:" + ps, nil
 }
 

@@ -10,6 +10,8 @@
 //	--game ID           (ENGINE_GAME)        game id, told to each connection
 //	--term-delay DUR    (ENGINE_TERM_DELAY)  wait this long after SIGTERM before exiting
 //	--ignore-term       (ENGINE_IGNORE_TERM) ignore SIGTERM (only SIGKILL ends it)
+//	--alloc-mb N        (ENGINE_ALLOC_MB)    after the first connection, take and touch N MiB
+//	                                         (with a smaller memory limit: an OOM kill)
 package main
 
 import (
@@ -36,6 +38,12 @@ func run(args []string) error {
 	game := fs.String("game", os.Getenv("ENGINE_GAME"), "game id")
 	delay := fs.Duration("term-delay", 0, "wait after SIGTERM before exiting")
 	ignore := fs.Bool("ignore-term", false, "ignore SIGTERM")
+	allocMB := fs.Int("alloc-mb", 0, "after the first connection, take and touch this many MiB")
+	if v := os.Getenv("ENGINE_ALLOC_MB"); v != "" {
+		if err := fs.Set("alloc-mb", v); err != nil {
+			return fmt.Errorf("ENGINE_ALLOC_MB: %w", err)
+		}
+	}
 	if v := os.Getenv("ENGINE_TERM_DELAY"); v != "" {
 		if err := fs.Set("term-delay", v); err != nil {
 			return fmt.Errorf("ENGINE_TERM_DELAY: %w", err)
@@ -61,7 +69,14 @@ func run(args []string) error {
 		return err
 	}
 	fmt.Printf("gameengine: game %s listening on %s (term-delay %s, ignore-term %t)\n", *game, ln.Addr(), *delay, *ignore)
-	go serve(ln, *game)
+	first := make(chan struct{})
+	go serve(ln, *game, first)
+	if *allocMB > 0 {
+		go func() {
+			<-first
+			alloc(*allocMB)
+		}()
+	}
 
 	for sig := range sigs {
 		if *ignore && sig == syscall.SIGTERM {
@@ -75,15 +90,34 @@ func run(args []string) error {
 	return nil
 }
 
-func serve(ln net.Listener, game string) {
-	for {
+func serve(ln net.Listener, game string, first chan struct{}) {
+	for n := 0; ; n++ {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		fmt.Fprintf(c, "galaxy engine for game %s\n", game)
 		_ = c.Close()
+		if n == 0 {
+			close(first)
+		}
 	}
+}
+
+// hog keeps what alloc took reachable.
+var hog [][]byte
+
+// alloc takes mb MiB and writes to every page, so the memory is really
+// used (an untouched allocation costs nothing).
+func alloc(mb int) {
+	for i := 0; i < mb; i++ {
+		b := make([]byte, 1<<20)
+		for j := 0; j < len(b); j += 4096 {
+			b[j] = 1
+		}
+		hog = append(hog, b)
+	}
+	fmt.Printf("gameengine: holding %d MiB\n", mb)
 }
 
 func envOr(name, def string) string {

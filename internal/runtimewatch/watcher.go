@@ -1,0 +1,274 @@
+// Package runtimewatch tells Lobby, exactly once, when a running game's
+// engine ends or changes health without a job asking: it watches the
+// runtimes of the records that say running or unhealthy, and moves a
+// record and appends its runtime event (runtime:events) in one store
+// script that checks the record first, so two replicas that see the same
+// exit write one event and a stop job racing the exit decides one outcome.
+//
+// Components, each one loop with its own file: reconcile.go (the records
+// against the runtimes, at start and every ReconcileInterval), exits.go
+// (waiting on each runtime's end, and the drivers' exit notices),
+// probe.go (health checks), shard.go (which games this replica watches).
+package runtimewatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"galaxy/rtmanager/api"
+	"galaxy/rtmanager/internal/runtimes"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// Defaults (Options).
+const (
+	DefaultReconcileInterval  = 30 * time.Second
+	DefaultProbeInterval      = 10 * time.Second
+	DefaultProbeTimeout       = 2 * time.Second
+	DefaultFailureThreshold   = 3
+	DefaultProbeConcurrency   = 64
+	DefaultInspectConcurrency = 16
+)
+
+// Store is what the watch needs of the runtime store.
+type Store interface {
+	Watched(ctx context.Context, statuses ...string) ([]stopruntime.Record, error)
+	Transition(ctx context.Context, eventsKey string, maxLen int64, c runtimestore.Change) (string, error)
+}
+
+// Inspector tells whether a runtime runs; every watched driver has one.
+type Inspector interface {
+	Inspect(ctx context.Context, containerID string) (runtimes.State, error)
+}
+
+// ExitWaiter waits for one runtime's end (the process driver: a pidfd or
+// its child's reaper, so an exit is seen at once).
+type ExitWaiter interface {
+	WaitExit(ctx context.Context, containerID string) (runtimes.State, error)
+}
+
+// ExitNotifier reports ended runtimes as they end (the docker driver: the
+// daemon's die events); an empty id means some may have been missed.
+type ExitNotifier interface {
+	NotifyExits(ctx context.Context, fn func(containerID string))
+}
+
+// Metrics is told what the watch sees; nil: nothing.
+type Metrics interface {
+	RuntimeEvent(typ string)
+	ProbeFailed()
+	Reconciled(took time.Duration, byStatus map[string]int)
+}
+
+// Options configure a Watcher; zero values take the Default* constants.
+type Options struct {
+	// Drivers by record runtime (process, docker). Records of other
+	// runtimes (none) are not watched.
+	Drivers map[string]Inspector
+	// ReconcileInterval: how often every watched record is checked against
+	// its runtime (also once at Start).
+	ReconcileInterval time.Duration
+	// ProbeInterval, ProbeTimeout: a TCP connect to each watched engine's
+	// endpoint; FailureThreshold failures in a row make it unhealthy, one
+	// success makes it healthy again. ProbeInterval < 0 turns probing off.
+	ProbeInterval    time.Duration
+	ProbeTimeout     time.Duration
+	FailureThreshold int
+	// ProbeConcurrency and InspectConcurrency bound the probes and driver
+	// inspections in flight.
+	ProbeConcurrency   int
+	InspectConcurrency int
+	// Events is the contract's runtimeEvents channel (its address, MAXLEN
+	// and field encoding). Required.
+	Events *api.Channel
+	// HealthPath gives the HTTP path of an engine profile's health check
+	// (engines.Profile.HealthPath); "" or nil: a TCP connect.
+	HealthPath func(engine string) string
+	// Shard says which games this replica watches; nil: all.
+	Shard   Sharder
+	Logger  *slog.Logger
+	Metrics Metrics
+	Now     func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.ReconcileInterval <= 0 {
+		o.ReconcileInterval = DefaultReconcileInterval
+	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
+	if o.FailureThreshold <= 0 {
+		o.FailureThreshold = DefaultFailureThreshold
+	}
+	if o.ProbeConcurrency <= 0 {
+		o.ProbeConcurrency = DefaultProbeConcurrency
+	}
+	if o.InspectConcurrency <= 0 {
+		o.InspectConcurrency = DefaultInspectConcurrency
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = nopMetrics{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HealthPath == nil {
+		o.HealthPath = func(string) string { return "" }
+	}
+}
+
+// Validate reports options that cannot work.
+func (o *Options) Validate() error {
+	if o.Events == nil || o.Events.Address == "" {
+		return errors.New("runtime watch: no runtime events channel")
+	}
+	if o.ProbeInterval > 0 && o.ProbeTimeout > o.ProbeInterval {
+		return fmt.Errorf("runtime watch: probe timeout %s exceeds the probe interval %s", o.ProbeTimeout, o.ProbeInterval)
+	}
+	return nil
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) RuntimeEvent(string)                      {}
+func (nopMetrics) ProbeFailed()                             {}
+func (nopMetrics) Reconciled(time.Duration, map[string]int) {}
+
+// Watcher runs the watch; Start it, Close it.
+type Watcher struct {
+	store Store
+	opts  Options
+
+	mu    sync.Mutex
+	games map[string]*game // the games this replica watches, by id
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{} // reconcile now
+	http   *http.Client  // health checks with a path (probe.go)
+}
+
+// game is one watched runtime.
+type game struct {
+	rec      stopruntime.Record
+	since    time.Time          // when the watch began
+	stopWait context.CancelFunc // ends its ExitWaiter's wait; nil when none
+	failures int                // health checks failed in a row
+}
+
+// New builds a Watcher.
+func New(store Store, opts Options) (*Watcher, error) {
+	if store == nil {
+		return nil, errors.New("runtime watch: nil store")
+	}
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Watcher{store: store, opts: opts, games: map[string]*game{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
+}
+
+// Start runs the loops until Close.
+func (w *Watcher) Start() {
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.run(w.reconcileLoop)
+	if w.opts.ProbeInterval > 0 {
+		w.run(w.probeLoop)
+	}
+	for _, d := range w.opts.Drivers {
+		if n, ok := d.(ExitNotifier); ok {
+			w.run(func() { n.NotifyExits(w.ctx, w.noticed) })
+		}
+	}
+}
+
+func (w *Watcher) run(f func()) {
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the loops and waits for them (or ctx).
+func (w *Watcher) Close(ctx context.Context) error {
+	if w.cancel == nil {
+		return nil
+	}
+	w.cancel()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close runtime watch: %w", ctx.Err())
+	}
+}
+
+// Watch starts watching a game that became running in this process (a
+// start job), without waiting for the next reconciliation. A nil Watcher
+// watches nothing.
+func (w *Watcher) Watch(rec stopruntime.Record) {
+	if w == nil || w.ctx == nil || w.opts.Drivers[rec.Runtime] == nil || rec.Status != stopruntime.StatusRunning {
+		return
+	}
+	if s := w.opts.Shard; s != nil && !s.Mine(rec.GameID) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.addLocked(rec)
+}
+
+// addLocked watches rec (again, if its container changed).
+func (w *Watcher) addLocked(rec stopruntime.Record) {
+	if g, ok := w.games[rec.GameID]; ok {
+		if g.rec.ContainerID == rec.ContainerID {
+			g.rec.Status, g.rec.EngineEndpoint = rec.Status, rec.EngineEndpoint
+			return
+		}
+		w.dropLocked(rec.GameID)
+	}
+	g := &game{rec: rec, since: time.Now()}
+	w.games[rec.GameID] = g
+	if ew, ok := w.opts.Drivers[rec.Runtime].(ExitWaiter); ok {
+		ctx, cancel := context.WithCancel(w.ctx)
+		g.stopWait = cancel
+		w.run(func() { w.waitExit(ctx, ew, rec) })
+	}
+}
+
+func (w *Watcher) dropLocked(id string) {
+	if g, ok := w.games[id]; ok {
+		if g.stopWait != nil {
+			g.stopWait()
+		}
+		delete(w.games, id)
+	}
+}
+
+// watched returns a copy of the watched records.
+func (w *Watcher) watched() []stopruntime.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]stopruntime.Record, 0, len(w.games))
+	for _, g := range w.games {
+		out = append(out, g.rec)
+	}
+	return out
+}
