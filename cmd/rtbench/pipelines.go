@@ -57,7 +57,7 @@ func waitGroupExists(rdb *redis.Client, group string) func(ctx context.Context) 
 func newStopService(rdb redis.UniversalClient, log *slog.Logger) (*stopruntime.Service, error) {
 	return stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}),
 		map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}},
-		stopruntime.Options{StopGrace: 10 * time.Second, Logger: log, TakeoverAfter: 2 * time.Minute})
+		stopruntime.Options{StopGrace: stopruntime.DefaultStopGrace, Logger: log, TakeoverAfter: stopruntime.TakeoverFor(stopruntime.DefaultStopGrace)})
 }
 
 // inproc is rtmanager wired as cmd/rtmanager wires it (run in main.go),
@@ -442,7 +442,7 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 	cmds := make([]*redis.Cmd, len(jobs))
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, j := range jobs {
-			cmds[i] = begin.EvalSha(ctx, p, []string{st.RecordKey(j.game)}, j.id, now, int64(2*time.Minute/time.Millisecond))
+			cmds[i] = begin.EvalSha(ctx, p, []string{st.RecordKey(j.game)}, j.id, now, stopruntime.TakeoverFor(stopruntime.DefaultStopGrace).Milliseconds())
 		}
 		return nil
 	})

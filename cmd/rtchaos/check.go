@@ -25,9 +25,6 @@ const (
 	group         = "rtmanager"
 )
 
-// deadFields are the fields a dead letter adds in front of the original ones.
-var deadFields = []string{"dead_reason", "dead_error", "original_id", "delivery_count", "dead_at_ms"}
-
 // contract reads streams through the contract.
 type contract struct {
 	doc     *api.Document
@@ -105,7 +102,7 @@ func (c *contract) validResult(m redis.XMessage) error {
 // against the job entry instead.
 func (c *contract) validDead(m redis.XMessage) error {
 	own := map[string]any{}
-	for _, f := range deadFields {
+	for _, f := range redisstream.DeadLetterFields() {
 		if v, ok := m.Values[f]; ok {
 			own[f] = v
 		}
@@ -125,26 +122,6 @@ func (c *contract) validDead(m redis.XMessage) error {
 	return nil
 }
 
-// originalFields are the job fields a dead letter carries.
-func originalFields(dead map[string]any) map[string]string {
-	out := map[string]string{}
-	isDead := map[string]bool{}
-	for _, f := range deadFields {
-		isDead[f] = true
-	}
-	for k, v := range dead {
-		if isDead[k] {
-			continue
-		}
-		s, _ := v.(string)
-		if o, ok := strings.CutPrefix(k, "original."); ok && isDead[o] {
-			k = o
-		}
-		out[k] = s
-	}
-	return out
-}
-
 // checkReport is what the checker found in both streams.
 type checkReport struct {
 	Jobs          int
@@ -160,8 +137,8 @@ type checkReport struct {
 	Outcomes      map[string]int
 	Examples      []string // first problems, for the failure message
 
-	results map[string][]map[string]string // by job id
-	dead    map[string]map[string]string   // by original id
+	results map[string][]map[string]string    // by job id
+	dead    map[string]redisstream.DeadLetter // by original id
 	jobs    []redis.XMessage
 }
 
@@ -187,7 +164,7 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 		return nil, err
 	}
 	r := &checkReport{Jobs: len(jobs), Results: len(results), DeadLetters: len(dead), Outcomes: map[string]int{},
-		results: map[string][]map[string]string{}, dead: map[string]map[string]string{}, jobs: jobs}
+		results: map[string][]map[string]string{}, dead: map[string]redisstream.DeadLetter{}, jobs: jobs}
 	jobByID := make(map[string]redis.XMessage, len(jobs))
 	for _, j := range jobs {
 		jobByID[j.ID] = j
@@ -216,19 +193,20 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 			r.ContractFails++
 			r.problem("%v", err)
 		}
-		orig, _ := m.Values["original_id"].(string)
+		dl := redisstream.ReadDeadLetter(m.Values)
+		orig := dl.OriginalID
 		if _, dup := r.dead[orig]; dup {
 			r.DeadDups++
 			r.problem("entry %s dead-lettered twice", orig)
 		}
-		r.dead[orig] = strValues(m.Values)
+		r.dead[orig] = dl
 		j, ok := jobByID[orig]
 		if !ok {
 			r.BadCopies++
 			r.problem("dead letter %s names %q, no entry of %s", m.ID, orig, jobsStream)
 			continue
 		}
-		if !carriesFields(m.Values, strValues(j.Values)) {
+		if !carriesFields(dl, strValues(j.Values)) {
 			r.BadCopies++
 			r.problem("dead letter %s does not carry the fields of %s", m.ID, orig)
 		}
@@ -261,17 +239,11 @@ func strValues(v map[string]any) map[string]string {
 // carriesFields reports whether a dead letter carries its job's fields:
 // all of them unchanged, or, when it says it was cut (dead_truncated), a
 // subset of them whose values are prefixes of the job's.
-func carriesFields(dead map[string]any, job map[string]string) bool {
-	orig := originalFields(dead)
-	if _, cut := dead["dead_truncated"]; !cut {
-		return sameFields(orig, job)
+func carriesFields(dead redisstream.DeadLetter, job map[string]string) bool {
+	if dead.Truncated == "" {
+		return sameFields(dead.Original, job)
 	}
-	delete(orig, "dead_truncated")
-	if v, ok := dead["original.dead_truncated"].(string); ok {
-		orig["dead_truncated"] = v
-		delete(orig, "original.dead_truncated")
-	}
-	for k, v := range orig {
+	for k, v := range dead.Original {
 		if w, ok := job[k]; !ok || !strings.HasPrefix(w, v) {
 			return false
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/testredis"
 )
 
@@ -58,21 +59,16 @@ func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
 	assert.Equal(t, 0, rep.Missing)
 }
 
-func TestOriginalFieldsRenamesBack(t *testing.T) {
-	got := originalFields(map[string]any{"dead_reason": "invalid", "original_id": "1-1", "original.dead_reason": "x", "game_id": "g"})
-	assert.Equal(t, map[string]string{"dead_reason": "x", "game_id": "g"}, got)
-}
-
 // A dead letter cut to the broker's bounds carries a subset of its job's
 // fields, each a prefix of the original; anything else is a bad copy.
 func TestCarriesFieldsOfATruncatedDeadLetter(t *testing.T) {
 	job := map[string]string{"game_id": "g", "reason": "game_finished", "x": "0123456789"}
-	dead := func(extra ...string) map[string]any {
+	dead := func(extra ...string) redisstream.DeadLetter {
 		m := map[string]any{"dead_reason": "undecodable", "original_id": "1-1"}
 		for i := 0; i+1 < len(extra); i += 2 {
 			m[extra[i]] = extra[i+1]
 		}
-		return m
+		return redisstream.ReadDeadLetter(m)
 	}
 	assert.True(t, carriesFields(dead("game_id", "g", "reason", "game_finished", "x", "0123456789"), job))
 	assert.False(t, carriesFields(dead("game_id", "g", "x", "0123"), job), "cut without saying so")

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisstream"
 )
 
 // poison is one malformed job entry and what rtmanager must do with it:
@@ -148,7 +150,7 @@ func flood(ctx context.Context, e *env, c *contract, o options, rng *rand.Rand, 
 		dl, dead := rep.dead[j.ID]
 		if pz == nil {
 			if dead {
-				problem("valid job %s dead-lettered: %s", j.ID, dl["dead_error"])
+				problem("valid job %s dead-lettered: %s", j.ID, dl.Error)
 			}
 			if len(res) > 0 && res[0]["outcome"] != "success" {
 				problem("valid job %s answered %s", j.ID, outcomeKey(res[0]))
@@ -159,7 +161,7 @@ func flood(ctx context.Context, e *env, c *contract, o options, rng *rand.Rand, 
 		k[0]++
 		if dead {
 			k[1]++
-			if r := dl["dead_reason"]; r != "undecodable" && r != "invalid" {
+			if r := dl.Reason; r != redisstream.DeadUndecodable && r != redisstream.DeadInvalid {
 				problem("%s entry %s dead-lettered as %s", pz.kind, j.ID, r)
 			}
 		} else {

@@ -17,6 +17,8 @@ import (
 	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/service"
+	"galaxy/rtmanager/internal/startruntime"
+	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // usageError is a bad flag or environment value: one line, exit code 2.
@@ -87,24 +89,21 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")
 	fs.IntVar(&c.DockerConcurrency, "docker-concurrency", docker.DefaultConcurrency, fmt.Sprintf("most Docker Engine API requests in flight at once (1 to %d); more stops wait for a free slot before their deadline starts", docker.MaxConcurrency))
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "stop jobs handled in parallel (jobs of one game never run at once)")
-	fs.IntVar(&c.Prefetch, "prefetch", 0, "stop jobs read ahead per process; 0 means 2×256 + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput")
+	fs.IntVar(&c.Prefetch, "prefetch", 0, fmt.Sprintf("stop jobs read ahead per process; 0 means 2×%d + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput", redisstream.DefaultReadCount))
 	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
-	// hostname-pid-random: pid 1 in every container and one host name per
-	// pod template would make replicas share a name (and steal each other's
-	// jobs) without the random part.
 	fs.StringVar(&c.Consumer, "consumer", redisstream.DefaultConsumerName(), "this process's consumer name, unique per process")
-	fs.StringVar(&c.StartID, "start-id", "0", "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
-	fs.IntVar(&c.MaxDeliveries, "max-deliveries", 5, "deliveries of a job before it is answered with a failure and dead-lettered")
-	fs.DurationVar(&c.ClaimIdle, "claim-idle", 30*time.Second, "how long a job may sit unacknowledged with a consumer before another claims it")
-	fs.DurationVar(&c.RetryBackoff, "retry-backoff", 500*time.Millisecond, "wait before the first retry of a failed job; doubles per retry up to 10s")
-	fs.DurationVar(&c.StopGrace, "stop-grace", 10*time.Second, "grace period a runtime gets to stop before it is killed")
+	fs.StringVar(&c.StartID, "start-id", redisstream.DefaultStartID, "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
+	fs.IntVar(&c.MaxDeliveries, "max-deliveries", redisstream.DefaultMaxDeliveries, "deliveries of a job before it is answered with a failure and dead-lettered")
+	fs.DurationVar(&c.ClaimIdle, "claim-idle", redisstream.DefaultClaimIdle, "how long a job may sit unacknowledged with a consumer before another claims it")
+	fs.DurationVar(&c.RetryBackoff, "retry-backoff", redisstream.DefaultRetryBackoff, "wait before the first retry of a failed job; doubles per retry up to "+redisstream.DefaultMaxRetryBackoff.String())
+	fs.DurationVar(&c.StopGrace, "stop-grace", stopruntime.DefaultStopGrace, "grace period a runtime gets to stop before it is killed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight jobs may take to finish")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
-	fs.DurationVar(&c.StartTimeout, "start-timeout", 30*time.Second, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
+	fs.DurationVar(&c.StartTimeout, "start-timeout", startruntime.DefaultStartTimeout, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
 	c.Watch.flags(fs)
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
@@ -227,7 +226,7 @@ command line wins.
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
 		if f.Name == "consumer" {
-			def = "hostname-pid-random"
+			def = redisstream.DefaultConsumerForm
 		}
 		fmt.Fprintf(w, "  --%s (%s)\n        %s", f.Name, envName(f.Name), f.Usage)
 		if def != "" {

@@ -163,17 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics:  m,
 		// Start jobs: their own workers on the same broker.
 		Starter: starter, StartMetrics: m,
-		Broker: redisstream.Options{
-			Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
-			Consumer:      cfg.Consumer,
-			StartID:       cfg.StartID,
-			Prefetch:      cfg.Prefetch,
-			MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
-			MaxDeliveries: cfg.MaxDeliveries,
-			ClaimIdle:     cfg.ClaimIdle,
-			RetryBackoff:  cfg.RetryBackoff,
-			Observer:      m,
-		},
+		Broker: brokerOptions(cfg, group, m),
 	})
 	if err != nil {
 		if srv != nil {
@@ -216,6 +206,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// brokerOptions are the broker's options from the flags; what no flag sets
+// takes the broker's default.
+func brokerOptions(cfg config, group string, obs redisstream.Observer) redisstream.Options {
+	return redisstream.Options{
+		Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
+		Consumer:      cfg.Consumer,
+		StartID:       cfg.StartID,
+		Prefetch:      cfg.Prefetch,
+		MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
+		MaxDeliveries: cfg.MaxDeliveries,
+		ClaimIdle:     cfg.ClaimIdle,
+		RetryBackoff:  cfg.RetryBackoff,
+		Observer:      obs,
+	}
+}
+
 // maxContinuing maps --max-waiting-stops to the broker's option, where 0
 // means the default and a negative value none.
 func maxContinuing(flag int) int {
@@ -240,7 +246,7 @@ func newStopService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docke
 	}
 	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), drivers, stopruntime.Options{
 		StopGrace: cfg.StopGrace, Logger: log,
-		TakeoverAfter: max(2*time.Minute, 2*(cfg.StopGrace+30*time.Second)),
+		TakeoverAfter: stopruntime.TakeoverFor(cfg.StopGrace),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create stop service: %w", err)

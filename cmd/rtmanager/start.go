@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -42,8 +41,10 @@ func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *dock
 		drivers[engines.RuntimeDocker] = startruntime.None{}
 	}
 	svc, err := startruntime.New(runtimestore.New(rdb, runtimestore.Options{}), cfg.Engines, drivers, startruntime.Options{
-		StartTimeout:  cfg.StartTimeout,
-		TakeoverAfter: max(2*time.Minute, 2*(cfg.StartTimeout+cfg.StopGrace+30*time.Second)),
+		StartTimeout: cfg.StartTimeout,
+		// A start step waits up to the start timeout, then may remove the
+		// runtime (a stop: grace plus margin).
+		TakeoverAfter: stopruntime.TakeoverFor(cfg.StartTimeout + cfg.StopGrace),
 		Logger:        log,
 	})
 	if err != nil {

@@ -6,16 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// deadFields are the fields a dead letter adds to the original entry; an
-// original field with one of these names is kept as "original.<name>".
-var deadFields = map[string]bool{
-	"dead_reason": true, "dead_error": true, "original_id": true, "delivery_count": true, "dead_at_ms": true,
-}
+	"galaxy/rtmanager/internal/redisstream"
+)
 
 func cmdDead(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 {
@@ -160,12 +155,13 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 			if len(msgs) == 0 {
 				return errDeadGone
 			}
-			if cut, ok := msgs[0].Values["dead_truncated"].(string); ok {
+			dl := redisstream.ReadDeadLetter(msgs[0].Values)
+			if dl.Truncated != "" {
 				// The broker cut this copy to its bounds: replaying it would
 				// send a job that is not the one Lobby wrote.
-				return fmt.Errorf("%w (dead_truncated: %s); not replayed", errDeadTruncated, cut)
+				return fmt.Errorf("%w (%s: %s); not replayed", errDeadTruncated, redisstream.FieldDeadTruncated, dl.Truncated)
 			}
-			fields := originalFields(msgs[0].Values)
+			fields := originalFields(dl.Original)
 			if len(fields) == 0 {
 				return fmt.Errorf("dead letter %s has no original fields to replay", deadID)
 			}
@@ -177,7 +173,7 @@ func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView,
 			}); err != nil {
 				return err
 			}
-			v = replayView{DeadID: deadID, OriginalID: str(msgs[0].Values, "original_id"), JobID: add.Val()}
+			v = replayView{DeadID: deadID, OriginalID: dl.OriginalID, JobID: add.Val()}
 			return nil
 		}, deadKey)
 		if errors.Is(err, redis.TxFailedErr) {
@@ -199,20 +195,13 @@ var errDeadGone = fmt.Errorf("not on %s (already replayed?)", deadKey)
 
 type field struct{ name, value string }
 
-// originalFields restores a dead letter's original entry: the dead-letter
-// fields dropped, "original.<name>" renamed back to <name>; the contract's
-// fields first, the rest sorted by name.
-func originalFields(values map[string]any) []field {
-	var out []field
-	for name, v := range values {
-		if deadFields[name] {
-			continue
-		}
-		if base, ok := strings.CutPrefix(name, "original."); ok && deadFields[base] {
-			name = base
-		}
-		s, _ := v.(string)
-		out = append(out, field{name, s})
+// originalFields orders a dead letter's original entry
+// (redisstream.ReadDeadLetter): the contract's fields first, the rest
+// sorted by name.
+func originalFields(original map[string]string) []field {
+	out := make([]field, 0, len(original))
+	for name, v := range original {
+		out = append(out, field{name, v})
 	}
 	rank := func(n string) int {
 		switch n {

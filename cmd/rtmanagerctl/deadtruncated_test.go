@@ -39,3 +39,21 @@ func TestDeadReplayRefusesATruncatedDeadLetter(t *testing.T) {
 	require.Len(t, jobs, 1)
 	assert.Equal(t, "g2", jobs[0].Values["game_id"])
 }
+
+// dead list reads the broker's layout whole: dead_truncated is the
+// broker's note, not a field of the job, and a job field of that name
+// (kept as original.dead_truncated) is shown under its own name.
+func TestDeadListSeparatesTheTruncationNoteFromTheJob(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	addDead(t, c, "dead_reason", "undecodable", "dead_error", "e", "original_id", "1-0",
+		"delivery_count", "1", "dead_at_ms", "1", "game_id", "g1", "reason", "game_finished",
+		"original.dead_truncated", "mine", "dead_truncated", "copied 3 of 3 fields")
+	o := cli(t, srv.URL(), "dead", "list", "--json")
+	requireOK(t, o)
+	list := decode[[]deadView](t, o.stdout)
+	require.Len(t, list, 1)
+	assert.Equal(t, "copied 3 of 3 fields", list[0].Truncated)
+	assert.Equal(t, map[string]string{"game_id": "g1", "reason": "game_finished", "dead_truncated": "mine"}, list[0].Fields)
+}

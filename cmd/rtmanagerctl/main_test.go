@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/testredis"
 )
@@ -574,8 +575,11 @@ func TestDeadListAndReplay(t *testing.T) {
 	list := decode[[]deadView](t, o.stdout)
 	require.Len(t, list, 3)
 	assert.Equal(t, deadView{
-		ID: d2, OriginalID: "101-0", DeadReason: "max_deliveries", DeadError: "runtime unavailable", DeliveryCount: 5,
-		DeadAtMS: 1764160000800, GameID: "g2", Reason: "game_finished",
+		ID: d2, RuntimeStopJobDeadLetterSchema: runtimejobs.RuntimeStopJobDeadLetterSchema{
+			OriginalId: "101-0", DeadReason: "max_deliveries", DeadError: "runtime unavailable", DeliveryCount: 5,
+			DeadAtMs: 1764160000800,
+		},
+		GameID: "g2", Reason: "game_finished",
 		Fields: map[string]string{"game_id": "g2", "reason": "game_finished", "requested_at_ms": "1764160000000", "dead_reason": "mine", "extra": "x"},
 	}, list[1])
 	assert.Equal(t, d1, list[0].ID)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
@@ -96,30 +97,28 @@ type pendingView struct {
 	Oldest          []pendingEntryView `json:"oldest"`
 }
 
-// deadView is one dead letter; Fields are the original fields a replay writes.
+// deadView is one dead letter: its stream id, the contract's dead-letter
+// fields, what the broker left out of the copy (dead_truncated: then it is
+// not replayable) and the original fields a replay writes.
 type deadView struct {
-	ID            string            `json:"id"`
-	OriginalID    string            `json:"original_id"`
-	DeadReason    string            `json:"dead_reason"`
-	DeadError     string            `json:"dead_error"`
-	DeliveryCount int64             `json:"delivery_count"`
-	DeadAtMS      int64             `json:"dead_at_ms"`
-	GameID        string            `json:"game_id"`
-	Reason        string            `json:"reason"`
-	Fields        map[string]string `json:"fields"`
+	ID string `json:"id"`
+	runtimejobs.RuntimeStopJobDeadLetterSchema
+	Truncated string            `json:"dead_truncated,omitempty"`
+	GameID    string            `json:"game_id"`
+	Reason    string            `json:"reason"`
+	Fields    map[string]string `json:"fields"`
 }
 
 func toDeadView(m redis.XMessage) deadView {
-	v := deadView{
-		ID: m.ID, OriginalID: str(m.Values, "original_id"), DeadReason: str(m.Values, "dead_reason"),
-		DeadError: str(m.Values, "dead_error"), DeliveryCount: toInt(m.Values, "delivery_count"),
-		DeadAtMS: toInt(m.Values, "dead_at_ms"), Fields: map[string]string{},
+	dl := redisstream.ReadDeadLetter(m.Values)
+	return deadView{
+		ID: m.ID,
+		RuntimeStopJobDeadLetterSchema: runtimejobs.RuntimeStopJobDeadLetterSchema{
+			DeadReason: dl.Reason, DeadError: dl.Error, OriginalId: dl.OriginalID,
+			DeliveryCount: dl.DeliveryCount, DeadAtMs: dl.DeadAtMS,
+		},
+		Truncated: dl.Truncated, GameID: dl.Original["game_id"], Reason: dl.Original["reason"], Fields: dl.Original,
 	}
-	for _, f := range originalFields(m.Values) {
-		v.Fields[f.name] = f.value
-	}
-	v.GameID, v.Reason = v.Fields["game_id"], v.Fields["reason"]
-	return v
 }
 
 // replayView is one replayed dead letter and the id of its new job.
@@ -294,8 +293,8 @@ func printDead(w io.Writer, views []deadView, total int64) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tORIGINAL_ID\tDEAD_REASON\tDELIVERIES\tGAME\tREASON\tDEAD_AT\tDEAD_ERROR")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.ID, dash(v.OriginalID), dash(v.DeadReason),
-			v.DeliveryCount, dash(v.GameID), dash(v.Reason), msTime(v.DeadAtMS), dash(v.DeadError))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.ID, dash(v.OriginalId), dash(v.DeadReason),
+			v.DeliveryCount, dash(v.GameID), dash(v.Reason), msTime(v.DeadAtMs), dash(v.DeadError))
 	}
 	if err := flush(tw); err != nil {
 		return err

@@ -22,21 +22,16 @@ package redisstream
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
 	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/api"
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // Check that the broker still fills the generated code's interface.
@@ -65,87 +60,6 @@ const (
 	DeadMaxDeliveries = "max_deliveries"
 )
 
-// Options configure a Broker. Zero values take the documented defaults.
-type Options struct {
-	// Contract is the AsyncAPI document whose x-redis-stream extensions
-	// describe the channels. Default: the embedded contract (api.Load).
-	Contract *api.Document
-	// Groups overrides the consumer group of a channel, by address.
-	// Default: the channel's x-redis-stream.group.
-	Groups map[string]string
-	// Consumer is this process's consumer name; it must be unique per process.
-	// Default: hostname-pid-random.
-	Consumer string
-	// StartID is where a consumer group starts when the broker creates it:
-	// "$" (new entries only), "0" (the whole stream) or an entry id.
-	// Default "0": nothing appended before the first start is skipped.
-	StartID string
-	// ReadCount is the most entries one XREADGROUP asks for. Default 256.
-	ReadCount int
-	// Prefetch bounds the entries a channel reads ahead into the process
-	// (queued, being handled, waiting to be committed or retried). Deeper
-	// means more throughput for fast handlers; shallower spreads slow jobs
-	// more evenly over replicas. Default 2×ReadCount + the channel's
-	// subscriptions.
-	Prefetch int
-	// MaxBytesInHand bounds the bytes of the entries a channel holds (field
-	// names and values), as Prefetch bounds their number: reads stop when
-	// it is used up, and a read asks for no more entries than the rest of
-	// it holds at the size of the largest entry lately read. Claims may
-	// hold as much again. Default 64 MiB.
-	MaxBytesInHand int64
-	// Block is how long one XREADGROUP waits for entries (never 0, which
-	// would block forever). Default 1s.
-	Block time.Duration
-	// MaxDeliveries is how many times an entry is delivered before it is
-	// dead-lettered. Default 5.
-	MaxDeliveries int
-	// RetryBackoff is the wait before the first redelivery after a Nak; it
-	// doubles per delivery up to MaxRetryBackoff. Default 500ms.
-	RetryBackoff time.Duration
-	// MaxRetryBackoff caps RetryBackoff. Default 10s (kept below ClaimIdle).
-	MaxRetryBackoff time.Duration
-	// ClaimIdle is how long an entry must sit unacknowledged with another
-	// consumer before this one claims it (XAUTOCLAIM). Entries this process
-	// holds are kept fresh so they are not claimed while alive. Default 30s.
-	ClaimIdle time.Duration
-	// ClaimInterval is how often pending entries are looked for. Default
-	// ClaimIdle/3.
-	ClaimInterval time.Duration
-	// ConsumerIdle is how long a consumer with nothing pending may stay idle
-	// before it is removed from the group. Default 1h; negative disables.
-	ConsumerIdle time.Duration
-	// MaxFieldSize bounds each field of a received entry, in bytes. Default 64 KiB.
-	MaxFieldSize int
-	// MaxFields bounds the number of fields of a received entry. Default 64.
-	MaxFields int
-	// MaxLen overrides a channel's x-redis-stream.maxlen, by address.
-	MaxLen map[string]int64
-	// CommitBatch is the most acknowledgements written in one round trip.
-	// Default 256.
-	CommitBatch int
-	// MaxContinuing bounds, per channel, the entries whose handling goes on
-	// in a continuation (Delivery.Continue) after their worker was freed.
-	// They do not count against Prefetch, so this is what bounds them (and
-	// the memory they hold); a handler that continues beyond it keeps its
-	// worker until a continuation ends. Default 16384; negative runs
-	// continuations in the worker, as if Continue were a plain call.
-	MaxContinuing int
-	// ReconnectMin and ReconnectMax bound the backoff (with jitter) after a
-	// Redis error. Defaults 100ms and 2s: reading resumes within about 2s of
-	// Redis coming back.
-	ReconnectMin, ReconnectMax time.Duration
-	// Logger receives the broker's logs. Default slog.Default().
-	Logger *slog.Logger
-	// Observer is told about deliveries, commits and dead letters, for
-	// metrics. Default: none.
-	Observer Observer
-	// Atomic forces (true) or forbids (false) the atomic publish-and-ack
-	// script. Default: atomic unless the client is a Cluster client, where a
-	// job stream and a result stream live in different slots.
-	Atomic *bool
-}
-
 // Observer is told what the broker does, for metrics. Methods must be fast
 // and safe for concurrent use.
 type Observer interface {
@@ -163,107 +77,6 @@ func (nopObserver) Redelivered(string)          {}
 func (nopObserver) Committed(string, int)       {}
 func (nopObserver) DeadLettered(string, string) {}
 func (nopObserver) ReadError(string, error)     {}
-
-func (o *Options) withDefaults() (Options, error) {
-	out := *o
-	if out.Contract == nil {
-		doc, err := api.Load()
-		if err != nil {
-			return out, err
-		}
-		out.Contract = doc
-	}
-	if out.Consumer == "" {
-		out.Consumer = DefaultConsumerName()
-	}
-	if out.StartID == "" {
-		out.StartID = "0"
-	}
-	if out.ReadCount <= 0 {
-		out.ReadCount = 256
-	}
-	if out.MaxBytesInHand <= 0 {
-		out.MaxBytesInHand = 64 << 20
-	}
-	if out.Block <= 0 {
-		out.Block = time.Second
-	}
-	if out.MaxDeliveries <= 0 {
-		out.MaxDeliveries = 5
-	}
-	if out.RetryBackoff <= 0 {
-		out.RetryBackoff = 500 * time.Millisecond
-	}
-	if out.MaxRetryBackoff <= 0 {
-		out.MaxRetryBackoff = 10 * time.Second
-	}
-	if out.ClaimIdle <= 0 {
-		out.ClaimIdle = 30 * time.Second
-	}
-	if out.ClaimInterval <= 0 {
-		out.ClaimInterval = out.ClaimIdle / 3
-	}
-	if out.ConsumerIdle == 0 {
-		out.ConsumerIdle = time.Hour
-	}
-	if out.MaxFieldSize <= 0 {
-		out.MaxFieldSize = DefaultMaxFieldSize
-	}
-	if out.MaxFields <= 0 {
-		out.MaxFields = DefaultMaxFields
-	}
-	if out.CommitBatch <= 0 {
-		out.CommitBatch = 256
-	}
-	if out.MaxContinuing == 0 {
-		out.MaxContinuing = DefaultMaxContinuing
-	}
-	if out.ReconnectMin <= 0 {
-		out.ReconnectMin = 100 * time.Millisecond
-	}
-	if out.ReconnectMax <= 0 {
-		out.ReconnectMax = 2 * time.Second
-	}
-	if out.Logger == nil {
-		out.Logger = slog.Default()
-	}
-	if out.Observer == nil {
-		out.Observer = nopObserver{}
-	}
-	if err := ValidStartID(out.StartID); err != nil {
-		return out, err
-	}
-	return out, nil
-}
-
-// ValidStartID accepts "$", "0" or an entry id such as 1764160000000-0.
-func ValidStartID(id string) error {
-	if id == "$" || id == "0" {
-		return nil
-	}
-	ms, seq, ok := strings.Cut(id, "-")
-	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
-		return fmt.Errorf("start id %q: want $, 0 or an entry id like 1764160000000-0", id)
-	}
-	if ok {
-		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
-			return fmt.Errorf("start id %q: want $, 0 or an entry id like 1764160000000-0", id)
-		}
-	}
-	return nil
-}
-
-// DefaultConsumerName is hostname-pid-random: unique per process, readable
-// in XINFO CONSUMERS.
-func DefaultConsumerName() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "rtmanager"
-	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-}
 
 // Broker is the Redis Streams BrokerController. One Broker and one Redis
 // client serve every controller of a process.
@@ -300,8 +113,11 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstream: nil redis client")
 	}
-	o, err := opts.withDefaults()
-	if err != nil {
+	o := opts
+	if err := o.setDefaults(); err != nil {
+		return nil, fmt.Errorf("redisstream: %w", err)
+	}
+	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("redisstream: %w", err)
 	}
 	b := &Broker{
@@ -314,8 +130,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	// A failing entry comes back at each claim; its record outlives a few
 	// claim rounds.
 	b.commitFails.ttl = 3*(o.ClaimIdle+o.ClaimInterval) + o.MaxRetryBackoff
-	_, isCluster := rdb.(*redis.ClusterClient)
-	b.atomic = !isCluster
+	b.atomic = !redisclient.IsCluster(rdb)
 	if o.Atomic != nil {
 		b.atomic = *o.Atomic
 	}
@@ -341,9 +156,6 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	}
 	return b, nil
 }
-
-// Consumer is this process's consumer name.
-func (b *Broker) Consumer() string { return b.opts.Consumer }
 
 // Atomic reports whether publish-and-ack is one atomic step (false on
 // Redis Cluster, where it is publish-then-ack).

@@ -396,12 +396,6 @@ func hexDigit(b byte) byte {
 	return digits[b]
 }
 
-// Default entry limits (see Options.MaxFieldSize and Options.MaxFields).
-const (
-	DefaultMaxFieldSize = 64 << 10
-	DefaultMaxFields    = 64
-)
-
 // FieldsToPayload maps a stream entry of ch onto its JSON payload exactly as
 // the broker does when it receives it, with the default limits. Tests and
 // tools use it to read streams through the contract.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // commitReq is one entry to acknowledge, with what its handler published.
@@ -376,12 +378,7 @@ func (r *reader) tryCommit(batch []commitReq) error {
 func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
 	seen := r.epochNow()
 	cmd := r.scriptCommand(batch)
-	res, err := r.b.rdb.Do(ctx, cmd...).Result()
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		// First commit after a start or a Redis restart.
-		cmd[0], cmd[1] = "eval", publishAndAckLua
-		res, err = r.b.rdb.Do(ctx, cmd...).Result()
-	}
+	res, err := redisclient.EvalIfNoScript(ctx, r.b.rdb, r.b.rdb.Do(ctx, cmd...), cmd, publishAndAckLua).Result()
 	if err != nil {
 		if isTransport(err) {
 			return nil, err

@@ -15,11 +15,6 @@ import (
 // prefetch (they would soon fill it and stop reading); MaxContinuing bounds
 // them instead.
 
-// DefaultMaxContinuing is Options.MaxContinuing's default: per channel, at
-// most this many continuations run at once. A waiting stop costs a goroutine
-// and a file descriptor or so; 16384 of them fit in tens of MiB.
-const DefaultMaxContinuing = 16384
-
 // continueEntry runs fn for d outside d's worker; the worker is freed once
 // a continuation slot is free (at once, unless MaxContinuing are running).
 func (r *reader) continueEntry(d *Delivery, hctx context.Context, fn func(context.Context) error) {

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// deadLetter builds the dead-letter entry for d: why, then the original
-// fields; an original field named like a dead-letter field is kept as
-// "original.<name>".
+// deadLetter builds the dead-letter entry for d in the layout of
+// deadfields.go: why, then the original fields; an original field named
+// like a dead-letter field is kept as "original.<name>" (one named
+// dead_truncated by boundDeadLetter).
 func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	target := r.ci.dead
 	if target == nil {
@@ -16,19 +17,18 @@ func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	r.mu.Lock()
 	count := d.count
 	r.mu.Unlock()
-	fields := make([]string, 0, 10+2*len(d.values))
+	fields := make([]string, 0, deadHeaderItems+2*len(d.values))
 	fields = append(fields,
-		"dead_reason", reason,
-		"dead_error", errText,
-		"original_id", d.id,
-		"delivery_count", strconv.FormatInt(count, 10),
-		"dead_at_ms", strconv.FormatInt(time.Now().UnixMilli(), 10),
+		FieldDeadReason, reason,
+		FieldDeadError, errText,
+		FieldOriginalID, d.id,
+		FieldDeliveryCount, strconv.FormatInt(count, 10),
+		FieldDeadAtMS, strconv.FormatInt(time.Now().UnixMilli(), 10),
 	)
 	for name, v := range d.values {
 		s, _ := v.(string)
-		switch name {
-		case "dead_reason", "dead_error", "original_id", "delivery_count", "dead_at_ms":
-			name = "original." + name
+		if isDeadHeader(name) {
+			name = OriginalPrefix + name
 		}
 		fields = append(fields, name, s)
 	}

@@ -17,12 +17,8 @@ const (
 	// deadMaxBytes bounds the copied names and values together.
 	deadMaxBytes = 1 << 20
 	// deadHeaderItems are the items deadLetter puts in front of the
-	// original fields: dead_reason, dead_error, original_id,
-	// delivery_count, dead_at_ms and their values.
+	// original fields: DeadLetterFields and their values.
 	deadHeaderItems = 10
-	// FieldDeadTruncated is added to a dead letter that does not carry its
-	// entry whole; its value says what was left out.
-	FieldDeadTruncated = "dead_truncated"
 )
 
 // boundDeadLetter returns the fields of a dead letter (as deadLetter builds
@@ -33,7 +29,7 @@ const (
 // ones. When something was cut, a dead_truncated field says what. Fields
 // within the bounds are returned as they are.
 func boundDeadLetter(fields []string, c *codec, maxValue int) []string {
-	if len(fields) < deadHeaderItems || fields[0] != "dead_reason" || !needsBound(fields, maxValue) {
+	if len(fields) < deadHeaderItems || fields[0] != FieldDeadReason || !needsBound(fields, maxValue) {
 		return fields
 	}
 	out := make([]string, 0, deadHeaderItems+2*min(deadMaxFields, (len(fields)-deadHeaderItems)/2)+2)
@@ -72,7 +68,7 @@ func boundDeadLetter(fields []string, c *codec, maxValue int) []string {
 			cutValues++
 		}
 		if name == FieldDeadTruncated {
-			name = "original." + name
+			name = OriginalPrefix + name
 		}
 		out = append(out, name, v)
 		budget -= len(name) + len(v)

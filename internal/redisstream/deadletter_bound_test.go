@@ -59,3 +59,9 @@ func TestBoundDeadLetterBoundsTotalBytes(t *testing.T) {
 	assert.LessOrEqual(t, total, deadMaxBytes)
 	assert.Equal(t, "dead_truncated", got[len(got)-2])
 }
+
+func TestDeadHeaderItemsAreTheDeadLetterFields(t *testing.T) {
+	assert.Equal(t, deadHeaderItems, 2*len(DeadLetterFields()))
+	assert.Equal(t, FieldDeadReason, DeadLetterFields()[0], "boundDeadLetter knows a dead letter by it")
+	assert.Equal(t, FieldDeadError, DeadLetterFields()[1], "boundDeadLetter cuts item 3, its value")
+}

@@ -102,13 +102,6 @@ func (d *Delivery) DeadLetter(reason, err string) {
 	}
 }
 
-// Field returns an original field of the entry as it was on the stream.
-func (d *Delivery) Field(name string) (string, bool) {
-	v, ok := d.values[name]
-	s, _ := v.(string)
-	return s, ok
-}
-
 // Continue hands the rest of the entry's handling to fn, which runs outside
 // the worker once the handler returns nil: the worker takes its next entry
 // at once, while this one stays held (its partition key busy, refreshed so

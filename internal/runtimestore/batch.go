@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // batcher pipelines the calls of concurrent callers: while one pipeline is
@@ -35,8 +37,7 @@ type batcher struct {
 }
 
 func newBatcher(c redis.UniversalClient) *batcher {
-	_, cluster := c.(*redis.ClusterClient)
-	return &batcher{c: c, merge: !cluster}
+	return &batcher{c: c, merge: !redisclient.IsCluster(c)}
 }
 
 // script is a Lua script with its source, for the EVAL fallback.
@@ -188,13 +189,7 @@ func (b *batcher) send(batch []*call) {
 	}
 	_, _ = p.Exec(ctx) // each command's error is read below
 	for _, g := range groups {
-		cmd := g.cmd
-		if isNoScript(cmd.Err()) {
-			// First call after a start or a script-cache flush.
-			g.args[0], g.args[1] = "eval", g.script.src
-			cmd = b.c.Do(ctx, g.args...)
-		}
-		v, err := cmd.Slice()
+		v, err := redisclient.EvalIfNoScript(ctx, b.c, g.cmd, g.args, g.script.src).Slice()
 		if err == nil && len(v) != len(g.calls) {
 			err = fmt.Errorf("script reply: %d replies for %d records", len(v), len(g.calls))
 		}

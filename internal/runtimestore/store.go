@@ -292,10 +292,6 @@ func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) e
 	return nil
 }
 
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
-}
-
 // xaddArgs is the whole XADD of op's log entry, built at its final size (a
 // per-stop cost: go-redis's XAddArgs would copy the fields again).
 func (s *Store) xaddArgs(op stopruntime.Operation) []any {

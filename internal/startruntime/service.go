@@ -34,10 +34,14 @@ import (
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
+// DefaultStartTimeout is Options.StartTimeout's default, and rtmanager's
+// --start-timeout.
+const DefaultStartTimeout = 30 * time.Second
+
 // Options tune a Service.
 type Options struct {
 	// StartTimeout bounds the wait for the engine to accept a connection.
-	// Default 30s.
+	// Default DefaultStartTimeout.
 	StartTimeout time.Duration
 	// TakeoverAfter: another job's `starting` at least this old is presumed
 	// dead and taken over. Default 2m; must exceed StartTimeout.
@@ -71,7 +75,7 @@ func New(store Store, profiles *engines.Set, drivers map[string]Driver, opts Opt
 		return nil, errors.New("new start service: nil store")
 	}
 	if opts.StartTimeout <= 0 {
-		opts.StartTimeout = 30 * time.Second
+		opts.StartTimeout = DefaultStartTimeout
 	}
 	if opts.TakeoverAfter <= 0 {
 		opts.TakeoverAfter = 2 * time.Minute

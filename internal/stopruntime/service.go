@@ -41,14 +41,15 @@ import (
 // Options tune a Service. Zero values take the documented defaults.
 type Options struct {
 	// StopGrace is the grace period given to Driver.Stop before a runtime is
-	// killed. Default 10s.
+	// killed. Default DefaultStopGrace.
 	StopGrace time.Duration
 	// StopMargin is added to StopGrace to bound one Driver.Stop call, so a
-	// hung daemon cannot hold a stop forever. Default 30s.
+	// hung daemon cannot hold a stop forever. Default DefaultStopMargin.
 	StopMargin time.Duration
 	// TakeoverAfter is how old another job's `stopping` must be before this
 	// job may take the stop over (that job is presumed dead). Must exceed
-	// StopGrace+StopMargin. Default 2m.
+	// StopGrace+StopMargin. Default DefaultTakeoverAfter; TakeoverFor gives
+	// one for a StopGrace.
 	TakeoverAfter time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -72,13 +73,13 @@ func New(store Store, drivers map[string]Driver, opts Options) (*Service, error)
 		return nil, errors.New("new stop service: nil store")
 	}
 	if opts.StopGrace <= 0 {
-		opts.StopGrace = 10 * time.Second
+		opts.StopGrace = DefaultStopGrace
 	}
 	if opts.StopMargin <= 0 {
-		opts.StopMargin = 30 * time.Second
+		opts.StopMargin = DefaultStopMargin
 	}
 	if opts.TakeoverAfter <= 0 {
-		opts.TakeoverAfter = 2 * time.Minute
+		opts.TakeoverAfter = DefaultTakeoverAfter
 	}
 	if opts.TakeoverAfter <= opts.StopGrace+opts.StopMargin {
 		return nil, fmt.Errorf("new stop service: takeover after %s must exceed stop grace + margin %s",
