@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"galaxy/rtmanager/internal/runtimes"
@@ -30,26 +29,14 @@ func (w *Watcher) probeLoop() {
 
 // probeRound checks every watched engine once.
 func (w *Watcher) probeRound() {
-	sem := make(chan struct{}, w.opts.ProbeConcurrency)
-	var wg sync.WaitGroup
-	for _, rec := range w.watched() {
-		if rec.EngineEndpoint == "" {
-			continue
+	recs := w.watched()
+	withEndpoint := recs[:0]
+	for _, rec := range recs {
+		if rec.EngineEndpoint != "" {
+			withEndpoint = append(withEndpoint, rec)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-w.ctx.Done():
-		}
-		if w.ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			w.probe(rec)
-		}()
 	}
-	wg.Wait()
+	w.each(withEndpoint, w.opts.ProbeConcurrency, w.probe)
 }
 
 // probe checks one engine. FailureThreshold failures in a row make a

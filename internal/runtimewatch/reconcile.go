@@ -73,9 +73,16 @@ func (w *Watcher) reconcile() {
 	}
 	w.mu.Unlock()
 
-	sem := make(chan struct{}, w.opts.InspectConcurrency)
+	w.each(mine, w.opts.InspectConcurrency, w.check)
+	w.opts.Metrics.Reconciled(time.Since(began), byStatus)
+}
+
+// each runs fn for every record, at most n at a time, and returns when all
+// are done (or the watch is closing: the rest are skipped).
+func (w *Watcher) each(recs []stopruntime.Record, n int, fn func(stopruntime.Record)) {
+	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	for _, rec := range mine {
+	for _, rec := range recs {
 		select {
 		case sem <- struct{}{}:
 		case <-w.ctx.Done():
@@ -86,9 +93,8 @@ func (w *Watcher) reconcile() {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			w.check(rec)
+			fn(rec)
 		}()
 	}
 	wg.Wait()
-	w.opts.Metrics.Reconciled(time.Since(began), byStatus)
 }
