@@ -199,38 +199,8 @@ func TestGroupDestroyedUnderReplicasAnswersEveryJob(t *testing.T) {
 // recreating the group itself meanwhile by a record key of the wrong type,
 // which it refuses to write, and says so.
 func TestReplicaFindingAGroupMadeByHandMovesItBack(t *testing.T) {
-	srv := testredis.Start(t)
-	rdb := newClient(t, srv)
-	ctx := context.Background()
-	record := jobs + ":" + group + ":epoch"
-
-	release := make(chan struct{})
-	got := make(chan string, 4)
-	var calls atomic.Int32
-	o := replicaOptions("replica-b")
-	o.Prefetch = 2 // room to read while it holds job 1: it sees NOGROUP
-	a := startApp(t, rdb, o, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
-		if calls.Add(1) == 1 {
-			d, _ := redisstream.DeliveryFrom(ctx)
-			got <- d.ID()
-			<-release
-		}
-		return answer(ctx, c, msg)
-	})
-	job1 := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
-	select {
-	case id := <-got:
-		require.Equal(t, job1, id)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the replica never received job 1")
-	}
-	require.NoError(t, rdb.Rename(ctx, record, record+".saved").Err())
-	require.NoError(t, rdb.Set(ctx, record, "x", 0).Err())
-	require.NoError(t, rdb.XGroupDestroy(ctx, jobs, group).Err())
-	require.Eventually(t, func() bool {
-		err := a.broker.Health()
-		return err != nil && strings.Contains(err.Error(), "key "+record+" holds a string, not a hash")
-	}, 20*time.Second, 10*time.Millisecond, "the broker saw NOGROUP and refuses a record of the wrong type")
+	h := holdJobOneThroughADestroy(t)
+	rdb, ctx, record, a, job1, release := h.rdb, context.Background(), h.record, h.app, h.job1, h.release
 	// By hand, after job 1; then the record as it was.
 	require.NoError(t, rdb.XGroupCreate(ctx, jobs, group, "$").Err())
 	require.Equal(t, job1, groupLastDelivered(t, rdb))
@@ -244,7 +214,7 @@ func TestReplicaFindingAGroupMadeByHandMovesItBack(t *testing.T) {
 	require.Eventually(t, func() bool { return pendingCount(t, rdb) == 0 }, 20*time.Second, 10*time.Millisecond)
 	a.stop(t)
 	assert.Equal(t, map[string]int{job1: 1}, resultsByJob(t, rdb))
-	assert.Equal(t, int32(1), calls.Load())
+	assert.Equal(t, int32(1), h.calls.Load())
 }
 
 // A replica that sees NOGROUP and finds a group another broker recreated
@@ -255,38 +225,8 @@ func TestReplicaFindingAGroupMadeByHandMovesItBack(t *testing.T) {
 // group itself, and the test restores it and creates the group in one
 // MULTI, with the broker's own script.
 func TestReplicaFindingAGroupABrokerMadeLeavesIt(t *testing.T) {
-	srv := testredis.Start(t)
-	rdb := newClient(t, srv)
-	ctx := context.Background()
-	record := jobs + ":" + group + ":epoch"
-
-	release := make(chan struct{})
-	got := make(chan string, 4)
-	var calls atomic.Int32
-	o := replicaOptions("replica-b")
-	o.Prefetch = 2 // room to read while it holds job 1: it sees NOGROUP
-	a := startApp(t, rdb, o, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
-		if calls.Add(1) == 1 {
-			d, _ := redisstream.DeliveryFrom(ctx)
-			got <- d.ID()
-			<-release
-		}
-		return answer(ctx, c, msg)
-	})
-	job1 := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
-	select {
-	case id := <-got:
-		require.Equal(t, job1, id)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the replica never received job 1")
-	}
-	require.NoError(t, rdb.Rename(ctx, record, record+".saved").Err())
-	require.NoError(t, rdb.Set(ctx, record, "x", 0).Err())
-	require.NoError(t, rdb.XGroupDestroy(ctx, jobs, group).Err())
-	require.Eventually(t, func() bool {
-		err := a.broker.Health()
-		return err != nil && strings.Contains(err.Error(), "key "+record+" holds a string, not a hash")
-	}, 20*time.Second, 10*time.Millisecond, "the broker saw NOGROUP and refuses a record of the wrong type")
+	h := holdJobOneThroughADestroy(t)
+	rdb, ctx, record, a, job1, release := h.rdb, context.Background(), h.record, h.app, h.job1, h.release
 	// "Another broker" recreates the group at job 1 (it held nothing older).
 	var created *redis.Cmd
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -330,4 +270,50 @@ func TestGroupRecordOfTheWrongTypeStopsOnlyACreate(t *testing.T) {
 	v, err := rdb.Get(ctx, record).Result()
 	require.NoError(t, err)
 	assert.Equal(t, "x", v)
+}
+
+// heldThroughDestroy is a replica holding job 1 in its handler (until
+// release is closed) while its group was destroyed and the group record
+// set to the wrong type, so the broker cannot recreate the group itself;
+// the record waits under record+".saved".
+type heldThroughDestroy struct {
+	rdb     *redis.Client
+	record  string
+	app     *app
+	job1    string
+	release chan struct{}
+	calls   atomic.Int32
+}
+
+func holdJobOneThroughADestroy(t *testing.T) *heldThroughDestroy {
+	t.Helper()
+	srv := testredis.Start(t)
+	h := &heldThroughDestroy{rdb: newClient(t, srv), record: jobs + ":" + group + ":epoch", release: make(chan struct{})}
+	ctx := context.Background()
+	got := make(chan string, 4)
+	o := replicaOptions("replica-b")
+	o.Prefetch = 2 // room to read while it holds job 1: it sees NOGROUP
+	h.app = startApp(t, h.rdb, o, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		if h.calls.Add(1) == 1 {
+			d, _ := redisstream.DeliveryFrom(ctx)
+			got <- d.ID()
+			<-h.release
+		}
+		return answer(ctx, c, msg)
+	})
+	h.job1 = addJob(t, h.rdb, "game_id", "g1", "reason", "game_finished")
+	select {
+	case id := <-got:
+		require.Equal(t, h.job1, id)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the replica never received job 1")
+	}
+	require.NoError(t, h.rdb.Rename(ctx, h.record, h.record+".saved").Err())
+	require.NoError(t, h.rdb.Set(ctx, h.record, "x", 0).Err())
+	require.NoError(t, h.rdb.XGroupDestroy(ctx, jobs, group).Err())
+	require.Eventually(t, func() bool {
+		err := h.app.broker.Health()
+		return err != nil && strings.Contains(err.Error(), "key "+h.record+" holds a string, not a hash")
+	}, 20*time.Second, 10*time.Millisecond, "the broker saw NOGROUP and refuses a record of the wrong type")
+	return h
 }
