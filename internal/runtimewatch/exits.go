@@ -29,9 +29,10 @@ func (w *Watcher) waitExit(ctx context.Context, ew ExitWaiter, rec stopruntime.R
 }
 
 // noticed handles a driver's exit notice: the container's game, if this
-// replica watches it, is inspected and reported. An empty id (notices may
-// have been missed) asks for a reconciliation.
-func (w *Watcher) noticed(containerID string) {
+// replica watches it, is reported (inspected first when the notice does not
+// say how it ended). An empty id (notices may have been missed) asks for a
+// reconciliation.
+func (w *Watcher) noticed(containerID string, st *runtimes.State) {
 	if containerID == "" {
 		select {
 		case w.kick <- struct{}{}:
@@ -49,6 +50,10 @@ func (w *Watcher) noticed(containerID string) {
 	}
 	w.mu.Unlock()
 	if rec.GameID == "" {
+		return
+	}
+	if st != nil {
+		w.report(rec.GameID, rec.ContainerID, *st)
 		return
 	}
 	w.check(rec)

@@ -54,9 +54,10 @@ type ExitWaiter interface {
 }
 
 // ExitNotifier reports ended runtimes as they end (the docker driver: the
-// daemon's die events); an empty id means some may have been missed.
+// daemon's die events), with how they ended when the notice says (else
+// nil: the watch inspects); an empty id means some may have been missed.
 type ExitNotifier interface {
-	NotifyExits(ctx context.Context, fn func(containerID string))
+	NotifyExits(ctx context.Context, fn func(containerID string, st *runtimes.State))
 }
 
 // Metrics is told what the watch sees; nil: nothing.

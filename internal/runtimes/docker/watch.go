@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -52,12 +53,15 @@ func (d *Driver) Inspect(ctx context.Context, containerID string) (runtimes.Stat
 
 // NotifyExits calls fn with the id of every container the daemon reports
 // as ended (its "die" events), until ctx ends. The event stream is opened
-// again after an error, and fn("") then says that ends may have been
-// missed meanwhile (the watch inspects all its containers).
-func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string)) {
+// again after an error, and fn("", nil) then says that ends may have been
+// missed meanwhile (the watch inspects all its containers). st is how the
+// container ended, read from the event itself (its exitCode attribute and
+// an "oom" event before it), so the watch needs no inspect; nil when the
+// event does not say.
+func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string, st *runtimes.State)) {
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
-			fn("")
+			fn("", nil)
 			t := time.NewTimer(min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second))
 			select {
 			case <-ctx.Done():
@@ -73,12 +77,22 @@ func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string)) {
 		// Filtered here, not by the daemon: Podman's compatible API sends
 		// nothing for an "event" filter.
 		res := s.cli.Events(ctx, client.EventsListOptions{})
+		oom := map[string]bool{} // containers with an "oom" event and no "die" yet
 		for done := false; !done; {
 			select {
 			case m := <-res.Messages:
 				attempt = 0
-				if m.Type == events.ContainerEventType && m.Action == events.ActionDie {
-					fn(m.Actor.ID)
+				if m.Type != events.ContainerEventType {
+					continue
+				}
+				switch m.Action {
+				case events.ActionOOM:
+					if len(oom) < 4096 {
+						oom[m.Actor.ID] = true
+					}
+				case events.ActionDie:
+					fn(m.Actor.ID, dieState(m, oom[m.Actor.ID]))
+					delete(oom, m.Actor.ID)
 				}
 			case err := <-res.Err:
 				// The stream ended (io.EOF, the daemon went away, ctx): open
@@ -88,6 +102,20 @@ func (d *Driver) NotifyExits(ctx context.Context, fn func(containerID string)) {
 			}
 		}
 	}
+}
+
+// dieState reads how a container ended from its die event; nil when the
+// event carries no exit code.
+func dieState(m events.Message, oomKilled bool) *runtimes.State {
+	code, err := strconv.ParseInt(m.Actor.Attributes["exitCode"], 10, 64)
+	if err != nil {
+		return nil
+	}
+	reason := fmt.Sprintf("container %s exited with code %d", shortID(m.Actor.ID), code)
+	if oomKilled {
+		reason += ", killed for lack of memory"
+	}
+	return &runtimes.State{ExitCode: &code, OOMKilled: oomKilled, Reason: reason}
 }
 
 func shortID(id string) string {

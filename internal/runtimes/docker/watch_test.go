@@ -32,7 +32,15 @@ func TestInspectAndExitNoticeOfAKilledContainer(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var seen []string
-	go d.NotifyExits(ctx, func(id string) { mu.Lock(); seen = append(seen, id); mu.Unlock() })
+	codes := map[string]int64{}
+	go d.NotifyExits(ctx, func(id string, st *runtimes.State) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, id)
+		if st != nil && st.ExitCode != nil {
+			codes[id] = *st.ExitCode
+		}
+	})
 	// The event stream is open once a harmless event comes through: wait
 	// for the notice of a container made for it.
 	probe := e.MustRun(t, testengine.Spec{Game: "g-watch-probe"})
@@ -60,6 +68,9 @@ func TestInspectAndExitNoticeOfAKilledContainer(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 20*time.Millisecond, "no die notice for the killed container")
+	mu.Lock()
+	assert.Equal(t, int64(137), codes[c.ID], "the die notice carries the exit code")
+	mu.Unlock()
 	st, err = d.Inspect(context.Background(), c.ID)
 	require.NoError(t, err)
 	assert.False(t, st.Running)
