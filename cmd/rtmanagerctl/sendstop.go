@@ -15,47 +15,83 @@ import (
 )
 
 func cmdSendStop(ctx context.Context, a *app, args []string) error {
-	fs := flag.NewFlagSet("send-stop", flag.ContinueOnError)
-	reason := fs.String("reason", "", "why: game_finished, lobby_cancelled, admin_request, idle_timeout or platform_shutdown")
-	reqAt := fs.String("requested-at-ms", "", "requested_at_ms, Unix milliseconds (field omitted when not given)")
-	raw := fs.Bool("raw", false, "write GAME, --reason and --requested-at-ms verbatim, unchecked (to reproduce a bad job)")
-	wait := fs.Bool("wait", false, "wait for the job's result on "+resultsKey+" and print it")
-	waitTimeout := fs.Duration("wait-timeout", 30*time.Second, "how long --wait waits before exit code 1")
-	pos, err := a.parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("send-stop", pos, 1, "one GAME"); err != nil {
-		return err
-	}
-	set := visited(fs)
-	game := pos[0]
-	if !*raw {
-		game = strings.TrimSpace(game)
-		if err := stopruntime.ValidateGameID(game); err != nil {
-			return usagef("send-stop: %v", err)
-		}
+	j := newJobFlags("send-stop", "reason", 30*time.Second)
+	reason := j.fs.String("reason", "", "why: game_finished, lobby_cancelled, admin_request, idle_timeout or platform_shutdown")
+	game, err := j.parse(a, args, func() error {
 		if !stopruntime.KnownReason(*reason) {
 			return usagef("send-stop: --reason %q: must be one of game_finished, lobby_cancelled, admin_request, idle_timeout, platform_shutdown", *reason)
 		}
-		if set["requested-at-ms"] {
-			if n, err := strconv.ParseInt(*reqAt, 10, 64); err != nil || n < 0 {
-				return usagef("send-stop: --requested-at-ms %q: must be a non-negative integer", *reqAt)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.sendJob(ctx, jobsKey, "stop", j.values(game, *reason), *j.wait, *j.waitTimeout)
+}
+
+// jobFlags are what send-stop and send-start share: GAME, the job's one
+// other field (field), --requested-at-ms, --raw, --wait, --wait-timeout.
+type jobFlags struct {
+	cmd, field  string
+	fs          *flag.FlagSet
+	reqAt       *string
+	raw, wait   *bool
+	waitTimeout *time.Duration
+	set         map[string]bool
+}
+
+func newJobFlags(cmd, field string, waitDefault time.Duration) *jobFlags {
+	j := &jobFlags{cmd: cmd, field: field, fs: flag.NewFlagSet(cmd, flag.ContinueOnError)}
+	j.reqAt = j.fs.String("requested-at-ms", "", "requested_at_ms, Unix milliseconds (field omitted when not given)")
+	j.raw = j.fs.Bool("raw", false, "write GAME, --"+field+" and --requested-at-ms verbatim, unchecked (to reproduce a bad job)")
+	j.wait = j.fs.Bool("wait", false, "wait for the job's result on "+resultsKey+" and print it")
+	j.waitTimeout = j.fs.Duration("wait-timeout", waitDefault, "how long --wait waits before exit code 1")
+	return j
+}
+
+// parse reads the command line and returns GAME; unless --raw, GAME, the
+// field (checkField) and --requested-at-ms are checked.
+func (j *jobFlags) parse(a *app, args []string, checkField func() error) (string, error) {
+	pos, err := a.parse(j.fs, args)
+	if err != nil {
+		return "", err
+	}
+	if err := wantArgs(j.cmd, pos, 1, "one GAME"); err != nil {
+		return "", err
+	}
+	j.set = visited(j.fs)
+	game := pos[0]
+	if !*j.raw {
+		game = strings.TrimSpace(game)
+		if err := stopruntime.ValidateGameID(game); err != nil {
+			return "", usagef("%s: %v", j.cmd, err)
+		}
+		if err := checkField(); err != nil {
+			return "", err
+		}
+		if j.set["requested-at-ms"] {
+			if n, err := strconv.ParseInt(*j.reqAt, 10, 64); err != nil || n < 0 {
+				return "", usagef("%s: --requested-at-ms %q: must be a non-negative integer", j.cmd, *j.reqAt)
 			}
 		}
 	}
-	if *wait && *waitTimeout <= 0 {
-		return usagef("send-stop: --wait-timeout: must be positive")
+	if *j.wait && *j.waitTimeout <= 0 {
+		return "", usagef("%s: --wait-timeout: must be positive", j.cmd)
 	}
-	values := []any{"game_id", game}
-	if !*raw || set["reason"] {
-		values = append(values, "reason", *reason)
-	}
-	if set["requested-at-ms"] {
-		values = append(values, "requested_at_ms", *reqAt)
-	}
+	return game, nil
+}
 
-	return a.sendJob(ctx, jobsKey, "stop", values, *wait, *waitTimeout)
+// values are the job's stream fields; with --raw, a field not given is
+// left out.
+func (j *jobFlags) values(game, fieldValue string) []any {
+	values := []any{"game_id", game}
+	if !*j.raw || j.set[j.field] {
+		values = append(values, j.field, fieldValue)
+	}
+	if j.set["requested-at-ms"] {
+		values = append(values, "requested_at_ms", *j.reqAt)
+	}
+	return values
 }
 
 // sendJob appends a job to stream and prints its id or, with wait, waits
