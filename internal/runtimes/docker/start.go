@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"galaxy/rtmanager/internal/runtimes"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
@@ -84,10 +85,11 @@ func (d *Driver) Start(ctx context.Context, spec StartSpec) (Started, error) {
 }
 
 func (d *Driver) create(ctx context.Context, cli *client.Client, name string, spec StartSpec) (id, hostPort string, err error) {
-	port, err := freePort()
+	p, err := runtimes.FreePort()
 	if err != nil {
 		return "", "", fmt.Errorf("docker start: choose a port: %w", err)
 	}
+	port := strconv.Itoa(p)
 	cport, err := network.ParsePort(strconv.Itoa(spec.Port) + "/tcp")
 	if err != nil {
 		return "", "", fmt.Errorf("docker start: port %d: %w", spec.Port, err)
@@ -182,13 +184,4 @@ func (d *Driver) classifyOp(_ *session, op, what string, err error) error {
 		return fmt.Errorf("docker %s %s: %w: %w", op, what, stopruntime.ErrTransient, err)
 	}
 	return fmt.Errorf("docker %s %s: %w", op, what, err)
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }

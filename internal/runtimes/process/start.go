@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"galaxy/rtmanager/internal/runtimes"
 )
 
 // Labels put in a started engine's environment: they find the process of a
@@ -50,7 +51,7 @@ func (d *Driver) Start(ctx context.Context, spec StartSpec) (containerID, endpoi
 	if !d.opts.AnyUID && !slices.Contains(d.opts.AllowUIDs, os.Getuid()) {
 		return "", "", fmt.Errorf("%w: start process: it would run as uid %d, which the process runtime may not stop (--process-allow-uids)", ErrRefused, os.Getuid())
 	}
-	port, err := freePort()
+	port, err := runtimes.FreePort()
 	if err != nil {
 		return "", "", fmt.Errorf("start process: choose a port: %w", err)
 	}
@@ -97,16 +98,6 @@ func engineEnv(spec StartSpec, port string) []string {
 		env = append(env, k+"="+v)
 	}
 	return append(env, "PORT="+port, LabelGameID+"="+spec.GameID, LabelJobID+"="+spec.JobID)
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Found is a live process started for a game.
