@@ -40,6 +40,8 @@ type Document struct {
 	Version string
 	// Channels by channel key (the name under `channels:`).
 	Channels map[string]*Channel
+	// Shards is the document's x-redis-shards (shard.go), defaults applied.
+	Shards Sharding
 	// JSON is the whole document converted to JSON, for JSON Schema compilers.
 	JSON []byte
 }
@@ -69,6 +71,9 @@ type StreamExtension struct {
 	// DeadLetter is the key of the channel that receives entries of this one
 	// that cannot be processed.
 	DeadLetter string `json:"dead-letter"`
+	// ShardedAddress is the channel's key in a sharded layout: the address
+	// with ShardPlaceholder where the shard's hash tag goes (shard.go).
+	ShardedAddress string `json:"sharded-address"`
 }
 
 // Message is one message of the contract.
@@ -142,6 +147,7 @@ type rawDocument struct {
 	Info struct {
 		Version string `json:"version"`
 	} `json:"info"`
+	Shards   *Sharding `json:"x-redis-shards"`
 	Channels map[string]struct {
 		Address  string                     `json:"address"`
 		Messages map[string]json.RawMessage `json:"messages"`
@@ -164,6 +170,12 @@ func Parse(doc []byte) (*Document, error) {
 		return nil, fmt.Errorf("parse contract: %w", err)
 	}
 	out := &Document{Version: raw.Info.Version, Channels: map[string]*Channel{}, JSON: js}
+	if raw.Shards != nil {
+		out.Shards = *raw.Shards
+	}
+	if err := out.Shards.setDefaults(); err != nil {
+		return nil, fmt.Errorf("parse contract: x-redis-shards: %w", err)
+	}
 	for key, rc := range raw.Channels {
 		ch := &Channel{Key: key, Address: rc.Address}
 		if ch.Address == "" {
@@ -199,6 +211,9 @@ func Parse(doc []byte) (*Document, error) {
 			if _, ok := out.Channels[dl]; !ok {
 				return nil, fmt.Errorf("parse contract: channel %s: dead-letter channel %q does not exist", key, dl)
 			}
+		}
+		if err := checkShardedAddress(ch); err != nil {
+			return nil, fmt.Errorf("parse contract: channel %s: %w", key, err)
 		}
 		if pk := ch.Stream.PartitionKey; pk != "" {
 			if ch.Message == nil || ch.Message.Payload == nil || ch.Message.Payload.Properties[pk] == nil {

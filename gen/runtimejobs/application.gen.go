@@ -107,7 +107,7 @@ func (c AppController) executeMiddlewares(ctx context.Context, msg *extensions.B
 }
 
 func addAppContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.2.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.3.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "app")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }

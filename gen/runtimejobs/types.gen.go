@@ -11,7 +11,7 @@ import (
 )
 
 // AsyncAPIVersion is the version of the used AsyncAPI document
-const AsyncAPIVersion = "1.2.0"
+const AsyncAPIVersion = "1.3.0"
 
 // controller is the controller that will be used to communicate with the broker
 // It will be used internally by AppController and UserController

@@ -113,7 +113,7 @@ func (c UserController) executeMiddlewares(ctx context.Context, msg *extensions.
 }
 
 func addUserContextValues(ctx context.Context, addr string) context.Context {
-	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.2.0")
+	ctx = context.WithValue(ctx, extensions.ContextKeyIsVersion, "1.3.0")
 	ctx = context.WithValue(ctx, extensions.ContextKeyIsProvider, "user")
 	return context.WithValue(ctx, extensions.ContextKeyIsChannel, addr)
 }

@@ -30,6 +30,7 @@ const (
 	ChannelRemoved      Rule = "channel-removed"
 	AddressChanged      Rule = "address-changed"
 	StreamChanged       Rule = "x-redis-stream-changed"
+	ShardsChanged       Rule = "x-redis-shards-changed"
 	MessageRemoved      Rule = "message-removed"
 	OperationRemoved    Rule = "operation-removed"
 	OperationChanged    Rule = "operation-changed"
@@ -142,6 +143,7 @@ func Compare(old, cur *api.Document) (*Report, error) {
 	}
 	d := &differ{old: old, cur: cur, newOps: newOps}
 	d.operations(oldOps, newOps)
+	d.shards(old.Shards, cur.Shards)
 	d.channels(old, cur, oldOps)
 	sort.SliceStable(d.changes, func(i, j int) bool {
 		a, b := d.changes[i], d.changes[j]
@@ -316,6 +318,20 @@ func (d *differ) stream(where string, o, n api.StreamExtension) {
 		if f.old != f.cur {
 			d.add(StreamChanged, true, where, "", "x-redis-stream %s changed from %q to %q", f.name, f.old, f.cur)
 		}
+	}
+	// A sharded address is only used where the released contract had none
+	// to use (a Redis Cluster, or several shards): adding one breaks nobody,
+	// changing or removing one moves the channel's keys.
+	if o.ShardedAddress != n.ShardedAddress && o.ShardedAddress != "" {
+		d.add(StreamChanged, true, where, "", "x-redis-stream sharded-address changed from %q to %q", o.ShardedAddress, n.ShardedAddress)
+	}
+}
+
+// shards compares x-redis-shards: a game's shard, and so the keys of its
+// jobs, results and records, depends on both the count and the tag.
+func (d *differ) shards(o, n api.Sharding) {
+	if o != n {
+		d.add(ShardsChanged, true, "document x-redis-shards", "", "changed from count %d, tag %q to count %d, tag %q", o.Count, o.Tag, n.Count, n.Tag)
 	}
 }
 

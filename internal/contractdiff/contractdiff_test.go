@@ -341,6 +341,36 @@ func TestRules(t *testing.T) {
 			breaks: []string{"x-redis-stream-changed stopJobs"},
 		},
 		{
+			name:   "sharded address changed",
+			edits:  []edit{set("sharded-address", "runtime:{shard}:stops", "channels", "stopJobs", "x-redis-stream")},
+			breaks: []string{"x-redis-stream-changed stopJobs"},
+		},
+		{
+			name:   "sharded address removed",
+			edits:  []edit{del("sharded-address", "channels", "jobResults", "x-redis-stream")},
+			breaks: []string{"x-redis-stream-changed jobResults"},
+		},
+		{
+			name:  "sharded address added breaks nobody",
+			old:   []edit{del("sharded-address", "channels", "stopJobs", "x-redis-stream")},
+			edits: []edit{set("sharded-address", "runtime:{shard}:stop_jobs", "channels", "stopJobs", "x-redis-stream")},
+		},
+		{
+			name:   "shard count changed",
+			edits:  []edit{set("count", 16, "x-redis-shards")},
+			breaks: []string{"x-redis-shards-changed x-redis-shards"},
+		},
+		{
+			name:   "shard tag changed",
+			edits:  []edit{set("tag", "s-", "x-redis-shards")},
+			breaks: []string{"x-redis-shards-changed x-redis-shards"},
+		},
+		{
+			name:  "shards written out as their defaults breaks nobody",
+			old:   []edit{del("x-redis-shards")},
+			edits: []edit{set("x-redis-shards", map[string]any{"count": 1, "tag": "rt-"})},
+		},
+		{
 			name:  "stream maxlen changed breaks nobody",
 			edits: []edit{set("maxlen", 5000, "channels", "stopJobs", "x-redis-stream")},
 		},
@@ -438,7 +468,7 @@ func TestMajorVersionBump(t *testing.T) {
 		passes  bool
 	}{
 		{"1.1.1", false},
-		{"1.2.0", false},
+		{"1.4.0", false},
 		{"2.0.0", true},
 		{"v3", true},
 	} {
@@ -448,7 +478,7 @@ func TestMajorVersionBump(t *testing.T) {
 			require.Len(t, rep.Breaks(), 1)
 			assert.Equal(t, tt.passes, rep.MajorBumped)
 			assert.Equal(t, tt.passes, rep.Passes())
-			assert.Equal(t, "1.2.0", rep.OldVersion)
+			assert.Equal(t, contract(t).Version, rep.OldVersion, "the released side here is the current contract")
 			assert.Equal(t, tt.version, rep.NewVersion)
 		})
 	}
