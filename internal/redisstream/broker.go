@@ -209,9 +209,11 @@ func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.Brok
 	if ci.maxLen > 0 {
 		args.MaxLen, args.Approx = ci.maxLen, true
 	}
-	if err := b.rdb.XAdd(ctx, args).Err(); err != nil {
+	id, err := b.rdb.XAdd(ctx, args).Result()
+	if err != nil {
 		return fmt.Errorf("redisstream: publish to %s: %w", channel, err)
 	}
+	reportEntryID(ctx, id)
 	return nil
 }
 

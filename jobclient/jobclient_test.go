@@ -1,0 +1,126 @@
+package jobclient_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/runtimes/none"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/service"
+	"galaxy/rtmanager/internal/stopruntime"
+	"galaxy/rtmanager/internal/testredis"
+	"galaxy/rtmanager/jobclient"
+)
+
+// runRTManager runs rtmanager's stop pipeline in process (none runtime) on
+// rdb, with shards shards.
+func runRTManager(t *testing.T, rdb redis.UniversalClient, shards int) *runtimestore.Store {
+	t.Helper()
+	store := runtimestore.New(rdb, runtimestore.Options{})
+	svc, err := stopruntime.New(store, map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
+	require.NoError(t, err)
+	run, err := service.Start(context.Background(), rdb, service.Options{
+		Stopper: svc, Workers: 4,
+		Broker: redisstream.Options{Block: 100 * time.Millisecond /* MERGE: Shards: shards */},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = run.Close(ctx)
+	})
+	return store
+}
+
+func newClient(t *testing.T, rdb redis.UniversalClient, opts jobclient.Options) *jobclient.Client {
+	t.Helper()
+	c, err := jobclient.New(rdb, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestSendStopAndAwaitItsResult(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	store := runRTManager(t, rdb, 0)
+	c := newClient(t, rdb, jobclient.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	_, err := store.Register(ctx, stopruntime.Record{GameID: "game-1", Status: "running", ContainerID: "c1", Runtime: "none", UpdatedAtMS: 1})
+	require.NoError(t, err)
+
+	job, err := c.SendStop(ctx, runtimejobs.RuntimeStopJobSchema{GameId: "game-1", Reason: "game_finished"})
+	require.NoError(t, err)
+	assert.Equal(t, "game-1", job.GameID)
+	entries, err := rdb.XRange(ctx, "runtime:stop_jobs", job.ID, job.ID).Result()
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the job is on the stop-job stream under the id Send returned")
+	assert.Equal(t, map[string]any{"game_id": "game-1", "reason": "game_finished"}, entries[0].Values)
+
+	res, err := c.Await(ctx, job)
+	require.NoError(t, err)
+	assert.Equal(t, job.ID, res.JobId)
+	assert.Equal(t, "success", res.Outcome)
+	assert.Equal(t, "stop", res.Operation)
+
+	// A second job for a game rtmanager does not know: answered too, and
+	// Await called after the result was written still finds it.
+	job2, err := c.SendStop(ctx, runtimejobs.RuntimeStopJobSchema{GameId: "game-2", Reason: "admin_request"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rdb.XLen(ctx, "runtime:job_results").Val() == 2 }, 20*time.Second, 10*time.Millisecond)
+	res2, err := c.Await(ctx, job2)
+	require.NoError(t, err)
+	assert.Equal(t, job2.ID, res2.JobId)
+	assert.Equal(t, "failure", res2.Outcome)
+	assert.Equal(t, "not_found", res2.ErrorCode)
+}
+
+func TestSendRefusesAJobTheContractRefuses(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	c := newClient(t, rdb, jobclient.Options{})
+	ctx := context.Background()
+	for name, job := range map[string]runtimejobs.RuntimeStopJobSchema{
+		"unknown reason": {GameId: "game-1", Reason: "because"},
+		"empty game":     {GameId: "", Reason: "game_finished"},
+		"game too long":  {GameId: runtimejobs.GameIDSchema(string(make([]byte, 200))), Reason: "game_finished"},
+	} {
+		_, err := c.SendStop(ctx, job)
+		assert.Error(t, err, name)
+	}
+	_, err := c.SendStart(ctx, runtimejobs.RuntimeStartJobSchema{GameId: "game-1", Engine: "Not/A/Profile"})
+	assert.Error(t, err)
+	n, err := rdb.Exists(ctx, "runtime:stop_jobs", "runtime:start_jobs").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing was appended")
+}
+
+func TestAwaitEndsWithItsContext(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	c := newClient(t, rdb, jobclient.Options{PollBlock: 50 * time.Millisecond})
+	job, err := c.SendStop(context.Background(), runtimejobs.RuntimeStopJobSchema{GameId: "game-1", Reason: "game_finished"})
+	require.NoError(t, err)
+	// A result of another job does not end the wait.
+	require.NoError(t, rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: "runtime:job_results", Values: []any{
+		"job_id", "1-1", "game_id", "game-1", "operation", "stop", "outcome", "success", "error_code", "", "error_message", "",
+		"container_id", "", "engine_endpoint", "", "completed_at_ms", "1",
+	}}).Err())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = c.Await(ctx, job)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestAwaitRefusesAJobIDThatIsNoEntryID(t *testing.T) {
+	rdb := testredis.Start(t).Client()
+	c := newClient(t, rdb, jobclient.Options{})
+	_, err := c.Await(context.Background(), jobclient.Job{ID: "nonsense", GameID: "game-1"})
+	assert.ErrorContains(t, err, "not a stream entry id")
+}
