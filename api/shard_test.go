@@ -67,14 +67,14 @@ func TestLayoutKeys(t *testing.T) {
 	}
 	for _, bad := range []string{"runtime:stop_jobs", "runtime:{rt-16}:stop_jobs", "runtime:{rt-03}:stop_jobs", "runtime:{rt-3}:stop_jobs:dead", "runtime:{rt--1}:stop_jobs"} {
 		_, err := s16.ShardOfKey(stop, bad)
-		assert.Error(t, err, bad)
+		require.Error(t, err, bad)
 	}
 	assert.Equal(t, api.Shard("game-1", 16), s16.ShardOf("game-1"))
 
 	_, err = api.NewLayout(doc, api.MaxShardCount+1, false)
-	assert.Error(t, err)
+	require.Error(t, err)
 	_, err = api.NewLayout(doc, -1, false)
-	assert.Error(t, err)
+	require.Error(t, err)
 }
 
 func TestParseRefusesBrokenSharding(t *testing.T) {
@@ -99,7 +99,7 @@ channels:
 		"white space in tag": base("x-redis-shards: {tag: 'r t'}", "a:{shard}:jobs"),
 	} {
 		_, err := api.Parse(doc)
-		assert.Error(t, err, name)
+		require.Error(t, err, name)
 	}
 	doc, err := api.Parse(base("x-redis-shards: {count: 4, tag: g-}", "a:{shard}:jobs"))
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ channels:
 	plain, err := api.Parse([]byte("asyncapi: 3.0.0\ninfo: {title: t, version: 1.0.0}\nchannels:\n  jobs:\n    address: a:jobs\n"))
 	require.NoError(t, err)
 	_, err = api.NewLayout(plain, 2, false)
-	assert.ErrorContains(t, err, "sharded-address")
+	require.ErrorContains(t, err, "sharded-address")
 	l, err = api.NewLayout(plain, 1, false)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a:jobs"}, l.Keys(plain.Channels["jobs"]))

@@ -15,20 +15,27 @@ import (
 	"galaxy/rtmanager/internal/redisstream"
 )
 
+// Result is a job's result: the contract's fields and the id of its entry
+// on the result stream.
+type Result struct {
+	EntryID string
+	runtimejobs.RuntimeJobResultSchema
+}
+
 // Await reads the result stream of job's shard until job's result arrives
 // or ctx ends. It starts ClockSkew before the job's id, so a result is
 // found whether Await is called before or after it was written, as long
 // as the stream still holds it (its maxlen is 1,000,000 per shard).
 // Connection errors (a failover) are retried until ctx ends.
-func (c *Client) Await(ctx context.Context, job Job) (runtimejobs.RuntimeJobResultSchema, error) {
+func (c *Client) Await(ctx context.Context, job Job) (Result, error) {
 	after, err := startBefore(job.ID, c.opts.ClockSkew)
 	if err != nil {
-		return runtimejobs.RuntimeJobResultSchema{}, fmt.Errorf("jobclient: await job %q: %w", job.ID, err)
+		return Result{}, fmt.Errorf("jobclient: await job %q: %w", job.ID, err)
 	}
 	key := c.ResultsKey(job.GameID)
 	for {
 		if err := ctx.Err(); err != nil {
-			return runtimejobs.RuntimeJobResultSchema{}, fmt.Errorf("jobclient: await job %s on %s: %w", job.ID, key, err)
+			return Result{}, fmt.Errorf("jobclient: await job %s on %s: %w", job.ID, key, err)
 		}
 		block := c.opts.PollBlock
 		if dl, ok := ctx.Deadline(); ok {
@@ -46,7 +53,7 @@ func (c *Client) Await(ctx context.Context, job Job) (runtimejobs.RuntimeJobResu
 			}
 			continue
 		case err != nil:
-			return runtimejobs.RuntimeJobResultSchema{}, fmt.Errorf("jobclient: await job %s on %s: %w", job.ID, key, err)
+			return Result{}, fmt.Errorf("jobclient: await job %s on %s: %w", job.ID, key, err)
 		}
 		for _, s := range res {
 			for _, m := range s.Messages {
@@ -60,13 +67,13 @@ func (c *Client) Await(ctx context.Context, job Job) (runtimejobs.RuntimeJobResu
 	}
 }
 
-func (c *Client) decodeResult(m redis.XMessage) (runtimejobs.RuntimeJobResultSchema, error) {
-	var out runtimejobs.RuntimeJobResultSchema
+func (c *Client) decodeResult(m redis.XMessage) (Result, error) {
+	out := Result{EntryID: m.ID}
 	payload, err := redisstream.FieldsToPayload(c.results, m.Values)
 	if err != nil {
 		return out, fmt.Errorf("jobclient: result %s: %w", m.ID, err)
 	}
-	if err := json.Unmarshal(payload, &out); err != nil {
+	if err := json.Unmarshal(payload, &out.RuntimeJobResultSchema); err != nil {
 		return out, fmt.Errorf("jobclient: result %s: %w", m.ID, err)
 	}
 	return out, nil

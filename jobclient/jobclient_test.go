@@ -70,6 +70,10 @@ func TestSendStopAndAwaitItsResult(t *testing.T) {
 	assert.Equal(t, job.ID, res.JobId)
 	assert.Equal(t, "success", res.Outcome)
 	assert.Equal(t, "stop", res.Operation)
+	got, err := rdb.XRange(ctx, "runtime:job_results", res.EntryID, res.EntryID).Result()
+	require.NoError(t, err)
+	require.Len(t, got, 1, "EntryID is the result's id")
+	assert.Equal(t, job.ID, got[0].Values["job_id"])
 
 	// A second job for a game rtmanager does not know: answered too, and
 	// Await called after the result was written still finds it.
@@ -93,10 +97,10 @@ func TestSendRefusesAJobTheContractRefuses(t *testing.T) {
 		"game too long":  {GameId: runtimejobs.GameIDSchema(string(make([]byte, 200))), Reason: "game_finished"},
 	} {
 		_, err := c.SendStop(ctx, job)
-		assert.Error(t, err, name)
+		require.Error(t, err, name)
 	}
 	_, err := c.SendStart(ctx, runtimejobs.RuntimeStartJobSchema{GameId: "game-1", Engine: "Not/A/Profile"})
-	assert.Error(t, err)
+	require.Error(t, err)
 	n, err := rdb.Exists(ctx, "runtime:stop_jobs", "runtime:start_jobs").Result()
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing was appended")
@@ -122,5 +126,5 @@ func TestAwaitRefusesAJobIDThatIsNoEntryID(t *testing.T) {
 	rdb := testredis.Start(t).Client()
 	c := newClient(t, rdb, jobclient.Options{})
 	_, err := c.Await(context.Background(), jobclient.Job{ID: "nonsense", GameID: "game-1"})
-	assert.ErrorContains(t, err, "not a stream entry id")
+	require.ErrorContains(t, err, "not a stream entry id")
 }

@@ -48,6 +48,7 @@ type globals struct {
 	redisURL string
 	json     bool
 	timeout  time.Duration
+	shards   int
 }
 
 // app is one invocation of the tool.
@@ -177,6 +178,7 @@ func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.Lookup("redis-url").DefValue = redactURL(a.g.redisURL)
 	fs.BoolVar(&a.g.json, "json", a.g.json, "machine-readable JSON output")
 	fs.DurationVar(&a.g.timeout, "timeout", a.g.timeout, "timeout of connecting and of each Redis call")
+	fs.IntVar(&a.g.shards, "shards", a.g.shards, "shard count S of the deployment, as rtmanager's --shards (0: the contract's x-redis-shards count)")
 }
 
 func (a *app) printToolHelp(w io.Writer, fs *flag.FlagSet) {

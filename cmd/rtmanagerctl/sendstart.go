@@ -25,5 +25,9 @@ func cmdSendStart(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.sendJob(ctx, startJobsKey, "start", j.values(game, *engine), *j.wait, *j.waitTimeout)
+	var typed any
+	if !*j.raw {
+		typed = runtimejobs.RuntimeStartJobSchema{GameId: runtimejobs.GameIDSchema(game), Engine: runtimejobs.EngineNameSchema(*engine), RequestedAtMs: j.requestedAt()}
+	}
+	return a.sendJob(ctx, true, j, game, typed, j.values(game, *engine))
 }

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/stopruntime"
+	"galaxy/rtmanager/jobclient"
 )
 
 func cmdSendStop(ctx context.Context, a *app, args []string) error {
@@ -26,7 +29,11 @@ func cmdSendStop(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.sendJob(ctx, jobsKey, "stop", j.values(game, *reason), *j.wait, *j.waitTimeout)
+	var typed any
+	if !*j.raw {
+		typed = runtimejobs.RuntimeStopJobSchema{GameId: runtimejobs.GameIDSchema(game), Reason: *reason, RequestedAtMs: j.requestedAt()}
+	}
+	return a.sendJob(ctx, false, j, game, typed, j.values(game, *reason))
 }
 
 // jobFlags are what send-stop and send-start share: GAME, the job's one
@@ -81,6 +88,15 @@ func (j *jobFlags) parse(a *app, args []string, checkField func() error) (string
 	return game, nil
 }
 
+// requestedAt is --requested-at-ms, checked by parse; nil when not given.
+func (j *jobFlags) requestedAt() *int64 {
+	if !j.set["requested-at-ms"] {
+		return nil
+	}
+	n, _ := strconv.ParseInt(*j.reqAt, 10, 64)
+	return &n
+}
+
 // values are the job's stream fields; with --raw, a field not given is
 // left out.
 func (j *jobFlags) values(game, fieldValue string) []any {
@@ -94,40 +110,65 @@ func (j *jobFlags) values(game, fieldValue string) []any {
 	return values
 }
 
-// sendJob appends a job to stream and prints its id or, with wait, waits
-// for its result and prints that.
-func (a *app) sendJob(ctx context.Context, stream, kind string, values []any, wait bool, waitTimeout time.Duration) error {
+// sendJob appends a job to the job stream of its game's shard (start: the
+// start-job stream) through jobclient, as Lobby does, and prints its id or,
+// with wait, waits for its result and prints that. typed is the checked job;
+// with --raw, values are written verbatim instead.
+func (a *app) sendJob(ctx context.Context, start bool, j *jobFlags, game string, typed any, values []any) error {
+	kind := "stop"
+	if start {
+		kind = "start"
+	}
 	c, err := a.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-
-	after := ""
-	if wait {
-		// Remember where the results stream ends before the job exists, so
-		// its result cannot be missed.
-		if after, err = lastID(ctx, c, resultsKey); err != nil {
-			return err
-		}
-	}
-	id, err := c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values}).Result()
+	jc, err := jobclient.New(c, jobclient.Options{Shards: a.g.shards, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return fmt.Errorf("append %s job to %s: %w", kind, stream, err)
+		return usagef("%v", err)
 	}
-	if !wait {
-		if a.g.json {
-			return writeJSON(a.stdout, sendView{JobID: id})
+	defer jc.Close()
+
+	var job jobclient.Job
+	switch t := typed.(type) {
+	case runtimejobs.RuntimeStopJobSchema:
+		job, err = jc.SendStop(ctx, t)
+	case runtimejobs.RuntimeStartJobSchema:
+		job, err = jc.SendStart(ctx, t)
+	default: // --raw: the fields as given, to the game's shard
+		stream := jc.JobsKey(game, start)
+		job.GameID = game
+		job.ID, err = c.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values}).Result()
+		if err != nil {
+			err = fmt.Errorf("append %s job to %s: %w", kind, stream, err)
 		}
-		_, err := fmt.Fprintln(a.stdout, id)
+	}
+	if err != nil {
+		return err
+	}
+	if !*j.wait {
+		if a.g.json {
+			return writeJSON(a.stdout, sendView{JobID: job.ID})
+		}
+		_, err := fmt.Fprintln(a.stdout, job.ID)
 		return err
 	}
 	if !a.g.json {
-		fmt.Fprintf(a.stdout, "job %s sent; waiting up to %s for its result\n", id, waitTimeout)
+		fmt.Fprintf(a.stdout, "job %s sent; waiting up to %s for its result\n", job.ID, *j.waitTimeout)
 	}
-	res, werr := waitResult(ctx, c, after, id, waitTimeout)
+	var res *resultView
+	wctx, cancel := context.WithTimeout(ctx, *j.waitTimeout)
+	defer cancel()
+	r, werr := jc.Await(wctx, job)
+	switch {
+	case werr == nil:
+		res = &resultView{ID: r.EntryID, RuntimeJobResultSchema: r.RuntimeJobResultSchema}
+	case ctx.Err() == nil && errors.Is(werr, context.DeadlineExceeded):
+		werr = fmt.Errorf("no result for job %s on %s within %s", job.ID, jc.ResultsKey(game), *j.waitTimeout)
+	}
 	if a.g.json {
-		if err := writeJSON(a.stdout, sendView{JobID: id, Result: res}); err != nil {
+		if err := writeJSON(a.stdout, sendView{JobID: job.ID, Result: res}); err != nil {
 			return err
 		}
 	} else if res != nil {
@@ -136,35 +177,6 @@ func (a *app) sendJob(ctx context.Context, stream, kind string, values []any, wa
 		}
 	}
 	return werr
-}
-
-// waitResult reads resultsKey after id `after` until the result of jobID
-// arrives, the timeout passes or ctx ends.
-func waitResult(ctx context.Context, c *redis.Client, after, jobID string, timeout time.Duration) (*resultView, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		remaining := time.Until(deadline)
-		if remaining < time.Millisecond {
-			return nil, fmt.Errorf("no result for job %s on %s within %s", jobID, resultsKey, timeout)
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("wait for the result of job %s: %w", jobID, ctx.Err())
-		}
-		msgs, err := readAfter(ctx, c, resultsKey, after, min(remaining, pollBlock))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("wait for the result of job %s: %w", jobID, ctx.Err())
-			}
-			return nil, fmt.Errorf("wait for the result of job %s: %w", jobID, err)
-		}
-		for _, m := range msgs {
-			after = m.ID
-			if str(m.Values, "job_id") == jobID {
-				v := toResultView(m)
-				return &v, nil
-			}
-		}
-	}
 }
 
 // readAfter is one XREAD BLOCK of stream after id; no entries is not an error.
