@@ -57,21 +57,33 @@ type enginePool struct {
 	keep    *os.File // write end of the engines' fd 3; closing it ends them
 }
 
+// engines says which engines a mass stop starts: the C engine built from
+// engine.c (cEngine, its path) or, when empty, the bash subshells.
+type engines struct {
+	kind    string // engineKindC or engineKindBash
+	cEngine string
+}
+
 // startEngines starts n engines that exit delay after SIGTERM and returns
 // once every one has its trap in place. On error everything it started is
 // killed.
-func startEngines(ctx context.Context, n int, delay time.Duration) (*enginePool, error) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		return nil, fmt.Errorf("mass stop engines need bash: %w", err)
+func startEngines(ctx context.Context, kind engines, n int, delay time.Duration) (*enginePool, error) {
+	var cmd *exec.Cmd
+	if kind.kind == engineKindC {
+		cmd = exec.Command(kind.cEngine, strconv.Itoa(n), strconv.FormatInt(delay.Milliseconds(), 10))
+	} else {
+		bash, err := exec.LookPath("bash")
+		if err != nil {
+			return nil, fmt.Errorf("mass stop engines need bash: %w", err)
+		}
+		secs := strconv.FormatFloat(delay.Seconds(), 'f', 3, 64)
+		cmd = exec.Command(bash, "-c", engineScript, "rtbench-engines", strconv.Itoa(n), secs)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("engine pipe: %w", err)
 	}
 	defer r.Close() // the spawner holds its own copy
-	secs := strconv.FormatFloat(delay.Seconds(), 'f', 3, 64)
-	cmd := exec.Command(bash, "-c", engineScript, "rtbench-engines", strconv.Itoa(n), secs)
 	cmd.Stdin = r
 	cmd.Stderr = os.Stderr
 	// Its own group: one kill(-pgid) ends the spawners and every engine.

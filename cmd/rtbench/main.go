@@ -102,6 +102,7 @@ type config struct {
 	MassN        int
 	MassDelay    time.Duration
 	MassFloor    bool
+	MassEngine   string
 	Smoke        bool
 	// ModuleDir is where `go build ./cmd/rtmanager` runs (default the
 	// working directory); tests set it to the module root.
@@ -140,8 +141,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Warmup, "warmup", 5000, "jobs of an unmeasured drain before each pipeline's measured one (0: none)")
 	fs.StringVar(&binEnv, "binary-env", "", "comma-separated KEY=VALUE pairs added to the environment of the rtmanager processes (for instance GOMAXPROCS=1,GOGC=200); the in-process pipeline is not affected")
 	fs.BoolVar(&c.CommandStats, "commandstats", false, "after each drain, print to stderr what each Redis command cost per job (INFO commandstats)")
-	fs.IntVar(&c.MassN, "mass-n", 2000, "mass stop: games whose engines (real local processes, forked bash subshells) are all stopped at once by the rtmanager binary with default flags and --runtime process. "+
-		"Each engine is one process of about 110 kB plus the kernel's share; --mass-n 10000 needs about 2 GB free, ulimit -u and /proc/sys/kernel/pid_max above N plus what else runs, and takes a while to start (engines cost a few ms of CPU each)")
+	fs.StringVar(&c.MassEngine, "mass-engine", engineAuto, "mass stop: the engines, real local processes that exit --mass-delay after SIGTERM: c (forked copies of a small static C program, cmd/rtbench/engine/engine.c, built with $CC or cc), bash (forked bash subshells, which cost the machine several times the CPU at each SIGTERM and exit) or auto (c when a C compiler works, else bash)")
+	fs.IntVar(&c.MassN, "mass-n", 2000, "mass stop: games whose engines (real local processes, --mass-engine) are all stopped at once by the rtmanager binary with default flags and --runtime process. "+
+		"Each engine is one process (a bash one about 110 kB of its own memory, a C one less) plus the kernel's share; --mass-n 10000 needs about 2 GB free, ulimit -u and /proc/sys/kernel/pid_max above N plus what else runs, and takes a while to start (engines cost a few ms of CPU each)")
 	fs.DurationVar(&c.MassDelay, "mass-delay", time.Second, "mass stop: how long each engine takes to exit after SIGTERM (below rtmanager's --stop-grace, 10s, or it is killed)")
 	fs.BoolVar(&c.MassFloor, "mass-floor", false, "mass stop: also measure the machine's own floor: N fresh engines sent SIGTERM straight from rtbench, no rtmanager or Redis, time until all have exited (starts the engines a second time)")
 	fs.BoolVar(&c.Smoke, "smoke", false, "a few seconds' run of every pipeline with tiny sizes (--jobs 300, one 300ms latency run at 50%, --mass-n 50 --mass-delay 200ms, …); flags given explicitly still apply")
@@ -158,6 +160,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 				}
 			}
 		}
+	}
+	switch c.MassEngine {
+	case engineAuto, engineKindC, engineKindBash:
+	default:
+		return c, fmt.Errorf("--mass-engine %q: want auto, c or bash", c.MassEngine)
 	}
 	if c.MassN < 1 || c.MassDelay < 0 {
 		return c, errors.New("--mass-n: want 1 or more; --mass-delay: want 0 or more")

@@ -22,7 +22,9 @@ import (
 // SIGTERM, all stopped at once through the built rtmanager with its default
 // flags, and one fast game's job right behind them.
 type massResult struct {
-	Games   int     `json:"games"`
+	Games int `json:"games"`
+	// Engine is the kind of engine (--mass-engine): c or bash.
+	Engine  string  `json:"engine"`
 	DelayS  float64 `json:"delay_s"`
 	Workers int     `json:"workers"` // rtmanager's default --workers
 	// EnginesStartS is how long the N+1 engines took to start (not measured
@@ -70,18 +72,24 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 	// times that when they are loaded.
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+time.Duration(n)*30*time.Millisecond)
 	defer cancel()
-	slow, err := startEngines(sctx, n, delay)
+	kind, cleanup, err := massEngines(e.cfg.MassEngine, e.progress)
+	defer cleanup()
+	if err != nil {
+		return res, err
+	}
+	res.Engine = kind.kind
+	slow, err := startEngines(sctx, kind, n, delay)
 	if err != nil {
 		return res, fmt.Errorf("start %d engines: %w", n, err)
 	}
 	defer slow.close()
-	fast, err := startEngines(sctx, 1, 0)
+	fast, err := startEngines(sctx, kind, 1, 0)
 	if err != nil {
 		return res, err
 	}
 	defer fast.close()
 	res.EnginesStartS = time.Since(began).Seconds()
-	e.progress("mass stop: %d engines (exit %s after SIGTERM) and 1 fast one started in %.1fs", n, delay, res.EnginesStartS)
+	e.progress("mass stop: %d %s engines (exit %s after SIGTERM) and 1 fast one started in %.1fs", n, kind.kind, delay, res.EnginesStartS)
 
 	games := make(map[string]int, n+1) // game id → pid
 	for i, pid := range slow.pids {
@@ -169,7 +177,7 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 		fast.close()
 		fctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout+time.Duration(n)*30*time.Millisecond)
 		defer cancel()
-		floor, err := massFloor(fctx, n, delay, bound)
+		floor, err := massFloor(fctx, kind, n, delay, bound)
 		if err != nil {
 			return res, fmt.Errorf("mass stop floor: %w", err)
 		}

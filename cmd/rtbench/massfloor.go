@@ -15,8 +15,8 @@ import (
 // no Redis; the time from the first signal until every engine has exited.
 // On the 2-core VMs that is far above the delay: each engine's SIGTERM
 // trap and exit cost CPU, and thousands of them wake at once.
-func massFloor(ctx context.Context, n int, delay, timeout time.Duration) (time.Duration, error) {
-	pool, err := startEngines(ctx, n, delay)
+func massFloor(ctx context.Context, kind engines, n int, delay, timeout time.Duration) (time.Duration, error) {
+	pool, err := startEngines(ctx, kind, n, delay)
 	if err != nil {
 		return 0, fmt.Errorf("start %d engines: %w", n, err)
 	}
