@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/testredis"
 )
 
@@ -15,7 +18,7 @@ import (
 // a start-up error naming the right scheme (exit 2), never a MOVED loop.
 // A cluster URL to a cluster starts and becomes ready.
 func TestRedisURLMustMatchClusterMode(t *testing.T) {
-	cl := testredis.StartCluster(t, testredis.ClusterOptions{Masters: 3})
+	cl := testredis.StartCluster(t, testredis.ClusterOptions{Masters: 3, ReplicasPerMaster: 1, NodeTimeout: time.Second})
 	single := testredis.Start(t)
 	t.Run("redis:// to a cluster node", func(t *testing.T) {
 		node := cl.Nodes()[1].Addr()
@@ -30,5 +33,24 @@ func TestRedisURLMustMatchClusterMode(t *testing.T) {
 		p := startBinary(t, "--redis-url", cl.URL(), "--runtime", "none")
 		require.Equal(t, http.StatusOK, p.get("/readyz"))
 		require.NotContains(t, p.stderr.String(), "CROSSSLOT")
+
+		// /readyz is not ready, naming the key and the node, while the
+		// master of a key rtmanager reads is down; ready again once its
+		// replica took over.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		old, err := cl.MasterOf(ctx, runtimejobs.StopJobsChannelPath)
+		require.NoError(t, err)
+		require.NoError(t, old.Kill())
+		want := "key " + runtimejobs.StopJobsChannelPath + ": master " + old.Addr()
+		var last string
+		require.Eventually(t, func() bool {
+			var code int
+			code, last = p.body("/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(last, want)
+		}, 5*time.Second, 20*time.Millisecond, "readyz while the master is down: %s", last)
+		_, err = cl.WaitPromoted(ctx, runtimejobs.StopJobsChannelPath, old)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return p.get("/readyz") == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
 	})
 }

@@ -141,13 +141,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		// Outside causes first: an operator reading "starting" would not
 		// learn that Redis or the runtime's daemon is what holds it up.
-		if err := rdb.Ping(ctx).Err(); err != nil {
+		b := broker.Load()
+		if b != nil {
+			// The node of every key the broker owns (on a cluster each
+			// key's master: a PING would go to a random node).
+			if err := b.CheckRedis(ctx); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+		} else if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
 		}
 		if err := runtimeReady(ctx); err != nil {
 			return err
 		}
-		b := broker.Load()
 		if b == nil {
 			return errors.New("starting")
 		}

@@ -13,9 +13,10 @@ import (
 // IsUnreachable reports whether err means "Redis could not serve this now"
 // — the connection failed, or the node answered that it cannot serve yet —
 // as opposed to an answer about the command. On a cluster that includes a
-// cluster that is down (CLUSTERDOWN, while a master is failed over), a
-// slot in migration (TRYAGAIN) and a write that reached a former master
-// now a replica (READONLY): all pass without anything the caller could fix.
+// cluster that is down (CLUSTERDOWN, while a master is failed over) and a
+// slot in migration (TRYAGAIN): both pass without anything the caller
+// could fix. (READONLY is not here: go-redis's cluster client follows it
+// itself, and on a single Redis it means a replica was configured.)
 func IsUnreachable(err error) bool {
 	if err == nil {
 		return false
@@ -30,7 +31,7 @@ func IsUnreachable(err error) bool {
 	}
 	msg := err.Error()
 	// A restarting server answers LOADING until its data set is back.
-	for _, s := range []string{"LOADING ", "connection pool timeout", "CLUSTERDOWN", "TRYAGAIN", "READONLY "} {
+	for _, s := range []string{"LOADING ", "connection pool timeout", "CLUSTERDOWN", "TRYAGAIN"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

@@ -284,8 +284,7 @@ func (c *Cluster) masterOfOn(ctx context.Context, n *ClusterNode, key string) (*
 }
 
 // FailoverKey kills -9 the master serving key and waits until one of its
-// replicas took over: every running node names that replica as the slot's
-// master and the cluster is ready again. It returns the killed and the new
+// replicas took over (WaitPromoted). It returns the killed and the new
 // master; the killed node stays down (Restart brings it back as a replica).
 func (c *Cluster) FailoverKey(ctx context.Context, key string) (killed, promoted *ClusterNode, err error) {
 	old, err := c.MasterOf(ctx, key)
@@ -295,7 +294,15 @@ func (c *Cluster) FailoverKey(ctx context.Context, key string) (killed, promoted
 	if err := old.Kill(); err != nil {
 		return nil, nil, err
 	}
-	err = c.waitFor(ctx, "a replica to take over "+key, func(ctx context.Context, n *ClusterNode) (bool, error) {
+	promoted, err = c.WaitPromoted(ctx, key, old)
+	return old, promoted, err
+}
+
+// WaitPromoted waits until every running node names a master of key other
+// than old and the cluster is ready again, and returns that master.
+func (c *Cluster) WaitPromoted(ctx context.Context, key string, old *ClusterNode) (*ClusterNode, error) {
+	var promoted *ClusterNode
+	err := c.waitFor(ctx, "a replica to take over "+key, func(ctx context.Context, n *ClusterNode) (bool, error) {
 		m, err := c.masterOfOn(ctx, n, key)
 		if err != nil {
 			return false, nil //nolint:nilerr // not decided yet: keep waiting
@@ -307,12 +314,9 @@ func (c *Cluster) FailoverKey(ctx context.Context, key string) (killed, promoted
 		return true, nil
 	})
 	if err != nil {
-		return old, nil, err
+		return nil, err
 	}
-	if err := c.WaitReady(ctx); err != nil {
-		return old, promoted, err
-	}
-	return old, promoted, nil
+	return promoted, c.WaitReady(ctx)
 }
 
 // Close kills every node and removes their directories.
