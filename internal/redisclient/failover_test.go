@@ -66,7 +66,7 @@ func TestClusterWritesResumeSoonAfterFailover(t *testing.T) {
 	mu.Lock()
 	stall := lastOK.Sub(killedAt)
 	mu.Unlock()
-	t.Logf("kill -9 to promotion: %s; writes stalled at most %s after the kill (the first write seen after the promotion)", promotedAt.Sub(killedAt), stall)
+	t.Logf("kill -9 until every node named the promoted replica: %s; writes resumed %s after the kill", promotedAt.Sub(killedAt), stall)
 
 	// The writes land on the promoted replica.
 	n := promoted.Client()
