@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-
-	"galaxy/rtmanager/internal/redisclient"
 )
 
 // Which Redis must answer for the broker to work. On a single Redis that
@@ -97,7 +95,3 @@ func (b *Broker) mastersAnswer(ctx context.Context) error {
 		return nil
 	})
 }
-
-// unreachable is isConnErr's test of the connection, kept in one place for
-// every Redis user of rtmanager.
-var unreachable = redisclient.IsUnreachable

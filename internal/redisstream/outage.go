@@ -7,19 +7,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // Outage mode. When the reader sees that Redis is unreachable or out of
 // memory — a read or a commit fails on the connection or with OOM, or a
 // handler fails with such an error — it stops handing entries to workers,
 // and a probe checks Redis with the reconnect backoff: the one server, or
-// on a cluster the master of each key the reader owns (nodes.go). Entries whose handler failed with a connection
-// error while Redis does not answer go back to the front of the queue
-// without being charged a delivery (a connection error while Redis answers
-// is the runtime's, and is retried and charged as usual; on a cluster
-// every master must answer for that, since a handler's keys may live on
-// any of them). When the probe
-// gets an answer, dispatch resumes at once and the read loop stops waiting.
+// on a cluster the master of each key the reader owns (nodes.go). Entries
+// whose handler failed with a connection error while Redis does not answer
+// go back to the front of the queue without being charged a delivery (a
+// connection error while Redis answers is the runtime's, and is retried
+// and charged as usual; on a cluster every master must answer for that,
+// since a handler's keys may live on any of them). When the probe gets an
+// answer, dispatch resumes at once and the read loop stops waiting.
 // The probe also checks that Redis accepts writes, so an OOM outage ends
 // when memory is freed, not at the first PING.
 // So an outage costs no delivery, logs a bounded number of lines, and jobs
@@ -30,7 +32,7 @@ import (
 // memory (OOM: it refuses writes) counts as unreachable: it is Redis's
 // problem, not the job's, and passes when memory is freed.
 func isConnErr(err error) bool {
-	return isOOM(err) || unreachable(err)
+	return isOOM(err) || redisclient.IsUnreachable(err)
 }
 
 // isOOM reports whether Redis refused a write for lack of memory
