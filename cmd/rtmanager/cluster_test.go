@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"galaxy/rtmanager/gen/runtimejobs"
@@ -33,6 +34,17 @@ func TestRedisURLMustMatchClusterMode(t *testing.T) {
 		p := startBinary(t, "--redis-url", cl.URL(), "--runtime", "none")
 		require.Equal(t, http.StatusOK, p.get("/readyz"))
 		require.NotContains(t, p.stderr.String(), "CROSSSLOT")
+		// A stop job through the cluster gets its one result (the
+		// unsharded publish-then-ack path, docs/broker.md).
+		cc := cl.Client()
+		defer cc.Close()
+		jobID, err := cc.XAdd(context.Background(), &redis.XAddArgs{Stream: runtimejobs.StopJobsChannelPath,
+			Values: []string{"game_id", "g-cluster", "reason", "game_finished"}}).Result()
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			msgs, err := cc.XRange(context.Background(), runtimejobs.JobResultsChannelPath, "-", "+").Result()
+			return err == nil && len(msgs) == 1 && msgs[0].Values["job_id"] == jobID
+		}, 20*time.Second, 20*time.Millisecond, "the job's result on the cluster: %s", p.stderr.String())
 
 		// /readyz is not ready, naming the key and the node, while the
 		// master of a key rtmanager reads is down; ready again once its
