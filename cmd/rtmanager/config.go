@@ -83,7 +83,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	var logLevel string
 	fs := flag.NewFlagSet("rtmanager", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to use: redis://[user:password@]host:port/db or rediss:// for TLS")
+	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis to use: redis://[user:password@]host:port/db or rediss:// for TLS; Redis Cluster: redis+cluster://[user:password@]host:port?addr=host:port&addr=... (seed nodes) or rediss+cluster://")
 	fs.StringVar(&c.Runtime, "runtime", "docker", "runtime driver: docker, process (local processes) or none (records only)")
 	fs.StringVar(&c.DockerHost, "docker-host", "", "Docker daemon address for --runtime docker (default $DOCKER_HOST, else the local socket)")
 	fs.StringVar(&c.DockerAPI, "docker-api-version", "", "Docker Engine API version to use, e.g. 1.41, instead of negotiating it with the daemon (default $DOCKER_API_VERSION, else negotiated; 1.40 or later)")

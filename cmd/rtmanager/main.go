@@ -28,6 +28,7 @@ import (
 	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/metrics"
+	"galaxy/rtmanager/internal/redisclient"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
 	"galaxy/rtmanager/internal/runtimes/docker"
@@ -73,16 +74,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(cfg, stderr)
 
-	ropts, err := redisurl.Parse(cfg.RedisURL)
+	rdb, err := redisclient.New(cfg.RedisURL, redisclient.Tuning{
+		// Pool sized for the workers and the broker's own loops (per node
+		// on a cluster).
+		MinPoolSize: cfg.Workers + 8,
+		// RESP2: rtmanager uses no RESP3 feature, and RESP3 costs a check
+		// for push notifications on every reply.
+		Protocol: 2,
+	})
 	if err != nil {
 		return usagef("invalid --redis-url %s: %s", redisurl.Redacted(cfg.RedisURL), err)
 	}
-	// Pool sized for the workers and the broker's own loops.
-	ropts.PoolSize = max(ropts.PoolSize, cfg.Workers+8)
-	// RESP2: rtmanager uses no RESP3 feature, and RESP3 costs a check for
-	// push notifications on every reply.
-	ropts.Protocol = 2
-	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	// A configuration error found once Redis answers ends the run (exit 2).
 	ctx, fail := context.WithCancelCause(ctx)
@@ -139,13 +141,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		// Outside causes first: an operator reading "starting" would not
 		// learn that Redis or the runtime's daemon is what holds it up.
-		if err := rdb.Ping(ctx).Err(); err != nil {
+		b := broker.Load()
+		if b != nil {
+			// The node of every key the broker owns (on a cluster each
+			// key's master: a PING would go to a random node).
+			if err := b.CheckRedis(ctx); err != nil {
+				return fmt.Errorf("redis unreachable: %w", err)
+			}
+		} else if err := rdb.Ping(ctx).Err(); err != nil {
 			return fmt.Errorf("redis unreachable: %w", err)
 		}
 		if err := runtimeReady(ctx); err != nil {
 			return err
 		}
-		b := broker.Load()
 		if b == nil {
 			return errors.New("starting")
 		}
@@ -234,7 +242,7 @@ func maxContinuing(flag int) int {
 // newStopService builds the stop service with the driver of --runtime
 // (dock for docker); the returned ready func tells whether the runtime can
 // be reached (/readyz).
-func newStopService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*stopruntime.Service, func(context.Context) error, error) {
+func newStopService(cfg config, rdb redis.UniversalClient, log *slog.Logger, dock *docker.Driver) (*stopruntime.Service, func(context.Context) error, error) {
 	drivers := map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}}
 	ready := func(context.Context) error { return nil }
 	switch cfg.Runtime {

@@ -16,16 +16,17 @@ import (
 
 // checkRedis refuses to start with a configuration that no retry can fix
 // (exit 2): credentials Redis rejects, a database index it does not have,
-// TLS against a server without it, a certificate not trusted. An
-// unreachable Redis is not fatal: rtmanager keeps trying, reports not ready,
-// and checks again once Redis answers; a configuration error found then
-// ends the run through fail.
-func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger, fail context.CancelCauseFunc) error {
+// TLS against a server without it, a certificate not trusted, a redis://
+// URL that reaches a cluster node or a cluster URL that reaches a server
+// without cluster mode. An unreachable Redis is not fatal: rtmanager keeps
+// trying, reports not ready, and checks again once Redis answers; a
+// configuration error found then ends the run through fail.
+func checkRedis(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, fail context.CancelCauseFunc) error {
 	err := pingOnce(ctx, rdb)
 	if err == nil {
-		return nil
+		return clusterMismatch(ctx, rdb)
 	}
-	if cerr := configError(ctx, rdb.Options(), err); cerr != nil {
+	if cerr := configError(ctx, seedOptions(rdb), err); cerr != nil {
 		return cerr
 	}
 	log.Warn("redis unreachable at start; will keep trying", "err", err.Error())
@@ -39,12 +40,18 @@ func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger, fail c
 			case <-t.C:
 			}
 			err := pingOnce(ctx, rdb)
+			var cerr error
 			if err == nil {
-				return
+				cerr = clusterMismatch(ctx, rdb)
+			} else {
+				cerr = configError(ctx, seedOptions(rdb), err)
 			}
-			if cerr := configError(ctx, rdb.Options(), err); cerr != nil {
+			if cerr != nil {
 				log.Error("redis answered; the configuration is wrong", "err", cerr.Error())
 				fail(cerr)
+				return
+			}
+			if err == nil {
 				return
 			}
 		}
@@ -52,10 +59,47 @@ func checkRedis(ctx context.Context, rdb *redis.Client, log *slog.Logger, fail c
 	return nil
 }
 
-func pingOnce(ctx context.Context, rdb *redis.Client) error {
+func pingOnce(ctx context.Context, rdb redis.UniversalClient) error {
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return rdb.Ping(pctx).Err()
+}
+
+// seedOptions are the options of the node that configError describes: the
+// server itself, or a cluster's first seed.
+func seedOptions(rdb redis.UniversalClient) *redis.Options {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options()
+	case *redis.ClusterClient:
+		o := c.Options()
+		return &redis.Options{Addr: o.Addrs[0], TLSConfig: o.TLSConfig, Username: o.Username}
+	}
+	return &redis.Options{}
+}
+
+// clusterMismatch is a usage error when a single-node client reaches a
+// cluster node: it would get MOVED for most keys and CROSSSLOT for every
+// commit, for ever.
+func clusterMismatch(ctx context.Context, rdb redis.UniversalClient) error {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return nil
+	}
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := c.Info(ictx, "cluster").Result()
+	if err != nil || !strings.Contains(info, "cluster_enabled:1") {
+		// An INFO refused (ACL) or lost cannot tell; a cluster node still
+		// fails every commit loudly, so this check is a kindness.
+		return nil
+	}
+	scheme := "redis+cluster"
+	if c.Options().TLSConfig != nil {
+		scheme = "rediss+cluster"
+	}
+	return usagef("--redis-url reaches %s, a Redis Cluster node: use %s://%s?addr=host:port&addr=… (the seed nodes of the cluster)",
+		c.Options().Addr, scheme, c.Options().Addr)
 }
 
 // configError is a usage error when err (from PING) comes from the
@@ -67,6 +111,8 @@ func configError(ctx context.Context, opts *redis.Options, err error) error {
 		return usagef("redis refused the credentials of --redis-url: %s", msg)
 	case strings.Contains(msg, "NOPERM"):
 		return usagef("redis refused a command to the user of --redis-url (ACL): %s", msg)
+	case strings.Contains(msg, "cluster support disabled"):
+		return usagef("--redis-url is a cluster URL but the server at %s is not in cluster mode: use redis:// (rediss:// for TLS)", opts.Addr)
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
 		return usagef("redis has no database %d (the path of --redis-url): %s", opts.DB, msg)
 	}
@@ -84,7 +130,7 @@ func configError(ctx context.Context, opts *redis.Options, err error) error {
 	if opts.TLSConfig != nil && speaksPlainRESP(ctx, opts.Addr) {
 		// A plaintext server leaves a TLS handshake waiting until the
 		// timeout, which looks like an outage; ask it in plain text.
-		return usagef("--redis-url is rediss:// (TLS) but the server at %s speaks plain Redis: use redis://", opts.Addr)
+		return usagef("--redis-url is rediss:// (TLS) but the server at %s speaks plain Redis: use redis:// (redis+cluster:// for a cluster)", opts.Addr)
 	}
 	return nil
 }

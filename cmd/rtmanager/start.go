@@ -23,7 +23,7 @@ import (
 //
 // It also returns the drivers the runtime watch inspects: the same
 // instances, so the exit status of the engines they start is known.
-func newStartService(cfg config, rdb *redis.Client, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
+func newStartService(cfg config, rdb redis.UniversalClient, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
 	drivers := map[string]startruntime.Driver{}
 	watched := map[string]runtimewatch.Inspector{}
 	closeDriver := func() {}

@@ -51,7 +51,7 @@ func (w *watchConfig) validate() error {
 // drivers are the start service's, so the exit status of the engines this
 // process started is known. Replicas share the games by the job stream's
 // consumer group.
-func startWatch(cfg config, rdb *redis.Client, doc *api.Document, drivers map[string]runtimewatch.Inspector, group string, m runtimewatch.Metrics, log *slog.Logger) (*runtimewatch.Watcher, error) {
+func startWatch(cfg config, rdb redis.UniversalClient, doc *api.Document, drivers map[string]runtimewatch.Inspector, group string, m runtimewatch.Metrics, log *slog.Logger) (*runtimewatch.Watcher, error) {
 	if !cfg.Watch.Enabled || len(drivers) == 0 {
 		return nil, nil
 	}

@@ -121,7 +121,7 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 	return errors.Join(rerr, perr)
 }
 
-func allIDs(ctx context.Context, c *redis.Client, stream string) ([]string, error) {
+func allIDs(ctx context.Context, c redis.UniversalClient, stream string) ([]string, error) {
 	var ids []string
 	start := "-"
 	for {
@@ -143,7 +143,7 @@ func allIDs(ctx context.Context, c *redis.Client, stream string) ([]string, erro
 // original fields and the XDEL of the dead letter run in one MULTI/EXEC,
 // under WATCH of the dead stream, so a replay is never lost or doubled (two
 // operators replaying the same letter: one wins, the other finds it gone).
-func replayOne(ctx context.Context, c *redis.Client, deadID string) (replayView, error) {
+func replayOne(ctx context.Context, c redis.UniversalClient, deadID string) (replayView, error) {
 	const attempts = 20
 	for i := 0; i < attempts; i++ {
 		var v replayView

@@ -21,6 +21,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"galaxy/rtmanager/internal/redisclient"
+	"galaxy/rtmanager/internal/redisurl"
 )
 
 const (
@@ -173,7 +176,7 @@ func (a *app) redact(s string) string {
 
 func (a *app) addGlobalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.g.redisURL, "redis-url", a.g.redisURL,
-		"Redis URL, redis:// or rediss://, credentials allowed (env "+envRedisURL+")")
+		"Redis URL: redis:// or rediss://, or a cluster's redis+cluster://host:port?addr=host:port&addr=… (rediss+cluster:// for TLS); credentials allowed (env "+envRedisURL+")")
 	// The default may come from the environment: never show its password.
 	fs.Lookup("redis-url").DefValue = redactURL(a.g.redisURL)
 	fs.BoolVar(&a.g.json, "json", a.g.json, "machine-readable JSON output")
@@ -246,9 +249,11 @@ func (a *app) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// connect opens a client for --redis-url and checks it with PING. The
-// password is never part of an error.
-func (a *app) connect(ctx context.Context) (*redis.Client, error) {
+// connect opens a client for --redis-url and checks it with PING: a
+// single-node client for redis:// and rediss://, a cluster client for
+// redis+cluster:// and rediss+cluster://. The password is never part of an
+// error.
+func (a *app) connect(ctx context.Context) (redis.UniversalClient, error) {
 	raw := a.g.redisURL
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -259,32 +264,64 @@ func (a *app) connect(ctx context.Context) (*redis.Client, error) {
 		a.secrets = append(a.secrets, pw, url.QueryEscape(pw), url.PathEscape(pw),
 			strings.ReplaceAll(url.QueryEscape(pw), "+", "%20"))
 	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, usagef("--redis-url: scheme %q: want redis or rediss", u.Scheme)
-	}
 	if a.g.timeout <= 0 {
 		return nil, usagef("--timeout: must be positive")
 	}
-	opt, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, usagef("--redis-url: %s", a.redact(err.Error()))
+	var c redis.UniversalClient
+	switch {
+	case redisurl.IsCluster(raw):
+		opt, err := redisurl.ParseCluster(raw)
+		if err != nil {
+			return nil, usagef("--redis-url: %s", a.redact(err.Error()))
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = a.g.timeout, a.g.timeout, a.g.timeout
+		// No retry by the node clients; the cluster client still follows
+		// MOVED and retries a connection error as a redirect (MaxRedirects),
+		// which it needs to find a promoted master.
+		opt.MaxRetries = -1
+		opt.DialerRetries = 1
+		opt.PoolSize = 2
+		opt.DisableIdentity = true
+		opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		cc := redis.NewClusterClient(opt)
+		redisclient.FollowFailover(cc)
+		c = cc
+	case u.Scheme == "redis" || u.Scheme == "rediss":
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return nil, usagef("--redis-url: %s", a.redact(err.Error()))
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = a.g.timeout, a.g.timeout, a.g.timeout
+		opt.MaxRetries = -1 // never resend a write (an XADD would be doubled)
+		opt.DialerRetries = 1
+		opt.PoolSize = 2
+		opt.DisableIdentity = true
+		opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		c = redis.NewClient(opt)
+	default:
+		return nil, usagef("--redis-url: scheme %q: want redis, rediss, redis+cluster or rediss+cluster", u.Scheme)
 	}
-	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = a.g.timeout, a.g.timeout, a.g.timeout
-	opt.MaxRetries = -1 // never resend a write (an XADD would be doubled)
-	opt.DialerRetries = 1
-	opt.PoolSize = 2
-	opt.DisableIdentity = true
-	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	c := redis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, a.g.timeout)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
 		where := u.Redacted()
-		if isAuthError(err) {
+		switch {
+		case isAuthError(err):
 			return nil, &authError{fmt.Errorf("authenticate to redis at %s: %w", where, err)}
+		case strings.Contains(err.Error(), "cluster support disabled"):
+			return nil, usagef("--redis-url is a cluster URL but %s is not in cluster mode: use redis:// (rediss:// for TLS)", where)
 		}
 		return nil, fmt.Errorf("connect to redis at %s: %w", where, err)
+	}
+	if single, ok := c.(*redis.Client); ok {
+		// A single-node client on a cluster node gets MOVED for most keys.
+		info, err := single.Info(pctx, "cluster").Result()
+		if err == nil && strings.Contains(info, "cluster_enabled:1") {
+			_ = c.Close()
+			addr := single.Options().Addr
+			return nil, usagef("--redis-url reaches %s, a Redis Cluster node: use %s+cluster://%s?addr=host:port&addr=… (the seed nodes of the cluster)", addr, u.Scheme, addr)
+		}
 	}
 	return c, nil
 }

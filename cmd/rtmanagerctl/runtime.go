@@ -17,7 +17,7 @@ import (
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
-func newService(c *redis.Client) (*stopruntime.Service, error) {
+func newService(c redis.UniversalClient) (*stopruntime.Service, error) {
 	svc, err := stopruntime.New(runtimestore.New(c, runtimestore.Options{}), nil,
 		stopruntime.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

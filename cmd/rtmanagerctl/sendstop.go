@@ -180,7 +180,7 @@ func (a *app) sendJob(ctx context.Context, start bool, j *jobFlags, game string,
 }
 
 // readAfter is one XREAD BLOCK of stream after id; no entries is not an error.
-func readAfter(ctx context.Context, c *redis.Client, stream, after string, block time.Duration) ([]redis.XMessage, error) {
+func readAfter(ctx context.Context, c redis.UniversalClient, stream, after string, block time.Duration) ([]redis.XMessage, error) {
 	res, err := c.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, after}, Count: 100, Block: block}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -196,7 +196,7 @@ func readAfter(ctx context.Context, c *redis.Client, stream, after string, block
 }
 
 // lastID is the id of the newest entry of stream, or "0-0" when it is empty.
-func lastID(ctx context.Context, c *redis.Client, stream string) (string, error) {
+func lastID(ctx context.Context, c redis.UniversalClient, stream string) (string, error) {
 	msgs, err := c.XRevRangeN(ctx, stream, "+", "-", 1).Result()
 	if err != nil {
 		return "", fmt.Errorf("read the last entry of %s: %w", stream, err)

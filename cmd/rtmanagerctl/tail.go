@@ -10,7 +10,7 @@ import (
 // tail prints the latest count entries of a stream, oldest first, and with
 // follow keeps printing new ones until ctx ends (Ctrl-C: a normal end).
 // view turns an entry into what print shows.
-func tail[V any](ctx context.Context, c *redis.Client, key string, count int64, follow bool,
+func tail[V any](ctx context.Context, c redis.UniversalClient, key string, count int64, follow bool,
 	view func(redis.XMessage) (V, error), print func(views []V, header bool) error) error {
 	after := "0-0"
 	var views []V

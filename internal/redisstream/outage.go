@@ -3,23 +3,25 @@ package redisstream
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisclient"
 )
 
 // Outage mode. When the reader sees that Redis is unreachable or out of
 // memory — a read or a commit fails on the connection or with OOM, or a
-// handler fails with such an error — it stops handing entries to workers, and a probe pings Redis with
-// the reconnect backoff. Entries whose handler failed with a connection
-// error while Redis does not answer go back to the front of the queue
-// without being charged a delivery (a connection error while Redis answers
-// is the runtime's, and is retried and charged as usual). When the probe
-// gets an answer, dispatch resumes at once and the read loop stops waiting.
+// handler fails with such an error — it stops handing entries to workers,
+// and a probe checks Redis with the reconnect backoff: the one server, or
+// on a cluster the master of each key the reader owns (nodes.go). Entries
+// whose handler failed with a connection error while Redis does not answer
+// go back to the front of the queue without being charged a delivery (a
+// connection error while Redis answers is the runtime's, and is retried
+// and charged as usual; on a cluster every master must answer for that,
+// since a handler's keys may live on any of them). When the probe gets an
+// answer, dispatch resumes at once and the read loop stops waiting.
 // The probe also checks that Redis accepts writes, so an OOM outage ends
 // when memory is freed, not at the first PING.
 // So an outage costs no delivery, logs a bounded number of lines, and jobs
@@ -30,23 +32,7 @@ import (
 // memory (OOM: it refuses writes) counts as unreachable: it is Redis's
 // problem, not the job's, and passes when memory is freed.
 func isConnErr(err error) bool {
-	if err == nil {
-		return false
-	}
-	if isOOM(err) {
-		return true
-	}
-	var op *net.OpError
-	switch {
-	case errors.As(err, &op),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.Is(err, redis.ErrClosed):
-		return true
-	}
-	msg := err.Error()
-	// A restarting server answers LOADING until its data set is back.
-	return strings.Contains(msg, "LOADING ") || strings.Contains(msg, "connection pool timeout")
+	return isOOM(err) || redisclient.IsUnreachable(err)
 }
 
 // isOOM reports whether Redis refused a write for lack of memory
@@ -61,17 +47,11 @@ func isOOM(err error) bool {
 // when it refuses writes.
 const writeProbe = "#!lua\nreturn 1"
 
-// usable pings Redis and checks that it accepts writes. Errors other than
-// OOM from the write probe (no scripting for this user, a Redis before 7)
-// do not count: only a refusal for memory does.
+// usable checks that the Redis nodes this reader needs answer and accept
+// writes (nodes.go): the one Redis, or on a cluster the masters of the
+// reader's keys.
 func (r *reader) usable(ctx context.Context) error {
-	if err := r.b.rdb.Ping(ctx).Err(); err != nil {
-		return err
-	}
-	if err := r.b.rdb.Eval(ctx, writeProbe, nil).Err(); isOOM(err) || (err != nil && isConnErr(err)) {
-		return err
-	}
-	return nil
+	return r.b.checkKeys(ctx, r.keys())
 }
 
 // redisAnswers is true when Redis answers at once and accepts writes, and
@@ -87,7 +67,7 @@ func (r *reader) redisAnswers(d *Delivery) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return r.usable(ctx) == nil
+	return r.usable(ctx) == nil && r.b.mastersAnswer(ctx) == nil
 }
 
 // enterOutageLocked pauses dispatch and starts the probe (once).

@@ -67,3 +67,48 @@ func TestScrub(t *testing.T) {
 	assert.NotContains(t, got, `pAss`)
 	assert.NotContains(t, got, `p%41ss`)
 }
+
+func TestParseClusterErrorsNeverShowThePassword(t *testing.T) {
+	cases := map[string]struct{ url, secret string }{
+		"quote and bad escape": {`redis+cluster://u:s3"cr3t%zz@127.0.0.1:1?addr=127.0.0.1:2`, `s3"cr3t`},
+		"control character":    {"rediss+cluster://u:hunt\x01er2@127.0.0.1:1", "hunt\x01er2"},
+		"bad port":             {`redis+cluster://u:hunter2@127.0.0.1:port`, `hunter2`},
+		"bad addr":             {`redis+cluster://u:hunter2@127.0.0.1:1?addr=hunter2`, `hunter2`},
+		"database path":        {`redis+cluster://u:hunter2@127.0.0.1:1/3`, `hunter2`},
+		"single-node scheme":   {`redis://u:hunter2@127.0.0.1:1`, `hunter2`},
+		"unknown query option": {`redis+cluster://u:hunter2@127.0.0.1:1?hunter2=1`, `hunter2`},
+		"no host":              {`redis+cluster://u:hunter2@`, `hunter2`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := redisurl.ParseCluster(c.url)
+			require.Error(t, err)
+			assert.False(t, leaks(err.Error(), c.secret), "error shows the password: %q", err.Error())
+			if !strings.Contains(c.url, "?") {
+				assert.False(t, leaks(redisurl.Redacted(c.url), c.secret), "redacted URL shows the password: %q", redisurl.Redacted(c.url))
+			}
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+func TestParseClusterGoodURL(t *testing.T) {
+	raw := "rediss+cluster://u:p%40ss@127.0.0.1:7000?addr=127.0.0.1:7001&addr=[::1]:7002"
+	require.True(t, redisurl.IsCluster(raw))
+	o, err := redisurl.ParseCluster(raw)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:7000", "127.0.0.1:7001", "[::1]:7002"}, o.Addrs)
+	assert.Equal(t, "u", o.Username)
+	assert.Equal(t, "p@ss", o.Password)
+	assert.NotNil(t, o.TLSConfig)
+	assert.Equal(t, "rediss+cluster://u:xxxxx@127.0.0.1:7000?addr=127.0.0.1:7001&addr=[::1]:7002", redisurl.Redacted(raw))
+
+	o, err = redisurl.ParseCluster("redis+cluster://127.0.0.1:7000/0")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:7000"}, o.Addrs)
+	assert.Nil(t, o.TLSConfig)
+
+	assert.False(t, redisurl.IsCluster("redis://127.0.0.1:7000"))
+	_, err = redisurl.Parse("redis+cluster://127.0.0.1:7000")
+	require.Error(t, err, "the single-node parser refuses a cluster URL")
+}
