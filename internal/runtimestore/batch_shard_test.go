@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -147,4 +148,30 @@ func TestLoggedScriptChecksArgumentsFirst(t *testing.T) {
 	require.Len(t, v, 1)
 	assert.Equal(t, []any{"ok"}, v[0].([]any)[0])
 	assert.Equal(t, int64(1), c.XLen(ctx, log).Val())
+}
+
+// The logged scripts trim each shard's log like XADD MAXLEN ~ does
+// elsewhere (whole stream nodes, so near the bound, not at it).
+func TestLoggedScriptBoundsTheLog(t *testing.T) {
+	ctx := context.Background()
+	c := testredis.Start(t).Client()
+	t.Cleanup(func() { _ = c.Close() })
+	s := New(c, Options{Layout: layout16(t), OperationsMaxLen: 50})
+	var calls []*call
+	for i := range 2000 {
+		op := stopruntime.Operation{GameID: "foo", Operation: "stop", SourceRef: strconv.Itoa(i), Outcome: "success"}
+		// No record: each finish is not_found, and its entry is written.
+		calls = append(calls, s.logCall(s.finish, s.finishLogged, "foo", s.RecordKey("foo"), []any{strconv.Itoa(i), 1, "stopped", "{}"}, op))
+	}
+	runQueued(s.batch, calls...)
+	for _, cl := range calls {
+		v, err := cl.result()
+		require.NoError(t, err)
+		require.Equal(t, []any{"not_found"}, v)
+		require.NoError(t, cl.logErr())
+	}
+	n, err := c.XLen(ctx, s.OperationsKeyOf("foo")).Result()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, int64(50))
+	assert.Less(t, n, int64(300))
 }
