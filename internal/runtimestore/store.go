@@ -122,6 +122,9 @@ const (
 	beginLua = `
 local function begin(key, job, now, takeover)
   local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+  if not tonumber(now) or not tonumber(takeover) or not job or job == '' then
+    return {err = 'begin stop: bad arguments'}
+  end
   local status, last, owner, since = r[1], r[6], r[8], r[9]
   if not status then return {'not_found'} end
   if last == job then return {'done', r} end
@@ -172,6 +175,9 @@ return out
 	// finish of one record: see finishLua.
 	finishFn = `
 local function finish(key, job, now, status, result)
+  if (status ~= 'stopped' and status ~= 'failed') or not tonumber(now) or not job or job == '' or not result or result == '' then
+    return {err = 'finish stop: bad arguments'}
+  end
   local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
   if not st[1] then return {'not_found'} end
   if st[1] ~= 'stopping' or st[2] ~= job then
@@ -189,6 +195,7 @@ end
 	registerLua = `
 local key = KEYS[1]
 local st = redis.call('HGET', key, 'status')
+if not ARGV[1] or ARGV[1] == '' or not tonumber(ARGV[5]) then return redis.error_reply('ERR register: bad arguments') end
 if st == 'stopping' or st == 'starting' then return {'busy', redis.call('HGETALL', key)} end
 redis.call('HSET', key, 'status', ARGV[1], 'container_id', ARGV[2], 'engine_endpoint', ARGV[3], 'runtime', ARGV[4], 'updated_at_ms', ARGV[5])
 redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms', 'exit_code', 'oom_killed', 'finished_at_ms', 'failure_reason', 'unhealthy_since_ms')
