@@ -17,36 +17,51 @@ import (
 // write and N read syscalls on both sides into one each. A lone caller goes
 // out at once.
 //
-// Calls of the same script are merged into one script call over all their
-// keys (the scripts take any number of records), so Redis pays a script
-// call's own cost once per batch rather than once per stop. Each record
-// still gets its own reply, an error for one record does not fail the
-// others, and a caller's log entry follows its script in the same pipeline.
-// On Redis Cluster the records live on different slots, so there every call
-// stays a script call of its own (merge false).
+// Calls of the same script and the same shard are merged into one script
+// call over all their keys (the scripts take any number of records), so
+// Redis pays a script call's own cost once per batch rather than once per
+// stop. Each record still gets its own reply and an error for one record
+// does not fail the others. A caller's log entry is written by its script
+// (a logged script, sharded layout: the shard's log shares the records'
+// slot) or follows its script in the same pipeline (not sharded).
+//
+// In the sharded layout one shard's records share a slot, so calls merge
+// per shard even on a Redis Cluster, and the calls of different shards go
+// as separate script calls in the same pipeline (go-redis's Cluster
+// pipeline sends each to its node). Unsharded on a Cluster, the records
+// live on different slots, so every call stays a script call of its own
+// (merge false).
 //
 // A caller whose context ends stops waiting, like a cancelled call on a
 // connection: its commands may still run.
 type batcher struct {
-	c     redis.UniversalClient
-	merge bool
+	c      redis.UniversalClient
+	merge  bool
+	maxLen any // the operation log's MAXLEN, for logged scripts
 
 	mu      sync.Mutex
 	queue   []*call
 	running bool
 }
 
-func newBatcher(c redis.UniversalClient) *batcher {
-	return &batcher{c: c, merge: !redisclient.IsCluster(c)}
+func newBatcher(c redis.UniversalClient, sharded bool, maxLen any) *batcher {
+	return &batcher{c: c, merge: sharded || !redisclient.IsCluster(c), maxLen: maxLen}
 }
 
 // script is a Lua script with its source, for the EVAL fallback.
 type script struct {
 	*redis.Script
 	src string
+	// logged: the script also appends each record's log entry (logged.go);
+	// KEYS[1] is the operation log, then the records.
+	logged bool
 }
 
 func newScript(src string) *script { return &script{Script: redis.NewScript(src), src: src} }
+
+func newLoggedScript(src string) *script {
+	return &script{Script: redis.NewScript(src), src: src, logged: true}
+}
 
 // call is one caller's work: a script over one record and/or an operation
 // log entry.
@@ -54,13 +69,28 @@ type call struct {
 	script *script // nil: the log entry only
 	key    string
 	args   []any
-	log    []any // the whole XADD of an operation log entry
+	shard  int   // the record's shard: calls merge per script and shard
+	log    []any // the whole XADD of an operation log entry, pipelined
+	// A logged script's entry: the log's key (the record's shard's) and
+	// the entry's field values.
+	logKey string
+	entry  []any
 
 	// Set by the batcher before done is closed.
-	reply  any // the script's reply for key: []any, or an error
-	err    error
-	logCmd *redis.Cmd
-	done   chan struct{}
+	reply    any // the script's reply for key: []any, or an error
+	err      error
+	logCmd   *redis.Cmd
+	entryErr error // a logged script's error for the entry
+	done     chan struct{}
+}
+
+// logErr is the error of the caller's log entry, wherever it was written;
+// nil when it was written (or there was none).
+func (c *call) logErr() error {
+	if c.logCmd != nil {
+		return c.logCmd.Err()
+	}
+	return c.entryErr
 }
 
 // result is the script's reply for the caller's record.
@@ -129,14 +159,20 @@ func (b *batcher) loop() {
 // scriptGroup is the calls one script call serves.
 type scriptGroup struct {
 	script *script
+	shard  int
 	calls  []*call
 	args   []any
 	cmd    *redis.Cmd
 }
 
 // command is the whole EVALSHA of the group, built at its final size
-// (go-redis's EvalSha would copy every argument once more).
-func (g *scriptGroup) command() []any {
+// (go-redis's EvalSha would copy every argument once more). A logged
+// script gets the shard's log first and, per record, its arguments, the
+// count of its entry's values and those values (logged.go).
+func (g *scriptGroup) command(maxLen any) []any {
+	if g.script.logged {
+		return g.loggedCommand(maxLen)
+	}
 	n := 0
 	for _, c := range g.calls {
 		n += len(c.args)
@@ -166,20 +202,20 @@ func (b *batcher) send(batch []*call) {
 		var g *scriptGroup
 		if b.merge {
 			for _, x := range groups {
-				if x.script == c.script {
+				if x.script == c.script && x.shard == c.shard {
 					g = x
 				}
 			}
 		}
 		if g == nil {
-			g = &scriptGroup{script: c.script}
+			g = &scriptGroup{script: c.script, shard: c.shard}
 			groups = append(groups, g)
 		}
 		g.calls = append(g.calls, c)
 	}
 	p := b.c.Pipeline()
 	for _, g := range groups {
-		g.args = g.command()
+		g.args = g.command(b.maxLen)
 		g.cmd = p.Do(ctx, g.args...)
 	}
 	for _, c := range batch {
@@ -194,9 +230,12 @@ func (b *batcher) send(batch []*call) {
 			err = fmt.Errorf("script reply: %d replies for %d records", len(v), len(g.calls))
 		}
 		for i, c := range g.calls {
-			if err != nil {
+			switch {
+			case err != nil:
 				c.err = err
-			} else {
+			case g.script.logged:
+				c.reply, c.entryErr = splitLogged(v[i])
+			default:
 				c.reply = v[i]
 			}
 		}

@@ -62,7 +62,20 @@ return out
 	// (running or removed), container_id, engine_endpoint, runtime,
 	// last_start_result JSON. Written only while starting by this job:
 	// {'ok'}; else {'done' | 'lost', fields} or {'not_found'}.
-	finishStartLua = `
+	finishStartLua = finishStartFn + `
+local out = {}
+for i = 1, #KEYS do
+  local a = 7 * i
+  local ok, res = pcall(finish, KEYS[i], ARGV[a - 6], ARGV[a - 5], ARGV[a - 4], ARGV[a - 3], ARGV[a - 2], ARGV[a - 1], ARGV[a])
+  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
+end
+return out
+`
+	// finishStartLua that also appends each record's log entry (loggedLoop).
+	finishStartLoggedLua = finishStartFn + "local fn, nargs = finish, 7\n" + loggedLoop
+
+	// finish of one record: see finishStartLua.
+	finishStartFn = `
 local function finish(key, job, now, status, cid, endpoint, runtime, result)
   if (status ~= 'running' and status ~= 'removed') or not tonumber(now) or job == '' then
     return {err = 'finish start: bad arguments'}
@@ -77,20 +90,14 @@ local function finish(key, job, now, status, cid, endpoint, runtime, result)
   redis.call('HDEL', key, 'starting_job_id', 'starting_since_ms', 'exit_code', 'oom_killed', 'finished_at_ms', 'failure_reason', 'unhealthy_since_ms')
   return {'ok'}
 end
-local out = {}
-for i = 1, #KEYS do
-  local a = 7 * i
-  local ok, res = pcall(finish, KEYS[i], ARGV[a - 6], ARGV[a - 5], ARGV[a - 4], ARGV[a - 3], ARGV[a - 2], ARGV[a - 1], ARGV[a])
-  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
-end
-return out
 `
 )
 
-type startScripts struct{ begin, finish *script }
+type startScripts struct{ begin, finish, finishLogged *script }
 
 func newStartScripts() startScripts {
-	return startScripts{begin: newScript(beginStartLua), finish: newScript(finishStartLua)}
+	return startScripts{begin: newScript(beginStartLua), finish: newScript(finishStartLua),
+		finishLogged: newLoggedScript(finishStartLoggedLua)}
 }
 
 // StartVerdict is what a start script decided (internal/startruntime names
@@ -117,7 +124,7 @@ func (s *Store) BeginStart(ctx context.Context, gameID, job, engine string, nowM
 	if err != nil {
 		return "", rec, "", fmt.Errorf("begin start: %w", err)
 	}
-	c := &call{script: s.start.begin, key: key, args: []any{job, nowMS, engine, takeoverMS}}
+	c := &call{script: s.start.begin, key: key, args: []any{job, nowMS, engine, takeoverMS}, shard: s.keys.shard(gameID)}
 	if err := s.batch.do(ctx, c); err != nil {
 		return "", rec, "", fmt.Errorf("begin start: run script: %w", err)
 	}
@@ -137,7 +144,8 @@ func (s *Store) BeginStart(ctx context.Context, gameID, job, engine string, nowM
 
 // FinishStart ends the start owned by job with the final status (running
 // or removed) and the answer, and appends op to the operation log in the
-// same round trip.
+// same round trip (Store.logCall). An entry that could not be written is
+// reported to the logger, not returned: the record is final.
 func (s *Store) FinishStart(ctx context.Context, gameID, job string, nowMS int64, status string, res stopruntime.StoredResult, runtime string, op stopruntime.Operation) (StartVerdict, stopruntime.Record, error) {
 	key, err := s.key(gameID)
 	if err != nil {
@@ -147,8 +155,8 @@ func (s *Store) FinishStart(ctx context.Context, gameID, job string, nowMS int64
 	if err != nil {
 		return "", stopruntime.Record{}, fmt.Errorf("finish start: encode result: %w", err)
 	}
-	c := &call{script: s.start.finish, key: key,
-		args: []any{job, nowMS, status, res.ContainerID, res.EngineEndpoint, runtime, raw}, log: s.xaddArgs(op)}
+	c := s.logCall(s.start.finish, s.start.finishLogged, gameID, key,
+		[]any{job, nowMS, status, res.ContainerID, res.EngineEndpoint, runtime, raw}, op)
 	if err := s.batch.do(ctx, c); err != nil {
 		return "", stopruntime.Record{}, fmt.Errorf("finish start: run script: %w", err)
 	}
@@ -160,10 +168,7 @@ func (s *Store) FinishStart(ctx context.Context, gameID, job string, nowMS int64
 	if err != nil {
 		return "", rec, fmt.Errorf("finish start: %w", err)
 	}
-	if err := c.logCmd.Err(); err != nil {
-		// The record is final; a retry answers from last_start_result.
-		return "", rec, fmt.Errorf("finish start: log operation: %w", err)
-	}
+	s.entryLost(ctx, "finish start", op, c.logErr())
 	return StartVerdict(verdict), rec, nil
 }
 

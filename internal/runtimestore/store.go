@@ -4,10 +4,13 @@
 //
 // State transitions run as Lua scripts (atomic per game across replicas),
 // loaded once per process by redis.NewScript and called with EVALSHA (EVAL
-// only after a script-cache flush). A record key and the operation stream
-// live on different Cluster slots, so no script touches both: the finishing
-// script and the log entry travel in one pipeline instead (one round trip,
-// not one transaction).
+// only after a script-cache flush). Keys (keys.go) follow Options.Layout:
+// sharded, a record and its shard's operation log share a Cluster slot and
+// the finishing scripts append the log entry themselves (logged.go: one
+// round trip, one atomic step); not sharded, they sit on different slots,
+// so the finishing script and the log entry travel in one pipeline (one
+// round trip, not one transaction). Either way a log entry that cannot be
+// written does not fail the transition it records.
 package runtimestore
 
 import (
@@ -15,30 +18,41 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // Options tune a Store. Zero values take the documented defaults.
 type Options struct {
 	// KeyPrefix starts every key. Default "rtmanager:"; records are
-	// KeyPrefix+"runtime:{<game_id>}", the log KeyPrefix+"operations".
+	// KeyPrefix+"runtime:{<game_id>}", the log KeyPrefix+"operations", or
+	// in a sharded layout KeyPrefix+"{rt-N}:runtime:<game_id>" and
+	// KeyPrefix+"{rt-N}:operations" (keys.go). It must hold no brace.
 	KeyPrefix string
-	// OperationsMaxLen bounds the operation log (XADD MAXLEN ~). Default 100000.
+	// OperationsMaxLen bounds each operation log (XADD MAXLEN ~). Default 100000.
 	OperationsMaxLen int64
+	// Layout is where the keys are (api.NewLayout); the zero value is not
+	// sharded: the keys above without a shard, as before sharding existed.
+	Layout api.Layout
+	// Logger is told about operation log entries that could not be
+	// written (they never fail a transition). Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Store is the Redis stopruntime.Store. It is safe for concurrent use.
 type Store struct {
 	c      redis.UniversalClient
-	prefix string
-	opsKey string
+	keys   keys
 	maxLen any // OperationsMaxLen, boxed once
+	log    *slog.Logger
 
 	begin, finish *script
+	finishLogged  *script      // sharded layout (logged.go)
 	start         startScripts // start.go
 	register      *redis.Script
 	transition    *redis.Script // watch.go
@@ -55,14 +69,19 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	if opts.OperationsMaxLen <= 0 {
 		opts.OperationsMaxLen = 100000
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var maxLen any = opts.OperationsMaxLen
 	return &Store{
-		c: c, prefix: opts.KeyPrefix, opsKey: opts.KeyPrefix + "operations", maxLen: opts.OperationsMaxLen,
-		begin:      newScript(beginLua),
-		finish:     newScript(finishLua),
-		start:      newStartScripts(),
-		register:   redis.NewScript(registerLua),
-		transition: redis.NewScript(transitionLua),
-		batch:      newBatcher(c),
+		c: c, keys: keys{prefix: opts.KeyPrefix, layout: opts.Layout}, maxLen: maxLen, log: opts.Logger,
+		begin:        newScript(beginLua),
+		finish:       newScript(finishLua),
+		finishLogged: newLoggedScript(finishLoggedLua),
+		start:        newStartScripts(),
+		register:     redis.NewScript(registerLua),
+		transition:   redis.NewScript(transitionLua),
+		batch:        newBatcher(c, opts.Layout.Sharded, maxLen),
 	}
 }
 
@@ -103,6 +122,9 @@ const (
 	beginLua = `
 local function begin(key, job, now, takeover)
   local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
+  if not tonumber(now) or not tonumber(takeover) or not job or job == '' then
+    return {err = 'begin stop: bad arguments'}
+  end
   local status, last, owner, since = r[1], r[6], r[8], r[9]
   if not status then return {'not_found'} end
   if last == job then return {'done', r} end
@@ -139,8 +161,23 @@ return out
 	// last_result JSON. Returns per record {'ok'} once written (the caller
 	// knows the record: FinishRequest.Begun), else {verdict, fields in
 	// recordFields order}, or an error reply.
-	finishLua = `
+	finishLua = finishFn + `
+local out = {}
+for i = 1, #KEYS do
+  local ok, res = pcall(finish, KEYS[i], ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i])
+  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
+end
+return out
+`
+	// finishLua that also appends each record's log entry (loggedLoop).
+	finishLoggedLua = finishFn + "local fn, nargs = finish, 4\n" + loggedLoop
+
+	// finish of one record: see finishLua.
+	finishFn = `
 local function finish(key, job, now, status, result)
+  if (status ~= 'stopped' and status ~= 'failed') or not tonumber(now) or not job or job == '' or not result or result == '' then
+    return {err = 'finish stop: bad arguments'}
+  end
   local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
   if not st[1] then return {'not_found'} end
   if st[1] ~= 'stopping' or st[2] ~= job then
@@ -152,18 +189,13 @@ local function finish(key, job, now, status, result)
   redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
   return {'ok'}
 end
-local out = {}
-for i = 1, #KEYS do
-  local ok, res = pcall(finish, KEYS[i], ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i])
-  if ok or (type(res) == 'table' and res.err) then out[i] = res else out[i] = {err = tostring(res)} end
-end
-return out
 `
 
 	// KEYS[1] record; ARGV status, container_id, engine_endpoint, runtime, now_ms.
 	registerLua = `
 local key = KEYS[1]
 local st = redis.call('HGET', key, 'status')
+if not ARGV[1] or ARGV[1] == '' or not tonumber(ARGV[5]) then return redis.error_reply('ERR register: bad arguments') end
 if st == 'stopping' or st == 'starting' then return {'busy', redis.call('HGETALL', key)} end
 redis.call('HSET', key, 'status', ARGV[1], 'container_id', ARGV[2], 'engine_endpoint', ARGV[3], 'runtime', ARGV[4], 'updated_at_ms', ARGV[5])
 redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms', 'exit_code', 'oom_killed', 'finished_at_ms', 'failure_reason', 'unhealthy_since_ms')
@@ -184,26 +216,35 @@ const (
 // RecordFields returns the order of the fields in the stop scripts' replies.
 func RecordFields() []string { return recordFields[:] }
 
-// RecordKey is the key of a game's record. The id must already be valid
-// (stopruntime.ValidateGameID): the braces make it a Cluster hash tag, and
-// the id pattern has no braces to escape it.
-func (s *Store) RecordKey(gameID string) string { return s.prefix + "runtime:{" + gameID + "}" }
+// RecordKey is the key of a game's record (keys.go). The id must already
+// be valid (stopruntime.ValidateGameID).
+func (s *Store) RecordKey(gameID string) string { return s.keys.record(gameID) }
 
-// OperationsKey is the key of the operation log stream.
-func (s *Store) OperationsKey() string { return s.opsKey }
+// OperationsKey is the key of the operation log stream; in a sharded
+// layout, shard 0's (OperationsKeys lists every shard's).
+func (s *Store) OperationsKey() string { return s.keys.operations(0) }
+
+// OperationsKeyOf is the operation log of the game's shard: where its
+// entries go.
+func (s *Store) OperationsKeyOf(gameID string) string { return s.keys.operations(s.keys.shard(gameID)) }
+
+// OperationsKeys are the operation logs of every shard, shard 0 first; one
+// key when not sharded.
+func (s *Store) OperationsKeys() []string { return s.keys.allOperations() }
 
 func (s *Store) key(gameID string) (string, error) {
 	// Checked again here so no caller can build a key from an unchecked id.
 	if err := stopruntime.ValidateGameID(gameID); err != nil {
 		return "", err
 	}
-	return s.RecordKey(gameID), nil
+	return s.keys.record(gameID), nil
 }
 
 // Preload loads the scripts into the server's script cache, so the first
 // calls need no EVAL fallback. Optional.
 func (s *Store) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.begin.Script, s.finish.Script, s.register} {
+	for _, sc := range []*redis.Script{s.begin.Script, s.finish.Script, s.finishLogged.Script,
+		s.start.begin.Script, s.start.finish.Script, s.start.finishLogged.Script, s.register, s.transition} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return fmt.Errorf("load runtime store scripts: %w", err)
 		}
@@ -217,7 +258,7 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	c := &call{script: s.begin, key: key, args: []any{req.JobID, req.NowMS, req.TakeoverMS}}
+	c := &call{script: s.begin, key: key, args: []any{req.JobID, req.NowMS, req.TakeoverMS}, shard: s.keys.shard(req.GameID)}
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
@@ -239,7 +280,8 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 }
 
 // FinishStop implements stopruntime.Store: the finishing script and the log
-// entry go in one pipeline.
+// entry go in one round trip (logCall). An entry that could not be written
+// is reported to the logger, not returned: the record is final.
 func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, op stopruntime.Operation) (stopruntime.FinishResponse, error) {
 	key, err := s.key(req.GameID)
 	if err != nil {
@@ -249,7 +291,7 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
 	}
-	c := &call{script: s.finish, key: key, args: []any{req.JobID, req.NowMS, req.Status, result}, log: s.xaddArgs(op)}
+	c := s.logCall(s.finish, s.finishLogged, req.GameID, key, []any{req.JobID, req.NowMS, req.Status, result}, op)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
@@ -272,12 +314,29 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		rec.Status, rec.UpdatedAtMS, rec.LastJobID, rec.LastResult = req.Status, req.NowMS, req.JobID, req.Result
 		rec.StoppingJobID, rec.StoppingSinceMS = "", 0
 	}
-	if err := c.logCmd.Err(); err != nil {
-		// The record is final; only the log entry is missing. A retry of the
-		// job answers from last_result and logs again.
-		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: log operation: %w", err)
-	}
+	s.entryLost(ctx, "finish stop", op, c.logErr())
 	return stopruntime.FinishResponse{Verdict: stopruntime.FinishVerdict(verdict), Record: rec}, nil
+}
+
+// logCall is a call of a finishing script with op's log entry: in a
+// sharded layout the logged script writes the entry in the record's shard's
+// log; otherwise the plain script and the entry's XADD share a pipeline.
+func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *call {
+	if !s.keys.layout.Sharded {
+		return &call{script: plain, key: key, args: args, log: s.xaddArgs(op)}
+	}
+	n := s.keys.shard(gameID)
+	return &call{script: logged, key: key, args: args, shard: n, logKey: s.keys.operations(n), entry: entryFields(op)}
+}
+
+// entryLost reports a log entry that could not be written. It is not the
+// transition's error: the record holds the answer, and failing the call
+// for its log would turn a done job into a retry or a false failure.
+func (s *Store) entryLost(ctx context.Context, what string, op stopruntime.Operation, err error) {
+	if err != nil {
+		s.log.WarnContext(ctx, "operation log entry not written", "op", what, "game_id", op.GameID,
+			"source_ref", op.SourceRef, "outcome", op.Outcome, "err", err)
+	}
 }
 
 // AppendOperation implements stopruntime.Store.
@@ -286,33 +345,19 @@ func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) e
 	if err := s.batch.do(ctx, c); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
-	if err := c.logCmd.Err(); err != nil {
+	if err := c.logErr(); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
 	return nil
 }
 
-// xaddArgs is the whole XADD of op's log entry, built at its final size (a
-// per-stop cost: go-redis's XAddArgs would copy the fields again).
+// xaddArgs is the whole XADD of op's log entry in the log of its game's
+// shard, built at its final size (a per-stop cost: go-redis's XAddArgs
+// would copy the fields again).
 func (s *Store) xaddArgs(op stopruntime.Operation) []any {
 	args := make([]any, 0, 6+26)
-	args = append(args, "xadd", s.opsKey, "maxlen", "~", s.maxLen, "*",
-		"game_id", op.GameID,
-		"operation", op.Operation,
-		"source", string(op.Source),
-		"source_ref", op.SourceRef,
-		"reason", op.Reason,
-		"outcome", op.Outcome,
-		"error_code", op.ErrorCode,
-		"error_message", op.ErrorMessage,
-		"container_id", op.ContainerID,
-		"started_at_ms", op.StartedAtMS,
-		"finished_at_ms", op.FinishedAtMS,
-	)
-	if op.RequestedAtMS > 0 {
-		args = append(args, "requested_at_ms", op.RequestedAtMS)
-	}
-	return args
+	args = append(args, "xadd", s.keys.operations(s.keys.shard(op.GameID)), "maxlen", "~", s.maxLen, "*")
+	return appendEntry(args, op)
 }
 
 // Register implements stopruntime.Store. It fails with stopruntime.ErrBusy

@@ -104,13 +104,21 @@ return {'ok', id}
 // unpack of many values hits the stack limit.
 const maxEventFields = 64
 
-// Transition applies c with its event: the event's entry id on success,
-// ErrStale (wrapped) when the record changed first or is gone. On Redis Cluster the record and the events
-// stream sit on different slots and the script is refused (CROSSSLOT).
+// Transition applies c with its event, appended to eventsKey: the event's
+// entry id on success, ErrStale (wrapped) when the record changed first or
+// is gone. In a sharded layout eventsKey must be the events stream of the
+// game's shard (api.Layout.Key of the channel and ShardOf the game): it
+// shares the record's slot, so the script runs on a Redis Cluster too. Not
+// sharded, the two sit on different slots, which only a single Redis takes.
 func (s *Store) Transition(ctx context.Context, eventsKey string, maxLen int64, c Change) (string, error) {
 	key, err := s.key(c.GameID)
 	if err != nil {
 		return "", fmt.Errorf("transition: %w", err)
+	}
+	if s.keys.layout.Sharded && hashTag(eventsKey) != hashTag(key) {
+		// On a single Redis nothing would refuse it: the event would land
+		// in another shard's stream, where the game's reader does not look.
+		return "", fmt.Errorf("transition of game %s: events stream %q is not in the shard of its record %q", c.GameID, eventsKey, key)
 	}
 	if len(c.Event) == 0 || len(c.Event)%2 != 0 || len(c.Event) > maxEventFields {
 		return "", fmt.Errorf("transition of game %s: event has %d field values", c.GameID, len(c.Event))
@@ -151,8 +159,8 @@ func (s *Store) Transition(ctx context.Context, eventsKey string, maxLen int64, 
 var watchedFields = []string{fStatus, fContainerID, fEngineEndpoint, fRuntime, fEngine}
 
 // Watched returns the records whose status is one of statuses: a SCAN over
-// the record keys (pages of scanCount) and one pipelined HMGET per page.
-// On Redis Cluster the scan runs on every master.
+// the record keys of the layout (pages of scanCount) and one pipelined
+// HMGET per page. On Redis Cluster the scan runs on every master.
 func (s *Store) Watched(ctx context.Context, statuses ...string) ([]stopruntime.Record, error) {
 	cc, ok := s.c.(*redis.ClusterClient)
 	if !ok {
@@ -175,7 +183,7 @@ func (s *Store) scanWatched(ctx context.Context, node redis.Cmdable, statuses []
 	var out []stopruntime.Record
 	var cursor uint64
 	for {
-		keys, next, err := node.Scan(ctx, cursor, s.prefix+"runtime:{*}", scanCount).Result()
+		keys, next, err := node.Scan(ctx, cursor, s.keys.recordPattern(), scanCount).Result()
 		if err != nil {
 			return out, fmt.Errorf("scan runtime records: %w", err)
 		}
@@ -218,7 +226,7 @@ func (s *Store) readWatched(ctx context.Context, c redis.Cmdable, keys []string,
 		if st == "" || !slices.Contains(statuses, st) {
 			continue
 		}
-		id, ok := gameIDOf(s.prefix, keys[i])
+		id, ok := s.keys.gameIDOf(keys[i])
 		if !ok {
 			continue
 		}
@@ -228,20 +236,6 @@ func (s *Store) readWatched(ctx context.Context, c redis.Cmdable, keys []string,
 }
 
 func isWrongType(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") }
-
-// gameIDOf extracts the game id from a record key; false when the key is
-// not one (it does not hold a valid id).
-func gameIDOf(prefix, key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, prefix+"runtime:{")
-	if !ok {
-		return "", false
-	}
-	id, ok := strings.CutSuffix(rest, "}")
-	if !ok || stopruntime.ValidateGameID(id) != nil {
-		return "", false
-	}
-	return id, true
-}
 
 // decodeWatchFields reads the runtime watch's fields of a record hash.
 func decodeWatchFields(rec *stopruntime.Record, m map[string]string) error {

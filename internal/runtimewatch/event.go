@@ -61,6 +61,13 @@ func (w *Watcher) change(ctx context.Context, rec stopruntime.Record, typ string
 	}
 }
 
+// eventsKey is the events stream of the game's shard: in a sharded layout,
+// in the slot of the game's record.
+func (w *Watcher) eventsKey(gameID string) string {
+	l := w.opts.Layout
+	return l.Key(w.opts.Events, l.ShardOf(gameID))
+}
+
 func watchable(status string) bool {
 	return status == stopruntime.StatusRunning || status == stopruntime.StatusUnhealthy
 }
@@ -84,7 +91,7 @@ func (w *Watcher) transition(ctx context.Context, rec stopruntime.Record, typ st
 	if err != nil {
 		return fmt.Errorf("encode runtime event: %w", err)
 	}
-	id, err := w.store.Transition(ctx, w.opts.Events.Address, w.opts.Events.Stream.MaxLen, runtimestore.Change{
+	id, err := w.store.Transition(ctx, w.eventsKey(rec.GameID), w.opts.Events.Stream.MaxLen, runtimestore.Change{
 		GameID: rec.GameID, ContainerID: rec.ContainerID, From: rec.Status, To: to, NowMS: now,
 		ExitCode: st.ExitCode, OOMKilled: st.OOMKilled, Reason: st.Reason, Event: fields,
 	})

@@ -1,9 +1,11 @@
 // Package runtimewatch tells Lobby, exactly once, when a running game's
 // engine ends or changes health without a job asking: it watches the
 // runtimes of the records that say running or unhealthy, and moves a
-// record and appends its runtime event (runtime:events) in one store
-// script that checks the record first, so two replicas that see the same
-// exit write one event and a stop job racing the exit decides one outcome.
+// record and appends its runtime event (runtime:events, or in a sharded
+// layout the events stream of the game's shard, in the record's slot) in
+// one store script that checks the record first, so two replicas that see
+// the same exit write one event and a stop job racing the exit decides one
+// outcome.
 //
 // Components, each one loop with its own file: reconcile.go (the records
 // against the runtimes, at start and every ReconcileInterval), exits.go
@@ -88,6 +90,11 @@ type Options struct {
 	// Events is the contract's runtimeEvents channel (its address, MAXLEN
 	// and field encoding). Required.
 	Events *api.Channel
+	// Layout is where the keys are (api.NewLayout), the store's
+	// (runtimestore.Options.Layout): sharded, a game's event goes to the
+	// events stream of its shard. The zero value is not sharded: every
+	// event goes to Events' address.
+	Layout api.Layout
 	// HealthPath gives the HTTP path of an engine profile's health check
 	// (engines.Profile.HealthPath); "" or nil: a TCP connect.
 	HealthPath func(engine string) string
@@ -135,6 +142,9 @@ func (o *Options) setDefaults() {
 func (o *Options) Validate() error {
 	if o.Events == nil || o.Events.Address == "" {
 		return errors.New("runtime watch: no runtime events channel")
+	}
+	if o.Layout.Sharded && o.Events.Stream.ShardedAddress == "" {
+		return fmt.Errorf("runtime watch: channel %s has no sharded address for a sharded layout", o.Events.Key)
 	}
 	if o.ProbeInterval > 0 && o.ProbeTimeout > o.ProbeInterval {
 		return fmt.Errorf("runtime watch: probe timeout %s exceeds the probe interval %s", o.ProbeTimeout, o.ProbeInterval)

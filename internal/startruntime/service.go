@@ -299,21 +299,31 @@ func transient(err error) error {
 	return fmt.Errorf("%w: %w", stopruntime.ErrTransient, err)
 }
 
+// answer logs the entry of an answered job and returns the answer. An
+// entry that cannot be written does not withhold the answer: a job retried
+// for its log entry alone would end, after its last delivery, as a false
+// failure.
 func (s *Service) answer(ctx context.Context, op stopruntime.Operation, res stopruntime.Result) (stopruntime.Result, error) {
 	op.Outcome, op.ErrorCode, op.ErrorMessage = string(res.Outcome), res.ErrorCode, res.ErrorMessage
 	op.ContainerID, op.FinishedAtMS = res.Record.ContainerID, s.nowMS()
-	if err := s.store.AppendOperation(ctx, op); err != nil {
-		return stopruntime.Result{}, fmt.Errorf("start game %s: log operation: %w", op.GameID, err)
-	}
+	s.appendOperation(ctx, op)
 	return res, nil
 }
 
+// logError logs the entry of a job that gets no answer yet and returns err.
 func (s *Service) logError(ctx context.Context, op stopruntime.Operation, code string, err error) error {
 	op.Outcome, op.ErrorCode, op.ErrorMessage, op.FinishedAtMS = "error", code, err.Error(), s.nowMS()
-	if lerr := s.store.AppendOperation(ctx, op); lerr != nil {
-		return errors.Join(err, fmt.Errorf("log operation: %w", lerr))
-	}
+	s.appendOperation(ctx, op)
 	return err
+}
+
+// appendOperation writes op's log entry; a failure is logged, never
+// returned (see answer).
+func (s *Service) appendOperation(ctx context.Context, op stopruntime.Operation) {
+	if err := s.store.AppendOperation(ctx, op); err != nil {
+		s.opts.Logger.WarnContext(ctx, "operation log entry not written", "game_id", op.GameID, "source_ref", op.SourceRef,
+			"outcome", op.Outcome, "error_code", op.ErrorCode, "err", err)
+	}
 }
 
 // storedAnswer is the answer kept in last_start_result: the first answer

@@ -184,16 +184,24 @@ func (s *Service) Get(ctx context.Context, gameID string) (Record, bool, error) 
 
 func (s *Service) nowMS() int64 { return s.opts.Now().UnixMilli() }
 
-// answer logs the entry of an answered call and returns the answer. If the
-// entry cannot be written the call gives no answer: the caller retries, and
-// the retry answers the same.
+// answer logs the entry of an answered call and returns the answer. An
+// entry that cannot be written does not withhold the answer: the answer is
+// the record's, and a job retried for its log entry alone would end, after
+// its last delivery, as a false failure.
 func (s *Service) answer(ctx context.Context, op Operation, res Result) (Result, error) {
 	op.Outcome, op.ErrorCode, op.ErrorMessage = string(res.Outcome), res.ErrorCode, res.ErrorMessage
 	op.ContainerID, op.FinishedAtMS = res.Record.ContainerID, s.nowMS()
-	if err := s.store.AppendOperation(ctx, op); err != nil {
-		return Result{}, fmt.Errorf("stop game %s: log operation: %w", op.GameID, err)
-	}
+	s.appendOperation(ctx, op)
 	return res, nil
+}
+
+// appendOperation writes op's log entry; a failure is logged, never
+// returned (see answer).
+func (s *Service) appendOperation(ctx context.Context, op Operation) {
+	if err := s.store.AppendOperation(ctx, op); err != nil {
+		s.log.WarnContext(ctx, "operation log entry not written", "game_id", op.GameID, "source_ref", op.SourceRef,
+			"outcome", op.Outcome, "error_code", op.ErrorCode, "err", err)
+	}
 }
 
 // storedAnswer rebuilds the answer from the record's last_result, so the

@@ -2,7 +2,6 @@ package stopruntime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -110,9 +109,7 @@ func (s *Service) Begin(ctx context.Context, in Input) (Begun, error) {
 		op.Outcome, op.ErrorCode, op.FinishedAtMS = "error", "busy", s.nowMS()
 		busy := fmt.Errorf("stop game %s: stopping by job %s since %d: %w",
 			in.GameID, rec.StoppingJobID, rec.StoppingSinceMS, ErrBusy)
-		if err := s.store.AppendOperation(ctx, op); err != nil {
-			return nil, errors.Join(busy, fmt.Errorf("log operation: %w", err))
-		}
+		s.appendOperation(ctx, op)
 		return nil, busy
 	case BeginTakenOver:
 		s.log.WarnContext(ctx, "stop taken over from a stale job", "game_id", in.GameID,
@@ -140,9 +137,7 @@ func (st *Stop) Finish(ctx context.Context) (Result, error) {
 		op.ContainerID = rec.ContainerID
 		err = fmt.Errorf("stop game %s: %w", in.GameID, err)
 		s.log.WarnContext(ctx, "transient stop failure", "game_id", in.GameID, "source_ref", in.SourceRef, "err", err)
-		if lerr := s.store.AppendOperation(ctx, op); lerr != nil {
-			return Result{}, errors.Join(err, fmt.Errorf("log operation: %w", lerr))
-		}
+		s.appendOperation(ctx, op)
 		return Result{}, err
 	}
 	op.Outcome, op.ErrorCode, op.ErrorMessage = string(stored.Outcome), stored.ErrorCode, stored.ErrorMessage

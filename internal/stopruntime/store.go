@@ -99,8 +99,11 @@ type Operation struct {
 type Store interface {
 	BeginStop(ctx context.Context, req BeginRequest) (BeginResponse, error)
 	// FinishStop ends the stop and appends op to the operation log; an
-	// implementation may do both in one round trip.
+	// implementation may do both in one round trip. An entry that cannot
+	// be written is no error of FinishStop: the record holds the answer.
 	FinishStop(ctx context.Context, req FinishRequest, op Operation) (FinishResponse, error)
+	// AppendOperation appends op to the operation log. The Service logs
+	// its error and carries on: a log entry never withholds an answer.
 	AppendOperation(ctx context.Context, op Operation) error
 	// Register writes a record (status, container id, engine endpoint,
 	// runtime, updated_at_ms), keeping last_job_id/last_result. It fails
