@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,10 +34,23 @@ func gate(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-const (
-	idleTimeout = "            - idle_timeout\n"
-	v1          = "  version: 1.2.0\n"
-)
+const idleTimeout = "            - idle_timeout\n"
+
+// v1 is the contract's own info.version line; a minor bump of it (v1Minor)
+// must not accept a break.
+var v1, v1Minor = versionLines()
+
+func versionLines() (string, string) {
+	doc, err := api.Load()
+	if err != nil {
+		panic(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(doc.Version, "%d.%d", &major, &minor); err != nil {
+		panic(err)
+	}
+	return "  version: " + doc.Version + "\n", fmt.Sprintf("  version: %d.%d.0\n", major, minor+1)
+}
 
 // The repository's own pair: the contract against its last release.
 func TestReleasedContractIsCompatible(t *testing.T) {
@@ -79,7 +93,7 @@ func TestBreakFailsWithReadableList(t *testing.T) {
 	assert.Contains(t, errOut, "2 wire-breaking change(s):")
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.reason: enum-narrowed: no longer accepted: "idle_timeout"`)
 	assert.Contains(t, errOut, `  - channel stopJobs (runtime:stop_jobs, rtmanager receives) payload.requested_at_ms: constraint-tightened: minimum raised from 0 to 1`)
-	assert.Contains(t, errOut, "raising the major of info.version (now 1.2.0)")
+	assert.Contains(t, errOut, "raising the major of info.version (now "+strings.TrimSpace(strings.TrimPrefix(v1, "  version: "))+")")
 }
 
 func TestMajorBumpAcceptsBreak(t *testing.T) {
@@ -91,7 +105,7 @@ func TestMajorBumpAcceptsBreak(t *testing.T) {
 }
 
 func TestMinorBumpDoesNotAcceptBreak(t *testing.T) {
-	cur := variant(t, idleTimeout, "", v1, "  version: 1.2.0\n")
+	cur := variant(t, idleTimeout, "", v1, v1Minor)
 	code, _, errOut := gate(t, "--old", variant(t), "--new", cur)
 	assert.Equal(t, exitBreaks, code)
 	assert.Contains(t, errOut, "enum-narrowed")
