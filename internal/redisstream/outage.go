@@ -121,7 +121,9 @@ func (r *reader) probe() {
 		if err == nil {
 			r.mu.Lock()
 			r.outage = false
-			r.readErr = nil // Redis answers: ready, even before the next read
+			for _, sh := range r.shards {
+				sh.readErr = nil // Redis answers: ready, even before the next read
+			}
 			r.dispatchLocked()
 			r.mu.Unlock()
 			// Held entries went idle during the outage: refresh them before
