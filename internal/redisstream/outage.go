@@ -129,10 +129,7 @@ func (r *reader) probe() {
 			// Held entries went idle during the outage: refresh them before
 			// any consumer's claim takes them as abandoned.
 			_ = r.touchHeld() // a failure is logged; the maintenance loop tries again
-			select {
-			case r.back <- struct{}{}:
-			default:
-			}
+			r.back.signal()
 			r.b.log.Info("redis answers again; resuming", "stream", r.ci.address)
 			return
 		}

@@ -45,8 +45,8 @@ type reader struct {
 
 	ctx        context.Context // reading lifetime: ends at shutdown
 	cancel     context.CancelFunc
-	wake       waker         // capacity freed or workers added: wakes every read loop
-	back       chan struct{} // an outage ended
+	wake       waker // capacity freed or workers added: wakes every read loop
+	back       waker // an outage ended: wakes every read loop
 	commit     chan commitReq
 	commitStop chan struct{}   // closed by shutdown: commit what is queued, then stop
 	commitDone chan struct{}   // closed when the commit loop has stopped
@@ -84,7 +84,6 @@ func newReader(b *Broker, ci *channelInfo) *reader {
 		shards:     newShards(ci, b.layout.Sharded),
 		ctx:        ctx,
 		cancel:     cancel,
-		back:       make(chan struct{}, 1),
 		commit:     make(chan commitReq, 4*b.opts.CommitBatch),
 		commitStop: make(chan struct{}),
 		commitDone: make(chan struct{}),

@@ -259,6 +259,7 @@ func (r *reader) tailLoop(shs []*shard) {
 }
 
 func (r *reader) readFailed(shs []*shard, err error, attempt *int) {
+	back := r.back.wait() // before the outage (and its probe) begins
 	r.setReadErr(shs, err)
 	r.logs.warn("read failed; retrying", err)
 	if isConnErr(err) {
@@ -269,7 +270,7 @@ func (r *reader) readFailed(shs []*shard, err error, attempt *int) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-r.back: // the probe got an answer: read now
+	case <-back: // the probe got an answer: read now
 		*attempt = 0
 	case <-r.ctx.Done():
 	}
