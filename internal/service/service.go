@@ -35,7 +35,11 @@ type Options struct {
 	// at a time. Default DefaultWorkers.
 	Workers int
 	// Broker configures the broker; its Contract and Logger default to this
-	// struct's.
+	// struct's. Broker.Shards (--shards) sets the key layout: the runtime
+	// store must be built with the same one (Service.Broker.Layout()).
+	//
+	// TODO(shardstore): runtimestore.Options.Layout is not on this branch
+	// yet; cmd/rtmanager's storeOptions passes the layout once it is.
 	Broker redisstream.Options
 	// Contract is the AsyncAPI document. Default: the embedded one.
 	Contract *api.Document
