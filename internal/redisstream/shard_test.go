@@ -414,3 +414,45 @@ func TestShardsOption(t *testing.T) {
 	assert.False(t, b.Layout().Sharded, "contract count 1, single Redis: plain addresses")
 	assert.Equal(t, []string{jobs}, b.ChannelKeys(jobs))
 }
+
+// The prefetch bounds the channel, not each shard: with every worker stuck,
+// the broker holds at most Prefetch + S - 1 entries over all 16 keys (a
+// key's read asks for at least one), however many wait in each shard.
+func TestShardedPrefetchBoundsTheChannel(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	w := newShardedWorld(t, rdb)
+	const prefetch, games = 40, 400
+	gate := make(chan struct{})
+	o := shardedOptions()
+	o.Prefetch = prefetch
+	o.ReadCount = 16          // 1 per key: a read of all 16 keys asks for 16
+	o.ClaimIdle = time.Minute // no claims in this test
+	o.ClaimInterval = 50 * time.Millisecond
+	// Every shard has a backlog before the broker starts.
+	for g := range games {
+		w.addJob(t, fmt.Sprintf("bound-%d", g), 1)
+	}
+	a := startApp(t, rdb, o, 2, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		<-gate
+		return answer(ctx, c, msg)
+	})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // before the app stops, should the test fail first
+	held := func() int64 {
+		var n int64
+		for s := range testShards {
+			p, err := rdb.XPending(context.Background(), w.key(t, jobs, s), group).Result()
+			if err == nil {
+				n += p.Count
+			}
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return held() >= prefetch/2 }, 20*time.Second, 10*time.Millisecond, "reads fill the prefetch")
+	require.Never(t, func() bool { return held() > prefetch+testShards-1 }, time.Second, 20*time.Millisecond, "held past Prefetch + S - 1")
+	release()
+	require.Eventually(t, func() bool { return w.resultCount(t) == games }, 30*time.Second, 20*time.Millisecond)
+	require.NoError(t, a.broker.Health())
+}
