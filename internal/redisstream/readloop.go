@@ -113,45 +113,72 @@ func (r *reader) release(n int) {
 }
 
 // readLoop reads shs through the consumer group: one XREADGROUP names them
-// all (shard.go).
+// all (shard.go). A shard whose group cannot be created (its key of
+// another type, say) is left out of the read and tried again after a
+// backoff; the others are read meanwhile.
 func (r *reader) readLoop(shs []*shard) {
 	attempt := 0
 	groupReady := make([]bool, len(shs))
 	seen := make([]int64, len(shs)) // the epoch when the group was last found gone
-	epochs := make([]int64, len(shs))
+	retryAt := make([]time.Time, len(shs))
+	fails := make([]int, len(shs))
 	byKey := make(map[string]*shard, len(shs))
-	streams := make([]string, 2*len(shs))
-	for i, sh := range shs {
+	for _, sh := range shs {
 		byKey[sh.key] = sh
-		streams[i], streams[len(shs)+i] = sh.key, ">"
 	}
+	var reading []*shard
+	var epochs []int64
 	for {
 		n := r.waitCapacity(len(shs))
 		if n == 0 {
 			return
 		}
 		reserved := n * len(shs)
-		failed := false
-		for i, sh := range shs {
-			if groupReady[i] {
-				continue
-			}
-			if err := r.createGroup(sh, seen[i]); err != nil {
-				r.release(reserved)
-				r.readFailed(shs, err, &attempt)
-				failed = true
-				break
-			}
-			groupReady[i] = true
-			// A (re)started process first takes over what dead consumers
-			// left long enough ago, then reads new entries.
-			r.claimIdle(sh)
+		reading, epochs = reading[:0], epochs[:0]
+		type failure struct {
+			sh  *shard
+			err error
 		}
-		if failed {
+		var failed []failure
+		var lastErr error
+		for i, sh := range shs {
+			if !groupReady[i] && !time.Now().Before(retryAt[i]) {
+				if err := r.createGroup(sh, seen[i]); err != nil {
+					fails[i]++
+					retryAt[i] = time.Now().Add(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, fails[i]))
+					failed, lastErr = append(failed, failure{sh, err}), err
+				} else {
+					groupReady[i], fails[i] = true, 0
+					// A (re)started process first takes over what dead
+					// consumers left long enough ago, then reads new
+					// entries.
+					r.claimIdle(sh)
+				}
+			}
+			if groupReady[i] {
+				reading = append(reading, sh)
+				epochs = append(epochs, r.epochNow(sh))
+			}
+		}
+		if len(reading) == 0 {
+			r.release(reserved)
+			if lastErr == nil {
+				lastErr = errors.New("no consumer group ready")
+			}
+			clear(retryAt) // readFailed backs off: then try them all
+			r.readFailed(shs, lastErr, &attempt)
 			continue
 		}
-		for i, sh := range shs {
-			epochs[i] = r.epochNow(sh)
+		for _, f := range failed {
+			r.setReadErr([]*shard{f.sh}, f.err)
+			r.logs.warn("consumer group "+r.ci.group+" on "+f.sh.key+" not created; reading the other shards", f.err)
+		}
+		streams := make([]string, 0, 2*len(reading))
+		for _, sh := range reading {
+			streams = append(streams, sh.key)
+		}
+		for range reading {
+			streams = append(streams, ">")
 		}
 		res, err := readGroupRawEach(r.ctx, r.b.rdb, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
@@ -161,7 +188,7 @@ func (r *reader) readLoop(shs []*shard) {
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
 			attempt = 0
-			r.setReadErr(shs, nil)
+			r.setReadErr(reading, nil)
 		case r.ctx.Err() != nil:
 			r.release(reserved)
 			return
@@ -171,14 +198,16 @@ func (r *reader) readLoop(shs []*shard) {
 			// The error names the key; recreate the group there only
 			// (creating it again where it is could move it back).
 			named := false
-			for i, sh := range shs {
-				if len(shs) == 1 || strings.Contains(err.Error(), "'"+sh.key+"'") {
-					groupReady[i], seen[i], named = false, epochs[i], true
+			for j, sh := range reading {
+				if len(reading) == 1 || strings.Contains(err.Error(), "'"+sh.key+"'") {
+					i := slices.Index(shs, sh)
+					groupReady[i], seen[i], named = false, epochs[j], true
 				}
 			}
 			if !named {
-				for i := range shs {
-					groupReady[i], seen[i] = false, epochs[i]
+				for j, sh := range reading {
+					i := slices.Index(shs, sh)
+					groupReady[i], seen[i] = false, epochs[j]
 				}
 			}
 			continue

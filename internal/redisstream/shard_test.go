@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -455,4 +456,48 @@ func TestShardedPrefetchBoundsTheChannel(t *testing.T) {
 	release()
 	require.Eventually(t, func() bool { return w.resultCount(t) == games }, 30*time.Second, 20*time.Millisecond)
 	require.NoError(t, a.broker.Health())
+}
+
+// A shard whose group cannot be created (its job key holds a string) does
+// not stop the others: their jobs are answered, Health names the key, and
+// once the key is fixed its shard is read too.
+func TestShardedBadKeyLeavesTheOtherShardsReading(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	w := newShardedWorld(t, rdb)
+	ctx := context.Background()
+	bad := w.layout.ShardOf("bad-shard-game")
+	require.NoError(t, rdb.Set(ctx, w.key(t, jobs, bad), "not a stream", 0).Err())
+	a := startApp(t, rdb, shardedOptions(), 2, answer)
+	good := ""
+	for i := 0; good == ""; i++ {
+		if g := fmt.Sprintf("good-%d", i); w.layout.ShardOf(g) != bad {
+			good = g
+		}
+	}
+	n, id := w.addJob(t, good, 1)
+	require.Eventually(t, func() bool {
+		for _, m := range streamEntries(t, rdb, w.key(t, results, n)) {
+			if m.Values["job_id"] == id {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 20*time.Millisecond, "a job of another shard is answered")
+	require.Eventually(t, func() bool {
+		err := a.broker.Health()
+		return err != nil && strings.Contains(err.Error(), w.key(t, jobs, bad))
+	}, 20*time.Second, 20*time.Millisecond, "Health names the bad key")
+
+	require.NoError(t, rdb.Del(ctx, w.key(t, jobs, bad)).Err())
+	_, badID := w.addJob(t, "bad-shard-game", 1)
+	require.Eventually(t, func() bool {
+		for _, m := range streamEntries(t, rdb, w.key(t, results, bad)) {
+			if m.Values["job_id"] == badID {
+				return true
+			}
+		}
+		return false
+	}, 20*time.Second, 20*time.Millisecond, "the fixed shard is read")
+	require.Eventually(t, func() bool { return a.broker.Health() == nil }, 20*time.Second, 20*time.Millisecond)
 }
