@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/internal/engines"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/redisurl"
@@ -38,6 +39,9 @@ type config struct {
 	Prefetch        int
 	MaxWaitingStops int
 	Group           string
+	// Shards is --shards: how many stream keys each channel is spread
+	// over (0: the contract's count).
+	Shards          int
 	Consumer        string
 	StartID         string
 	MaxDeliveries   int
@@ -92,6 +96,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.IntVar(&c.Prefetch, "prefetch", 0, fmt.Sprintf("stop jobs read ahead per process; 0 means 2×%d + --workers. Lower it when jobs are slow (docker) and several replicas share the stream, raise it for throughput", redisstream.DefaultReadCount))
 	fs.IntVar(&c.MaxWaitingStops, "max-waiting-stops", redisstream.DefaultMaxContinuing, "stops waiting for their runtime to exit at once, each without holding a worker; beyond it a stop waits in its worker. 0: every stop waits in its worker (the design before issue 16)")
 	fs.StringVar(&c.Group, "group", "", "consumer group of the job stream (default: the contract's, rtmanager)")
+	fs.IntVar(&c.Shards, "shards", redisstream.DefaultShards, fmt.Sprintf("shards each job stream is spread over, keys runtime:{rt-N}:… (0 to %d); 0 means the contract's x-redis-shards count. Lobby and every replica must use the same. A single Redis with 1 shard keeps the plain keys; a Redis Cluster always uses the sharded ones", api.MaxShardCount))
 	fs.StringVar(&c.Consumer, "consumer", redisstream.DefaultConsumerName(), "this process's consumer name, unique per process")
 	fs.StringVar(&c.StartID, "start-id", redisstream.DefaultStartID, "where a new consumer group starts: $ (new jobs only), 0 (whole stream) or an entry id")
 	fs.IntVar(&c.MaxDeliveries, "max-deliveries", redisstream.DefaultMaxDeliveries, "deliveries of a job before it is answered with a failure and dead-lettered")
@@ -145,6 +150,9 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	}
 	if c.MaxWaitingStops < 0 || c.MaxWaitingStops > 1<<20 {
 		return c, usagef("invalid --max-waiting-stops %d: want 0 to %d", c.MaxWaitingStops, 1<<20)
+	}
+	if c.Shards < 0 || c.Shards > api.MaxShardCount {
+		return c, usagef("invalid --shards %d: want 0 (the contract's count) to %d", c.Shards, api.MaxShardCount)
 	}
 	if c.MaxDeliveries < 1 {
 		return c, usagef("invalid --max-deliveries %d: want 1 or more", c.MaxDeliveries)

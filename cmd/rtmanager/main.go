@@ -97,6 +97,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("load contract: %w", err)
 	}
+	// Where the keys are (--shards): the broker works it out the same way;
+	// the stores, the metrics and the watch need it before the broker runs.
+	layout, err := api.NewLayout(doc, cfg.Shards, redisclient.IsCluster(rdb))
+	if err != nil {
+		return usagef("invalid --shards %d: %s", cfg.Shards, err)
+	}
 	// One docker driver for stops and starts: --docker-concurrency bounds
 	// the process's requests to the daemon, not each service's.
 	var dock *docker.Driver
@@ -106,11 +112,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer dock.Close()
 	}
-	svc, runtimeReady, err := newStopService(cfg, rdb, log, dock)
+	svc, runtimeReady, err := newStopService(cfg, rdb, layout, log, dock)
 	if err != nil {
 		return err
 	}
-	starter, watched, closeStartDriver, err := newStartService(cfg, rdb, log, dock)
+	starter, watched, closeStartDriver, err := newStartService(cfg, rdb, layout, log, dock)
 	if err != nil {
 		return err
 	}
@@ -128,8 +134,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if group == "" {
 		group = jobsCh.Stream.Group
 	}
-	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StopJobsChannelPath, group))
-	reg.MustRegister(metrics.NewGroupCollector(rdb, runtimejobs.StartJobsChannelPath, group))
+	// One series per channel, summed over its shard keys.
+	for _, addr := range []string{runtimejobs.StopJobsChannelPath, runtimejobs.StartJobsChannelPath} {
+		ch, _ := doc.ChannelByAddress(addr)
+		reg.MustRegister(metrics.NewShardedGroupCollector(rdb, addr, layout.Keys(ch), group))
+	}
 
 	// Bind before consuming: a bind failure then exits with no job read
 	// ahead and no stop begun.
@@ -179,8 +188,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
+	if got := svcRun.Broker.Layout(); got != layout {
+		_ = svcRun.Close(context.Background())
+		if srv != nil {
+			_ = srv.Close()
+		}
+		return fmt.Errorf("the broker's key layout (%d shards, sharded %t) is not the stores' (%d, %t)", got.Shards, got.Sharded, layout.Shards, layout.Sharded)
+	}
 	broker.Store(svcRun.Broker)
-	watch, err := startWatch(cfg, rdb, doc, watched, group, m, log)
+	watch, err := startWatch(cfg, rdb, doc, layout, watched, group, m, log)
 	if err != nil {
 		_ = svcRun.Close(context.Background())
 		if srv != nil {
@@ -191,6 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	starter.OnRunning(watch.Watch)
 
 	log.Info("rtmanager started", "consumer", cfg.Consumer, "group", group, "workers", cfg.Workers,
+		"shards", layout.Shards, "sharded_keys", layout.Sharded,
 		"runtime", cfg.Runtime, "redis", redisurl.Redacted(cfg.RedisURL), "http_addr", cfg.HTTPAddr,
 		"atomic_publish_ack", svcRun.Broker.Atomic(), "contract_version", doc.Version)
 	<-ctx.Done()
@@ -220,6 +237,7 @@ func brokerOptions(cfg config, group string, obs redisstream.Observer) redisstre
 	return redisstream.Options{
 		Groups:        map[string]string{runtimejobs.StopJobsChannelPath: group, runtimejobs.StartJobsChannelPath: group},
 		Consumer:      cfg.Consumer,
+		Shards:        cfg.Shards,
 		StartID:       cfg.StartID,
 		Prefetch:      cfg.Prefetch,
 		MaxContinuing: maxContinuing(cfg.MaxWaitingStops),
@@ -242,7 +260,7 @@ func maxContinuing(flag int) int {
 // newStopService builds the stop service with the driver of --runtime
 // (dock for docker); the returned ready func tells whether the runtime can
 // be reached (/readyz).
-func newStopService(cfg config, rdb redis.UniversalClient, log *slog.Logger, dock *docker.Driver) (*stopruntime.Service, func(context.Context) error, error) {
+func newStopService(cfg config, rdb redis.UniversalClient, layout api.Layout, log *slog.Logger, dock *docker.Driver) (*stopruntime.Service, func(context.Context) error, error) {
 	drivers := map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}}
 	ready := func(context.Context) error { return nil }
 	switch cfg.Runtime {
@@ -252,7 +270,7 @@ func newStopService(cfg config, rdb redis.UniversalClient, log *slog.Logger, doc
 	case stopruntime.RuntimeProcess:
 		drivers[stopruntime.RuntimeProcess] = process.New(process.Options{AllowUIDs: cfg.ProcessUIDs, AnyUID: cfg.ProcessAnyUID})
 	}
-	svc, err := stopruntime.New(runtimestore.New(rdb, runtimestore.Options{}), drivers, stopruntime.Options{
+	svc, err := stopruntime.New(runtimestore.New(rdb, storeOptions(layout, log)), drivers, stopruntime.Options{
 		StopGrace: cfg.StopGrace, Logger: log,
 		TakeoverAfter: stopruntime.TakeoverFor(cfg.StopGrace),
 	})
@@ -304,3 +322,10 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// storeOptions are the runtime store's options: the broker's key layout,
+// so a game's record and operation log share its jobs' shard, and log, so
+// the store's warnings reach rtmanager's log.
+func storeOptions(layout api.Layout, log *slog.Logger) runtimestore.Options {
+	return runtimestore.Options{Layout: layout, Logger: log}
+}

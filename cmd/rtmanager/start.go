@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/internal/engines"
 	"galaxy/rtmanager/internal/runtimes/docker"
 	"galaxy/rtmanager/internal/runtimes/process"
@@ -23,7 +24,7 @@ import (
 //
 // It also returns the drivers the runtime watch inspects: the same
 // instances, so the exit status of the engines they start is known.
-func newStartService(cfg config, rdb redis.UniversalClient, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
+func newStartService(cfg config, rdb redis.UniversalClient, layout api.Layout, log *slog.Logger, dock *docker.Driver) (*startruntime.Service, map[string]runtimewatch.Inspector, func(), error) {
 	drivers := map[string]startruntime.Driver{}
 	watched := map[string]runtimewatch.Inspector{}
 	closeDriver := func() {}
@@ -40,7 +41,7 @@ func newStartService(cfg config, rdb redis.UniversalClient, log *slog.Logger, do
 		drivers[engines.RuntimeProcess] = startruntime.None{}
 		drivers[engines.RuntimeDocker] = startruntime.None{}
 	}
-	svc, err := startruntime.New(runtimestore.New(rdb, runtimestore.Options{}), cfg.Engines, drivers, startruntime.Options{
+	svc, err := startruntime.New(runtimestore.New(rdb, storeOptions(layout, log)), cfg.Engines, drivers, startruntime.Options{
 		StartTimeout: cfg.StartTimeout,
 		// A start step waits up to the start timeout, then may remove the
 		// runtime (a stop: grace plus margin).

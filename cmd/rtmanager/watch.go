@@ -51,7 +51,7 @@ func (w *watchConfig) validate() error {
 // drivers are the start service's, so the exit status of the engines this
 // process started is known. Replicas share the games by the job stream's
 // consumer group.
-func startWatch(cfg config, rdb redis.UniversalClient, doc *api.Document, drivers map[string]runtimewatch.Inspector, group string, m runtimewatch.Metrics, log *slog.Logger) (*runtimewatch.Watcher, error) {
+func startWatch(cfg config, rdb redis.UniversalClient, doc *api.Document, layout api.Layout, drivers map[string]runtimewatch.Inspector, group string, m runtimewatch.Metrics, log *slog.Logger) (*runtimewatch.Watcher, error) {
 	if !cfg.Watch.Enabled || len(drivers) == 0 {
 		return nil, nil
 	}
@@ -63,18 +63,25 @@ func startWatch(cfg config, rdb redis.UniversalClient, doc *api.Document, driver
 	if probe == 0 {
 		probe = -1 // off
 	}
-	w, err := runtimewatch.New(runtimestore.New(rdb, runtimestore.Options{}), runtimewatch.Options{
+	jobs, ok := doc.ChannelByAddress(runtimejobs.StopJobsChannelPath)
+	if !ok {
+		return nil, fmt.Errorf("runtime watch: the contract has no channel %s", runtimejobs.StopJobsChannelPath)
+	}
+	w, err := runtimewatch.New(runtimestore.New(rdb, storeOptions(layout, log)), runtimewatch.Options{
 		Drivers:           drivers,
 		ReconcileInterval: cfg.Watch.ReconcileInterval,
 		ProbeInterval:     probe,
 		ProbeTimeout:      cfg.Watch.ProbeTimeout,
 		FailureThreshold:  cfg.Watch.ProbeFailures,
 		Events:            ch,
+		Layout:            layout,
 		HealthPath: func(engine string) string {
 			p, _ := cfg.Engines.Get(engine)
 			return p.HealthPath
 		},
-		Shard: &runtimewatch.GroupShard{RDB: rdb, Stream: runtimejobs.StopJobsChannelPath, Group: group,
+		// The replicas are the group's consumers; every replica reads every
+		// shard, so shard 0's group names them all.
+		Shard: &runtimewatch.GroupShard{RDB: rdb, Stream: layout.Key(jobs, 0), Group: group,
 			Self: cfg.Consumer, Live: 2 * max(cfg.Watch.ReconcileInterval, time.Minute)},
 		Logger:  log.With("component", "runtimewatch"),
 		Metrics: m,

@@ -110,18 +110,27 @@ func (m *Metrics) OperationRetry(operation, errorCode string) {
 
 // GroupCollector reports a consumer group's pending entries and lag (entries
 // not yet delivered to the group), read with XINFO GROUPS at scrape time.
+// A sharded channel is reported as one: the sum over its shard keys, under
+// the channel's address, so dashboards do not change with the shard count.
 type GroupCollector struct {
-	rdb           redis.UniversalClient
-	stream, group string
-	pending, lag  *prometheus.Desc
-	up            *prometheus.Desc
+	rdb          redis.UniversalClient
+	keys         []string
+	group        string
+	pending, lag *prometheus.Desc
+	up           *prometheus.Desc
 }
 
 // NewGroupCollector reports on group of stream.
 func NewGroupCollector(rdb redis.UniversalClient, stream, group string) *GroupCollector {
-	labels := prometheus.Labels{"stream": stream, "group": group}
+	return NewShardedGroupCollector(rdb, stream, []string{stream}, group)
+}
+
+// NewShardedGroupCollector reports on group of the channel at address,
+// read from keys (its shard keys), labelled with address.
+func NewShardedGroupCollector(rdb redis.UniversalClient, address string, keys []string, group string) *GroupCollector {
+	labels := prometheus.Labels{"stream": address, "group": group}
 	return &GroupCollector{
-		rdb: rdb, stream: stream, group: group,
+		rdb: rdb, keys: keys, group: group,
 		pending: prometheus.NewDesc(namespace+"_pending_entries", "Entries delivered to the group and not yet acknowledged.", nil, labels),
 		lag:     prometheus.NewDesc(namespace+"_consumer_group_lag", "Entries of the stream not yet delivered to the group.", nil, labels),
 		up:      prometheus.NewDesc(namespace+"_consumer_group_up", "1 when the group could be read from Redis at this scrape.", nil, labels),
@@ -139,19 +148,45 @@ func (c *GroupCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *GroupCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	groups, err := c.rdb.XInfoGroups(ctx, c.stream).Result()
-	if err == nil {
-		for _, g := range groups {
-			if g.Name != c.group {
-				continue
-			}
-			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(g.Pending))
-			if g.Lag >= 0 {
-				ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(g.Lag))
-			}
-			ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	cmds := make([]*redis.XInfoGroupsCmd, len(c.keys))
+	// Pipelined: one round trip per node, whatever the shard count.
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range c.keys {
+			cmds[i] = p.XInfoGroups(ctx, k)
+		}
+		return nil
+	})
+	var pending, lag int64
+	lagKnown := true
+	for _, cmd := range cmds {
+		g, ok := findGroup(cmd, c.group)
+		if !ok {
+			// Up only when every shard's group is read.
+			ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 			return
 		}
+		pending += g.Pending
+		if g.Lag < 0 {
+			lagKnown = false
+		}
+		lag += max(g.Lag, 0)
 	}
-	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(pending))
+	if lagKnown {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag))
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+}
+
+func findGroup(cmd *redis.XInfoGroupsCmd, name string) (redis.XInfoGroup, bool) {
+	groups, err := cmd.Result()
+	if err != nil {
+		return redis.XInfoGroup{}, false
+	}
+	for _, g := range groups {
+		if g.Name == name {
+			return g, true
+		}
+	}
+	return redis.XInfoGroup{}, false
 }

@@ -67,3 +67,42 @@ rtmanager_dead_letters_total{reason="invalid",stream="s"} 1
 rtmanager_jobs_received_total{stream="s"} 7
 `), "rtmanager_job_results_total", "rtmanager_dead_letters_total", "rtmanager_jobs_received_total"))
 }
+
+// A sharded channel is reported as one, under its address: the sum of its
+// shard keys' pending entries and lag, up only when every shard's group is
+// read.
+func TestShardedGroupCollectorSumsTheShards(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	keys := []string{"jobs:{rt-0}", "jobs:{rt-1}"}
+	c := metrics.NewShardedGroupCollector(rdb, "jobs", keys, "g")
+
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, keys[0], "g", "0").Err())
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP rtmanager_consumer_group_up 1 when the group could be read from Redis at this scrape.
+# TYPE rtmanager_consumer_group_up gauge
+rtmanager_consumer_group_up{group="g",stream="jobs"} 0
+`)), "one shard without its group: down")
+
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, keys[1], "g", "0").Err())
+	for i, k := range keys {
+		for j := 0; j < 3+i; j++ {
+			require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: k, Values: []string{"k", "v"}}).Err())
+		}
+		_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{k, ">"}, Count: 2}).Result()
+		require.NoError(t, err)
+	}
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(`
+# HELP rtmanager_consumer_group_lag Entries of the stream not yet delivered to the group.
+# TYPE rtmanager_consumer_group_lag gauge
+rtmanager_consumer_group_lag{group="g",stream="jobs"} 3
+# HELP rtmanager_consumer_group_up 1 when the group could be read from Redis at this scrape.
+# TYPE rtmanager_consumer_group_up gauge
+rtmanager_consumer_group_up{group="g",stream="jobs"} 1
+# HELP rtmanager_pending_entries Entries delivered to the group and not yet acknowledged.
+# TYPE rtmanager_pending_entries gauge
+rtmanager_pending_entries{group="g",stream="jobs"} 4
+`)))
+}

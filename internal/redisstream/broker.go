@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 	"sync"
 
 	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
@@ -51,6 +53,9 @@ const (
 	// handler may still answer it.
 	HeaderDeadReason = "redis-dead-reason"
 	HeaderDeadError  = "redis-dead-error"
+	// HeaderShard is the shard the entry was read from (decimal), set only
+	// when the layout is sharded.
+	HeaderShard = "redis-shard"
 )
 
 // Dead-letter reasons, as the contract's dead_reason enum names them.
@@ -85,6 +90,10 @@ type Broker struct {
 	opts   Options
 	log    *slog.Logger
 	atomic bool
+	// layout maps a channel to its stream keys (shard.go); cluster: the
+	// client is a Redis Cluster client (one read loop per key).
+	layout  api.Layout
+	cluster bool
 
 	chMu     sync.RWMutex
 	channels map[string]*channelInfo // by address, from the contract
@@ -101,6 +110,7 @@ type Broker struct {
 // once at start-up.
 type channelInfo struct {
 	address  string
+	keys     []string // stream keys, shard 0 first; one when not sharded
 	group    string
 	maxLen   int64
 	codec    *codec
@@ -130,7 +140,16 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	// A failing entry comes back at each claim; its record outlives a few
 	// claim rounds.
 	b.commitFails.ttl = 3*(o.ClaimIdle+o.ClaimInterval) + o.MaxRetryBackoff
-	b.atomic = !redisclient.IsCluster(rdb)
+	b.cluster = redisclient.IsCluster(rdb)
+	layout, err := api.NewLayout(o.Contract, o.Shards, b.cluster)
+	if err != nil {
+		return nil, fmt.Errorf("redisstream: %w", err)
+	}
+	b.layout = layout
+	// A Cluster always has the sharded layout, where one shard's keys share
+	// a slot: the commit script can touch them all. Only an unsharded
+	// layout on a Cluster (which NewLayout never gives) could not.
+	b.atomic = !b.cluster || layout.Sharded
 	if o.Atomic != nil {
 		b.atomic = *o.Atomic
 	}
@@ -139,7 +158,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redisstream: %w", err)
 		}
-		ci := &channelInfo{address: ch.Address, group: ch.Stream.Group, maxLen: ch.Stream.MaxLen, codec: cd, deadName: ch.Stream.DeadLetter}
+		ci := &channelInfo{address: ch.Address, keys: layout.Keys(ch), group: ch.Stream.Group, maxLen: ch.Stream.MaxLen, codec: cd, deadName: ch.Stream.DeadLetter}
 		if g, ok := o.Groups[ch.Address]; ok {
 			ci.group = g
 		}
@@ -157,9 +176,35 @@ func New(rdb redis.UniversalClient, opts Options) (*Broker, error) {
 	return b, nil
 }
 
-// Atomic reports whether publish-and-ack is one atomic step (false on
-// Redis Cluster, where it is publish-then-ack).
+// Atomic reports whether publish-and-ack is one atomic step (always,
+// unless forced off with Options.Atomic).
 func (b *Broker) Atomic() bool { return b.atomic }
+
+// Layout is where the broker's keys are: the shard count and whether the
+// sharded addresses are used.
+func (b *Broker) Layout() api.Layout { return b.layout }
+
+// ChannelKeys are the stream keys of the channel at address, shard 0
+// first (one key when not sharded).
+func (b *Broker) ChannelKeys(address string) []string {
+	return slices.Clone(b.channel(address).keys)
+}
+
+// Keys are the stream keys the broker reads now (every shard key of every
+// subscribed channel), sorted: what a probe checks to know that every key
+// this process serves is reachable.
+func (b *Broker) Keys() []string {
+	b.mu.Lock()
+	var keys []string
+	for _, r := range b.readers {
+		for _, sh := range r.shards {
+			keys = append(keys, sh.key)
+		}
+	}
+	b.mu.Unlock()
+	sort.Strings(keys)
+	return keys
+}
 
 // channel returns what is known of a channel; channels outside the contract
 // use the payload encoding, no group and no bound.
@@ -176,7 +221,7 @@ func (b *Broker) channel(addr string) *channelInfo {
 		return ci
 	}
 	cd, _ := newCodec(&api.Channel{Key: addr, Address: addr, Stream: api.StreamExtension{Encoding: api.EncodingPayload}}, b.opts.MaxFieldSize, b.opts.MaxFields)
-	ci = &channelInfo{address: addr, codec: cd}
+	ci = &channelInfo{address: addr, keys: []string{addr}, codec: cd}
 	if g, ok := b.opts.Groups[addr]; ok {
 		ci.group = g
 	}
@@ -205,7 +250,11 @@ func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.Brok
 		d.buffer(publication{channel: ci, fields: fields})
 		return nil
 	}
-	args := &redis.XAddArgs{Stream: ci.address, Values: fields}
+	key, err := b.publishKey(ci, fields)
+	if err != nil {
+		return fmt.Errorf("redisstream: publish to %s: %w", channel, err)
+	}
+	args := &redis.XAddArgs{Stream: key, Values: fields}
 	if ci.maxLen > 0 {
 		args.MaxLen, args.Approx = ci.maxLen, true
 	}
@@ -215,6 +264,25 @@ func (b *Broker) Publish(ctx context.Context, channel string, bm extensions.Brok
 	}
 	reportEntryID(ctx, id)
 	return nil
+}
+
+// publishKey is the stream key a Publish outside a handler writes to: the
+// shard of the message's partition-key value when the channel has several
+// keys.
+func (b *Broker) publishKey(ci *channelInfo, fields []string) (string, error) {
+	if len(ci.keys) == 1 {
+		return ci.keys[0], nil
+	}
+	pk := ci.codec.partitionKey
+	if pk == "" || !ci.codec.fields {
+		return "", fmt.Errorf("the channel is sharded over %d keys but has no partition key (fields encoding) to choose a shard by", len(ci.keys))
+	}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == pk && fields[i+1] != "" {
+			return ci.keys[b.layout.ShardOf(fields[i+1])], nil
+		}
+	}
+	return "", fmt.Errorf("the channel is sharded over %d keys and the message has no %s to choose a shard by", len(ci.keys), pk)
 }
 
 // Subscribe adds one worker to the channel. The first subscription of a
@@ -228,13 +296,15 @@ func (b *Broker) Subscribe(ctx context.Context, channel string) (extensions.Brok
 	// A group-less channel starts at the stream's last entry. Read it
 	// outside b.mu: a slow Redis must not stall dispatch (Middleware) or
 	// Health meanwhile. Only a new reader uses it.
-	tailFrom := ""
+	var tailFrom []string
 	if r == nil && ci.group == "" {
-		from, err := lastEntryID(ctx, b.rdb, channel)
-		if err != nil {
-			return extensions.BrokerChannelSubscription{}, fmt.Errorf("redisstream: subscribe to %s: %w", channel, err)
+		for _, key := range ci.keys {
+			from, err := lastEntryID(ctx, b.rdb, key)
+			if err != nil {
+				return extensions.BrokerChannelSubscription{}, fmt.Errorf("redisstream: subscribe to %s: %w", channel, err)
+			}
+			tailFrom = append(tailFrom, from)
 		}
-		tailFrom = from
 	}
 	b.mu.Lock()
 	if b.closed {
@@ -244,7 +314,9 @@ func (b *Broker) Subscribe(ctx context.Context, channel string) (extensions.Brok
 	r = b.readers[channel]
 	if r == nil {
 		r = newReader(b, ci)
-		r.tailFrom = tailFrom
+		for i, from := range tailFrom {
+			r.shards[i].tailFrom = from
+		}
 		b.readers[channel] = r
 		b.wg.Add(1)
 		go func() {
@@ -316,11 +388,11 @@ func (b *Broker) Middleware() extensions.Middleware {
 		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
 			return next(ctx)
 		}
-		id := msg.Headers[HeaderEntryID]
+		ref := heldRef(msg.Headers[HeaderEntryID], msg.Headers[HeaderShard])
 		var d *Delivery
 		b.mu.Lock()
 		for _, r := range b.readers {
-			if d = r.lookup(id, msg.Headers); d != nil {
+			if d = r.lookup(ref, msg.Headers); d != nil {
 				break
 			}
 		}

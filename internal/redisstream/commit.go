@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -187,20 +188,24 @@ const rangeScanRatio = 8
 
 // scriptCommand is the whole EVALSHA of publishAndAck for a batch, built at
 // its final size (go-redis's EvalSha would copy every argument once more).
-func (r *reader) scriptCommand(batch []commitReq) []any {
+func (r *reader) scriptCommand(sh *shard, batch []commitReq) []any {
 	r.mu.Lock()
 	held := len(r.q.held)
+	if len(r.shards) > 1 {
+		held = sh.held
+	}
 	r.mu.Unlock()
 	// The keys first: KEYS[1] is the source, KEYS[2] the group's record,
-	// then one per stream published to, in order of first use.
-	keys := []string{r.ci.address, r.groupKey()}
+	// then one per stream published to, in order of first use: each in the
+	// entries' shard (shard.go), so all share one slot.
+	keys := []string{sh.key, r.groupKey(sh)}
 	n := 6
 	for _, req := range batch {
 		n += 2
 		for _, p := range req.pubs {
 			n += 3 + len(p.fields)
-			if !slices.Contains(keys, p.channel.address) {
-				keys = append(keys, p.channel.address)
+			if k := p.channel.keyIn(sh.n); !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
 		}
 	}
@@ -225,7 +230,7 @@ func (r *reader) scriptCommand(batch []commitReq) []any {
 	for _, req := range batch {
 		cmd = append(cmd, req.d.id, len(req.pubs))
 		for _, p := range req.pubs {
-			cmd = append(cmd, slices.Index(keys, p.channel.address)+1, p.channel.maxLen, len(p.fields))
+			cmd = append(cmd, slices.Index(keys, p.channel.keyIn(sh.n))+1, p.channel.maxLen, len(p.fields))
 			for _, f := range p.fields {
 				cmd = append(cmd, f)
 			}
@@ -255,7 +260,7 @@ func (r *reader) commitLoop() {
 				break
 			}
 			if len(batch) > 0 {
-				r.commitBatch(batch, 1)
+				r.commitShards(batch, 1)
 			}
 			return
 		}
@@ -268,16 +273,50 @@ func (r *reader) commitLoop() {
 				break fill
 			}
 		}
-		r.commitBatch(batch, 0)
+		r.commitShards(batch, 0)
 	}
+}
+
+// commitShards commits a batch as one script call per shard (a script's
+// keys must share a slot on a Cluster), the shards' calls at once.
+func (r *reader) commitShards(batch []commitReq, maxAttempts int) {
+	sh := batch[0].d.sh
+	same := true
+	for _, req := range batch[1:] {
+		if req.d.sh != sh {
+			same = false
+			break
+		}
+	}
+	if same {
+		r.commitBatch(sh, batch, maxAttempts)
+		return
+	}
+	var order []*shard
+	parts := map[*shard][]commitReq{}
+	for _, req := range batch {
+		if _, ok := parts[req.d.sh]; !ok {
+			order = append(order, req.d.sh)
+		}
+		parts[req.d.sh] = append(parts[req.d.sh], req)
+	}
+	var wg sync.WaitGroup
+	for _, sh := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.commitBatch(sh, parts[sh], maxAttempts)
+		}()
+	}
+	wg.Wait()
 }
 
 // commitBatch writes a batch, retrying while Redis is unreachable (the
 // handler's work and its result are kept, not lost). maxAttempts 0 retries
 // until shutdown.
-func (r *reader) commitBatch(batch []commitReq, maxAttempts int) {
+func (r *reader) commitBatch(sh *shard, batch []commitReq, maxAttempts int) {
 	for attempt := 1; ; attempt++ {
-		err := r.tryCommit(batch)
+		err := r.tryCommit(sh, batch)
 		if err == nil {
 			return
 		}
@@ -324,15 +363,15 @@ type commitOutcome struct {
 // the whole batch to be retried (the script is idempotent: an entry already
 // acknowledged is no longer pending and is skipped). Per-entry errors finish
 // the entry without acknowledging it, so it is redelivered.
-func (r *reader) tryCommit(batch []commitReq) error {
+func (r *reader) tryCommit(sh *shard, batch []commitReq) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var outs []commitOutcome
 	var err error
 	if r.b.atomic {
-		outs, err = r.commitScript(ctx, batch)
+		outs, err = r.commitScript(ctx, sh, batch)
 	} else {
-		outs, err = r.commitPlain(ctx, batch)
+		outs, err = r.commitPlain(ctx, sh, batch)
 	}
 	if err != nil {
 		return err
@@ -345,7 +384,7 @@ func (r *reader) tryCommit(batch []commitReq) error {
 			answered = append(answered, req.d.id)
 		}
 	}
-	r.noteAnswered(answered)
+	r.noteAnswered(sh, answered)
 	committed := 0
 	for i, req := range batch {
 		switch o := outs[i]; {
@@ -353,31 +392,31 @@ func (r *reader) tryCommit(batch []commitReq) error {
 			// Nothing of the entry was written; it stays pending and comes
 			// back at the next claim. Health reports it meanwhile.
 			if !o.whole {
-				r.b.commitFails.failed(r.ci.address, req.d.id, o.err)
+				r.b.commitFails.failed(sh.key, req.d.id, o.err)
 			}
 			r.logs.warn("commit entry "+req.d.id+" refused, nothing written; it stays pending", o.err)
 			r.finish(req.d)
 			continue
 		case o.gone:
-			r.b.log.Debug("entry no longer pending at commit (acknowledged by an earlier try)", "stream", r.ci.address, "entry_id", req.d.id)
+			r.b.log.Debug("entry no longer pending at commit (acknowledged by an earlier try)", "stream", sh.key, "entry_id", req.d.id)
 		case !o.committed:
-			r.b.log.Warn("entry was claimed by another consumer; its publications were dropped", "stream", r.ci.address, "entry_id", req.d.id)
+			r.b.log.Warn("entry was claimed by another consumer; its publications were dropped", "stream", sh.key, "entry_id", req.d.id)
 		case o.owed:
-			r.b.log.Info("entry answered outside the recreated consumer group, which starts after it", "stream", r.ci.address, "entry_id", req.d.id)
+			r.b.log.Info("entry answered outside the recreated consumer group, which starts after it", "stream", sh.key, "entry_id", req.d.id)
 			committed++
 		default:
 			committed++
 		}
-		r.b.commitFails.settled(r.ci.address, req.d.id)
+		r.b.commitFails.settled(sh.key, req.d.id)
 		r.finish(req.d)
 	}
 	r.b.opts.Observer.Committed(r.ci.address, committed)
 	return nil
 }
 
-func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
-	seen := r.epochNow()
-	cmd := r.scriptCommand(batch)
+func (r *reader) commitScript(ctx context.Context, sh *shard, batch []commitReq) ([]commitOutcome, error) {
+	seen := r.epochNow(sh)
+	cmd := r.scriptCommand(sh, batch)
 	res, err := redisclient.EvalIfNoScript(ctx, r.b.rdb, r.b.rdb.Do(ctx, cmd...), cmd, publishAndAckLua).Result()
 	if err != nil {
 		if isTransport(err) {
@@ -386,7 +425,7 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 		if isNoGroup(err) {
 			// The group vanished: nothing was written. Recreate it before
 			// the oldest entry held, then retry the batch (groupgone.go).
-			if cerr := r.createGroup(seen); cerr != nil {
+			if cerr := r.createGroup(sh, seen); cerr != nil {
 				return nil, cerr
 			}
 			return nil, fmt.Errorf("commit: %w", err)
@@ -423,16 +462,15 @@ func (r *reader) commitScript(ctx context.Context, batch []commitReq) ([]commitO
 	return outs, nil
 }
 
-// commitPlain is the Redis Cluster path: the streams live in different
-// slots, so no script can touch them all. Publish, then acknowledge: a crash
-// in between can publish an entry's results twice (the redelivery publishes
-// again).
-func (r *reader) commitPlain(ctx context.Context, batch []commitReq) ([]commitOutcome, error) {
+// commitPlain publishes, then acknowledges, without a script: only when
+// Options.Atomic forbids the script. A crash in between can publish an
+// entry's results twice (the redelivery publishes again).
+func (r *reader) commitPlain(ctx context.Context, sh *shard, batch []commitReq) ([]commitOutcome, error) {
 	outs := make([]commitOutcome, len(batch))
 	for i, req := range batch {
 		_, err := r.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, pub := range req.pubs {
-				a := &redis.XAddArgs{Stream: pub.channel.address, Values: pub.fields}
+				a := &redis.XAddArgs{Stream: pub.channel.keyIn(sh.n), Values: pub.fields}
 				if pub.channel.maxLen > 0 {
 					a.MaxLen, a.Approx = pub.channel.maxLen, true
 				}
@@ -442,7 +480,7 @@ func (r *reader) commitPlain(ctx context.Context, batch []commitReq) ([]commitOu
 		})
 		if err == nil {
 			var n int64
-			n, err = r.b.rdb.XAck(ctx, r.ci.address, r.ci.group, req.d.id).Result()
+			n, err = r.b.rdb.XAck(ctx, sh.key, r.ci.group, req.d.id).Result()
 			outs[i].committed = n == 1
 		}
 		if err != nil {

@@ -12,7 +12,8 @@ import (
 func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	target := r.ci.dead
 	if target == nil {
-		target = r.b.channel(r.ci.address + ":dead")
+		// <stream>:dead, next to the entry's shard key (same hash tag).
+		target = r.b.channel(d.Stream() + ":dead")
 	}
 	r.mu.Lock()
 	count := d.count

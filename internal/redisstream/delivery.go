@@ -15,6 +15,7 @@ type deliveryKey struct{}
 // broker's Middleware.
 type Delivery struct {
 	r      *reader
+	sh     *shard // the stream key it was read from
 	id     string
 	values map[string]any // the entry's original fields
 	key    string         // partition key value
@@ -58,8 +59,22 @@ func deliveryFrom(ctx context.Context) *Delivery {
 // ID is the entry id on the stream.
 func (d *Delivery) ID() string { return d.id }
 
-// Stream is the stream key the entry was read from.
-func (d *Delivery) Stream() string { return d.r.ci.address }
+// Stream is the stream key the entry was read from: the channel's address,
+// or its shard's key when the layout is sharded.
+func (d *Delivery) Stream() string {
+	if d.sh != nil {
+		return d.sh.key
+	}
+	return d.r.ci.address
+}
+
+// Shard is the shard the entry was read from (0 when not sharded).
+func (d *Delivery) Shard() int {
+	if d.sh != nil {
+		return d.sh.n
+	}
+	return 0
+}
 
 // Count is how many times the entry has been delivered, this time included.
 func (d *Delivery) Count() int64 {
@@ -149,9 +164,14 @@ func (d *Delivery) setErr(err error) {
 // message builds what the generated controller receives. Called under
 // r.mu: the headers map identifies the message to Middleware (lookup).
 func (d *Delivery) message() extensions.AcknowledgeableBrokerMessage {
-	h := make(map[string][]byte, len(d.dec.headers)+4)
+	h := make(map[string][]byte, len(d.dec.headers)+5)
 	for k, v := range d.dec.headers {
 		h[k] = v
+	}
+	if d.sh != nil && d.sh.ref != "" {
+		h[HeaderShard] = []byte(d.sh.ref[1:])
+	} else {
+		delete(h, HeaderShard) // a header of the message itself: not ours
 	}
 	h[HeaderEntryID] = []byte(d.id)
 	h[HeaderDeliveryCount] = strconv.AppendInt(nil, d.count, 10)

@@ -69,41 +69,41 @@ func (a *answeredIDs) has(id string) bool {
 	return ok
 }
 
-// noteAnswered records committed entries.
-func (r *reader) noteAnswered(ids []string) {
+// noteAnswered records committed entries of sh.
+func (r *reader) noteAnswered(sh *shard, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
 	r.mu.Lock()
 	for _, id := range ids {
-		r.answered.add(id)
+		sh.answered.add(id)
 	}
 	r.mu.Unlock()
 }
 
 // ackOnlyLocked holds an entry read again after the group was recreated
 // that this process answered already: it is acknowledged, not handled.
-func (r *reader) ackOnlyLocked(m redis.XMessage) *Delivery {
-	d := &Delivery{r: r, id: m.ID, count: 1}
-	r.q.held[m.ID] = d
+func (r *reader) ackOnlyLocked(sh *shard, m redis.XMessage) *Delivery {
+	d := &Delivery{r: r, sh: sh, id: m.ID, count: 1}
+	r.q.hold(d)
 	return d
 }
 
-// recreateFrom is where a recreated group starts: just before the oldest
-// entry held (read, not yet committed), else after the last entry read,
-// else StartID.
-func (r *reader) recreateFromLocked() string {
+// recreateFrom is where sh's recreated group starts: just before the
+// oldest entry of sh held (read, not yet committed), else after the last
+// entry read from sh, else StartID.
+func (r *reader) recreateFromLocked(sh *shard) string {
 	low := ""
-	for id := range r.q.held {
-		if low == "" || idLess(id, low) {
-			low = id
+	for _, d := range r.q.held {
+		if d.sh == sh && (low == "" || idLess(d.id, low)) {
+			low = d.id
 		}
 	}
 	if low != "" {
 		return idBefore(low)
 	}
-	if r.lastID != "" {
-		return r.lastID
+	if sh.lastID != "" {
+		return sh.lastID
 	}
 	return r.b.opts.StartID
 }
@@ -126,8 +126,8 @@ func idBefore(id string) string {
 
 // groupNotAfter moves the group's last-delivered id back to start if it is
 // past it. Moving back only replays (a duplicate answer), never skips.
-func (r *reader) groupNotAfter(ctx context.Context, start string) error {
-	gs, err := r.b.rdb.XInfoGroups(ctx, r.ci.address).Result()
+func (r *reader) groupNotAfter(ctx context.Context, sh *shard, start string) error {
+	gs, err := r.b.rdb.XInfoGroups(ctx, sh.key).Result()
 	if err != nil {
 		return fmt.Errorf("read consumer group %s: %w", r.ci.group, err)
 	}
@@ -135,25 +135,26 @@ func (r *reader) groupNotAfter(ctx context.Context, start string) error {
 		if g.Name != r.ci.group || !idLess(start, g.LastDeliveredID) {
 			continue
 		}
-		if err := r.b.rdb.XGroupSetID(ctx, r.ci.address, r.ci.group, start).Err(); err != nil {
+		if err := r.b.rdb.XGroupSetID(ctx, sh.key, r.ci.group, start).Err(); err != nil {
 			return fmt.Errorf("move consumer group %s back to %s: %w", r.ci.group, start, err)
 		}
-		r.b.log.Info("consumer group moved back before entries in hand", "stream", r.ci.address, "group", r.ci.group, "start_id", start, "was", g.LastDeliveredID)
+		r.b.log.Info("consumer group moved back before entries in hand", "stream", sh.key, "group", r.ci.group, "start_id", start, "was", g.LastDeliveredID)
 	}
 	return nil
 }
 
 // groupKey is the hash recording the consumer group this broker last
-// created on the stream: "epoch" (how many it created), "floor" (where
-// it started) and "a:<id>" (entries answered outside it).
-func (r *reader) groupKey() string {
-	return r.ci.address + ":" + r.ci.group + ":epoch"
+// created on sh's stream: "epoch" (how many it created), "floor" (where
+// it started) and "a:<id>" (entries answered outside it). It starts with
+// the stream key, so it shares the shard's hash tag and slot.
+func (r *reader) groupKey(sh *shard) string {
+	return sh.key + ":" + r.ci.group + ":epoch"
 }
 
-func (r *reader) epochNow() int64 {
+func (r *reader) epochNow(sh *shard) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.epoch
+	return sh.epoch
 }
 
 // idNotAfterLua defines idNotAfter(a, b): entry id a is at or before b.
@@ -220,17 +221,18 @@ return {1, epoch}
 
 // makeGroup creates the consumer group from start: through
 // createGroupScript when the broker's scripts may touch the stream's
-// neighbours (not on Redis Cluster, where they live in other slots), else
-// plainly (epoch 0: nothing recorded).
-func (r *reader) makeGroup(ctx context.Context, start string) (created bool, epoch int64, err error) {
+// neighbours (always, unless Options.Atomic forbids it: on a Cluster the
+// record shares the shard's slot), else plainly (epoch 0: nothing
+// recorded).
+func (r *reader) makeGroup(ctx context.Context, sh *shard, start string) (created bool, epoch int64, err error) {
 	if !r.b.atomic {
-		err = r.b.rdb.XGroupCreateMkStream(ctx, r.ci.address, r.ci.group, start).Err()
+		err = r.b.rdb.XGroupCreateMkStream(ctx, sh.key, r.ci.group, start).Err()
 		if err != nil && strings.HasPrefix(err.Error(), "BUSYGROUP") {
 			return false, 0, nil
 		}
 		return err == nil, 0, err
 	}
-	res, err := createGroupScript.Run(ctx, r.b.rdb, []string{r.ci.address, r.groupKey()}, r.ci.group, start).Int64Slice()
+	res, err := createGroupScript.Run(ctx, r.b.rdb, []string{sh.key, r.groupKey(sh)}, r.ci.group, start).Int64Slice()
 	if err != nil {
 		return false, 0, err
 	}
@@ -255,13 +257,13 @@ return 1
 `)
 
 // orphaned runs orphanedScript for an entry in hand.
-func (r *reader) orphaned(id string) (bool, error) {
+func (r *reader) orphaned(sh *shard, id string) (bool, error) {
 	if !r.b.atomic {
 		return false, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	n, err := orphanedScript.Run(ctx, r.b.rdb, []string{r.ci.address, r.groupKey()}, r.ci.group, id).Int()
+	n, err := orphanedScript.Run(ctx, r.b.rdb, []string{sh.key, r.groupKey(sh)}, r.ci.group, id).Int()
 	if err != nil {
 		return false, fmt.Errorf("look for entry %s in the recreated group: %w", id, err)
 	}

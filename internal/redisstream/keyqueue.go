@@ -11,7 +11,7 @@ type keyQueue struct {
 	ready   []*Delivery            // may be handed out now, in order
 	waiting map[string][]*Delivery // behind a busy partition key, in id order
 	busy    map[string]*Delivery   // partition key -> delivery that holds it
-	held    map[string]*Delivery   // every entry the process holds, by id
+	held    map[string]*Delivery   // every entry the process holds, by id (and shard: Delivery.ref)
 	bytes   int64                  // the size of the held entries
 }
 
@@ -25,8 +25,7 @@ func newKeyQueue() keyQueue {
 
 // add queues a new delivery in stream order behind its partition key.
 func (q *keyQueue) add(d *Delivery) {
-	q.held[d.id] = d
-	q.bytes += d.size
+	q.hold(d)
 	if d.key == "" {
 		q.ready = append(q.ready, d)
 		return
@@ -151,7 +150,7 @@ func (q *keyQueue) retried(d *Delivery) {
 
 // finish forgets d: its partition key passes to the next entry of the key.
 func (q *keyQueue) finish(d *Delivery) {
-	if q.held[d.id] != d {
+	if q.held[d.ref()] != d {
 		return
 	}
 	q.drop(d)
@@ -203,10 +202,22 @@ func (q *keyQueue) releaseQueued() {
 	}
 }
 
+// hold records d as held.
+func (q *keyQueue) hold(d *Delivery) {
+	q.held[d.ref()] = d
+	q.bytes += d.size
+	if d.sh != nil {
+		d.sh.held++
+	}
+}
+
 // drop forgets a held entry.
 func (q *keyQueue) drop(d *Delivery) {
-	if q.held[d.id] == d {
-		delete(q.held, d.id)
+	if ref := d.ref(); q.held[ref] == d {
+		delete(q.held, ref)
 		q.bytes -= d.size
+		if d.sh != nil {
+			d.sh.held--
+		}
 	}
 }

@@ -32,9 +32,13 @@ func (r *reader) maintainLoop() {
 		if out || isConnErr(r.touchHeld()) {
 			continue
 		}
-		r.claimIdle()
+		for _, sh := range r.shards {
+			r.claimIdle(sh)
+		}
 		if ci := r.b.opts.ConsumerIdle; ci > 0 && time.Since(lastCleanup) > ci/4 {
-			r.cleanupConsumers()
+			for _, sh := range r.shards {
+				r.cleanupConsumers(sh)
+			}
 			lastCleanup = time.Now()
 		}
 	}
@@ -51,20 +55,22 @@ func (r *reader) touchHeld() error {
 		return nil // group-less channels hold nothing in Redis
 	}
 	r.mu.Lock()
-	ids := make([]any, 0, 2+len(r.q.held))
-	for id := range r.q.held {
-		ids = append(ids, id)
+	byShard := make(map[*shard][]any, len(r.shards))
+	for _, d := range r.q.held {
+		byShard[d.sh] = append(byShard[d.sh], d.id)
 	}
 	r.mu.Unlock()
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		err := touchOwned.Run(ctx, r.b.rdb, []string{r.ci.address}, append([]any{r.ci.group, r.b.opts.Consumer}, chunk...)...).Err()
-		cancel()
-		if err != nil {
-			r.logs.warn("keep held entries", err)
-			return err
+	for sh, ids := range byShard {
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), 500)]
+			ids = ids[len(chunk):]
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			err := touchOwned.Run(ctx, r.b.rdb, []string{sh.key}, append([]any{r.ci.group, r.b.opts.Consumer}, chunk...)...).Err()
+			cancel()
+			if err != nil {
+				r.logs.warn("keep held entries", err)
+				return err
+			}
 		}
 	}
 	return nil
@@ -88,7 +94,7 @@ return n
 // ClaimIdle. Claims may fill the process up to twice the prefetch: entries
 // a dead consumer left are older than any new one, and the read loop, which
 // stops at the prefetch, then waits for them instead of the other way round.
-func (r *reader) claimIdle() {
+func (r *reader) claimIdle(sh *shard) {
 	start := "0-0"
 	for {
 		r.mu.Lock()
@@ -100,7 +106,7 @@ func (r *reader) claimIdle() {
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		msgs, next, dups, err := autoClaimRaw(ctx, r.b.rdb, &redis.XAutoClaimArgs{
-			Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer,
+			Stream: sh.key, Group: r.ci.group, Consumer: r.b.opts.Consumer,
 			MinIdle: r.b.opts.ClaimIdle, Start: start, Count: int64(free),
 		})
 		cancel()
@@ -111,7 +117,7 @@ func (r *reader) claimIdle() {
 			return
 		}
 		if len(msgs) > 0 {
-			counts, err := r.deliveryCounts(msgs)
+			counts, err := r.deliveryCounts(sh, msgs)
 			if err != nil {
 				r.logs.warn("read delivery counts", err)
 				return
@@ -119,8 +125,8 @@ func (r *reader) claimIdle() {
 			for range msgs {
 				r.b.opts.Observer.Redelivered(r.ci.address)
 			}
-			r.b.log.Info("claimed idle entries", "stream", r.ci.address, "count", len(msgs))
-			r.accept(msgs, counts, dups)
+			r.b.log.Info("claimed idle entries", "stream", sh.key, "count", len(msgs))
+			r.accept(sh, msgs, counts, dups)
 		}
 		if next == "0-0" || next == "" || len(msgs) == 0 {
 			return
@@ -133,14 +139,14 @@ func (r *reader) claimIdle() {
 // one XPENDING per id, pipelined. (One XPENDING over the claimed ids' range
 // would also return the other entries this consumer holds in between, and
 // with a deep prefetch the claimed ones could fall outside its count.)
-func (r *reader) deliveryCounts(msgs []redis.XMessage) (map[string]int64, error) {
+func (r *reader) deliveryCounts(sh *shard, msgs []redis.XMessage) (map[string]int64, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
 	cmds := make([]*redis.XPendingExtCmd, len(msgs))
 	_, err := r.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range msgs {
 			cmds[i] = p.XPendingExt(ctx, &redis.XPendingExtArgs{
-				Stream: r.ci.address, Group: r.ci.group, Start: m.ID, End: m.ID, Count: 1,
+				Stream: sh.key, Group: r.ci.group, Start: m.ID, End: m.ID, Count: 1,
 			})
 		}
 		return nil
@@ -158,10 +164,10 @@ func (r *reader) deliveryCounts(msgs []redis.XMessage) (map[string]int64, error)
 	return counts, nil
 }
 
-func (r *reader) cleanupConsumers() {
+func (r *reader) cleanupConsumers(sh *shard) {
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	cs, err := r.b.rdb.XInfoConsumers(ctx, r.ci.address, r.ci.group).Result()
+	cs, err := r.b.rdb.XInfoConsumers(ctx, sh.key, r.ci.group).Result()
 	if err != nil {
 		return
 	}
@@ -169,8 +175,8 @@ func (r *reader) cleanupConsumers() {
 		if c.Name == r.b.opts.Consumer || c.Pending > 0 || c.Idle < r.b.opts.ConsumerIdle {
 			continue
 		}
-		if err := r.b.rdb.XGroupDelConsumer(ctx, r.ci.address, r.ci.group, c.Name).Err(); err == nil {
-			r.b.log.Info("removed idle consumer", "stream", r.ci.address, "consumer_removed", c.Name, "idle", c.Idle.String())
+		if err := r.b.rdb.XGroupDelConsumer(ctx, sh.key, r.ci.group, c.Name).Err(); err == nil {
+			r.b.log.Info("removed idle consumer", "stream", sh.key, "consumer_removed", c.Name, "idle", c.Idle.String())
 		}
 	}
 }

@@ -58,6 +58,8 @@ const (
 	// Redis error: reading resumes within about 2s of Redis coming back.
 	DefaultReconnectMin = 100 * time.Millisecond
 	DefaultReconnectMax = 2 * time.Second
+	// DefaultShards (0) takes the contract's x-redis-shards count.
+	DefaultShards = 0
 )
 
 // Options configure a Broker. Zero values take the defaults above; the
@@ -66,6 +68,12 @@ type Options struct {
 	// Contract is the AsyncAPI document whose x-redis-stream extensions
 	// describe the channels. Default: the embedded contract (api.Load).
 	Contract *api.Document
+	// Shards is S, how many stream keys each channel is spread over
+	// (api.Layout, shard.go). The sharded keys are used on a Redis Cluster
+	// and whenever S > 1; a single Redis with S = 1 keeps the channel
+	// addresses. Lobby and every rtmanager replica must use the same S.
+	// Default DefaultShards: the contract's x-redis-shards count.
+	Shards int
 	// Groups overrides the consumer group of a channel, by address.
 	// Default: the channel's x-redis-stream.group.
 	Groups map[string]string
@@ -143,8 +151,8 @@ type Options struct {
 	// metrics. Default: none.
 	Observer Observer
 	// Atomic forces (true) or forbids (false) the atomic publish-and-ack
-	// script. Default: atomic unless the client is a Cluster client, where a
-	// job stream and a result stream live in different slots.
+	// script. Default: atomic. (On a Cluster the layout is always sharded,
+	// and one shard's keys share a slot, so the script can touch them.)
 	Atomic *bool
 }
 
@@ -205,6 +213,9 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 // Validate reports an option no default can mend. Zero values are valid:
 // they take their defaults.
 func (o Options) Validate() error {
+	if o.Shards < 0 || o.Shards > api.MaxShardCount {
+		return fmt.Errorf("shards %d: want 0 (the contract's count) or 1..%d", o.Shards, api.MaxShardCount)
+	}
 	if o.StartID != "" {
 		if err := ValidStartID(o.StartID); err != nil {
 			return err

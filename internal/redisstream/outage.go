@@ -101,16 +101,15 @@ func (r *reader) probe() {
 		if err == nil {
 			r.mu.Lock()
 			r.outage = false
-			r.readErr = nil // Redis answers: ready, even before the next read
+			for _, sh := range r.shards {
+				sh.readErr = nil // Redis answers: ready, even before the next read
+			}
 			r.dispatchLocked()
 			r.mu.Unlock()
 			// Held entries went idle during the outage: refresh them before
 			// any consumer's claim takes them as abandoned.
 			_ = r.touchHeld() // a failure is logged; the maintenance loop tries again
-			select {
-			case r.back <- struct{}{}:
-			default:
-			}
+			r.back.signal()
 			r.b.log.Info("redis answers again; resuming", "stream", r.ci.address)
 			return
 		}

@@ -32,6 +32,23 @@ type entryDups map[string][]fieldDup
 // XReadGroup does); see blockFor. It returns redis.Nil when the block
 // ended with nothing read.
 func readGroupRaw(ctx context.Context, rdb redis.UniversalClient, a *redis.XReadGroupArgs) ([]redis.XStream, entryDups, error) {
+	each, err := readGroupRawEach(ctx, rdb, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mergeStreams(each)
+}
+
+// streamRead is one stream's part of a read reply, with the duplicate
+// fields of its entries: two streams (two shards) can hold the same id.
+type streamRead struct {
+	redis.XStream
+	dups entryDups
+}
+
+// readGroupRawEach is readGroupRaw for several streams, each with its own
+// duplicates.
+func readGroupRawEach(ctx context.Context, rdb redis.UniversalClient, a *redis.XReadGroupArgs) ([]streamRead, error) {
 	args := make([]any, 0, 10+len(a.Streams))
 	args = append(args, "xreadgroup", "group", a.Group, a.Consumer)
 	if a.Count > 0 {
@@ -49,9 +66,9 @@ func readGroupRaw(ctx context.Context, rdb redis.UniversalClient, a *redis.XRead
 	}
 	res, err := rdb.Do(ctx, args...).Result()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return parseStreams(res)
+	return parseStreamsEach(res)
 }
 
 // blockFor is the longest XREADGROUP BLOCK readGroupRaw may use on rdb: a
@@ -70,11 +87,28 @@ func blockFor(rdb redis.UniversalClient, want time.Duration) time.Duration {
 	return max(min(want, rt-rt/4), time.Millisecond)
 }
 
-// parseStreams reads an XREAD/XREADGROUP reply: RESP2 (an array of
-// [stream, entries]) or RESP3 (a map from stream to entries).
-func parseStreams(res any) ([]redis.XStream, entryDups, error) {
+// mergeStreams is the streams of a reply with their duplicates by entry
+// id, for a read of one stream.
+func mergeStreams(each []streamRead) ([]redis.XStream, entryDups, error) {
 	var out []redis.XStream
 	var dups entryDups
+	for _, s := range each {
+		for id, f := range s.dups {
+			if dups == nil {
+				dups = entryDups{}
+			}
+			dups[id] = f
+		}
+		out = append(out, s.XStream)
+	}
+	return out, dups, nil
+}
+
+// parseStreamsEach reads an XREAD/XREADGROUP reply: RESP2 (an array of
+// [stream, entries]) or RESP3 (a map from stream to entries), each
+// stream's duplicates apart.
+func parseStreamsEach(res any) ([]streamRead, error) {
+	var out []streamRead
 	add := func(name any, entries any) error {
 		s, ok := name.(string)
 		if !ok {
@@ -88,13 +122,7 @@ func parseStreams(res any) ([]redis.XStream, entryDups, error) {
 		if err != nil {
 			return err
 		}
-		for id, f := range d {
-			if dups == nil {
-				dups = entryDups{}
-			}
-			dups[id] = f
-		}
-		out = append(out, redis.XStream{Stream: s, Messages: msgs})
+		out = append(out, streamRead{XStream: redis.XStream{Stream: s, Messages: msgs}, dups: d})
 		return nil
 	}
 	switch v := res.(type) {
@@ -102,22 +130,22 @@ func parseStreams(res any) ([]redis.XStream, entryDups, error) {
 		for _, e := range v {
 			pair, ok := e.([]any)
 			if !ok || len(pair) != 2 {
-				return nil, nil, fmt.Errorf("read reply: stream item is %T", e)
+				return nil, fmt.Errorf("read reply: stream item is %T", e)
 			}
 			if err := add(pair[0], pair[1]); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	case map[any]any:
 		for k, e := range v {
 			if err := add(k, e); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	default:
-		return nil, nil, fmt.Errorf("read reply: unexpected %T", res)
+		return nil, fmt.Errorf("read reply: unexpected %T", res)
 	}
-	return out, dups, nil
+	return out, nil
 }
 
 // parseEntries reads a list of [id, [field, value, …]] entries (the

@@ -3,6 +3,7 @@ package redisstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"sync"
@@ -38,13 +39,14 @@ type worker struct {
 // entries, queues them by partition key, hands them to idle workers, and
 // commits their acknowledgements.
 type reader struct {
-	b  *Broker
-	ci *channelInfo
+	b      *Broker
+	ci     *channelInfo
+	shards []*shard // the channel's stream keys (shard.go)
 
 	ctx        context.Context // reading lifetime: ends at shutdown
 	cancel     context.CancelFunc
-	wake       chan struct{} // capacity freed or workers added
-	back       chan struct{} // an outage ended
+	wake       waker // capacity freed or workers added: wakes every read loop
+	back       waker // an outage ended: wakes every read loop
 	commit     chan commitReq
 	commitStop chan struct{}   // closed by shutdown: commit what is queued, then stop
 	commitDone chan struct{}   // closed when the commit loop has stopped
@@ -56,16 +58,12 @@ type reader struct {
 	mu         sync.Mutex
 	workers    []*worker
 	q          keyQueue
-	continuing int         // held entries in a continuation (continue.go)
-	lastID     string      // last entry id read as new
-	entryEst   int64       // largest entry size lately read, 0 before any (inhand.go)
-	answered   answeredIDs // lately committed ids (groupgone.go)
-	epoch      int64       // the group's epoch when last created or found (groupgone.go)
-	readErr    error
+	continuing int   // held entries in a continuation (continue.go)
+	reserved   int   // entries asked for by reads on the wire (readloop.go)
+	entryEst   int64 // largest entry size lately read, 0 before any (inhand.go)
 	draining   bool
 	outage     bool   // Redis unreachable: dispatch paused (outage.go)
 	outages    uint64 // outages begun so far (outage.go)
-	tailFrom   string // group-less channels: the last entry id when subscribed
 
 	logs rateLog
 }
@@ -83,10 +81,9 @@ func newReader(b *Broker, ci *channelInfo) *reader {
 		contSlots:  slots,
 		b:          b,
 		ci:         ci,
+		shards:     newShards(ci, b.layout.Sharded),
 		ctx:        ctx,
 		cancel:     cancel,
-		wake:       make(chan struct{}, 1),
-		back:       make(chan struct{}, 1),
 		commit:     make(chan commitReq, 4*b.opts.CommitBatch),
 		commitStop: make(chan struct{}),
 		commitDone: make(chan struct{}),
@@ -106,19 +103,22 @@ func (r *reader) run() {
 	// more round trips than it saved in waiting (docs/benchmarks.md).
 	go func() { defer wg.Done(); r.commitLoop(); close(r.commitDone) }()
 	go func() { defer wg.Done(); r.maintainLoop() }()
-	if r.ci.group == "" {
-		r.tailLoop()
-	} else {
-		r.readLoop()
+	for _, shs := range r.readGroups() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.ci.group == "" {
+				r.tailLoop(shs)
+			} else {
+				r.readLoop(shs)
+			}
+		}()
 	}
 	wg.Wait()
 }
 
 func (r *reader) signal() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.wake.signal()
 }
 
 func (r *reader) prefetch() int {
@@ -155,7 +155,7 @@ func (r *reader) removeWorker(w *worker) {
 	defer r.mu.Unlock()
 	select {
 	case m, ok := <-w.sub.MessagesChannel():
-		if d := w.current; ok && d != nil && r.q.held[d.id] == d {
+		if d := w.current; ok && d != nil && r.q.held[d.ref()] == d {
 			_ = m // never seen by the handler
 			r.q.workerDone(d)
 			r.q.pushFront(d)
@@ -177,13 +177,13 @@ func (r *reader) removeWorker(w *worker) {
 	r.signal() // room may have been freed
 }
 
-// lookup finds the delivery a received message was made from: by entry id,
-// and by the identity of its headers map, since two streams can hold the
-// same id.
-func (r *reader) lookup(id []byte, hdr map[string][]byte) *Delivery {
+// lookup finds the delivery a received message was made from: by entry id
+// and shard (heldRef), and by the identity of its headers map, since two
+// streams can hold the same id.
+func (r *reader) lookup(ref string, hdr map[string][]byte) *Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := r.q.held[string(id)]
+	d := r.q.held[ref]
 	if d == nil || reflect.ValueOf(d.hdr).UnsafePointer() != reflect.ValueOf(hdr).UnsafePointer() {
 		return nil
 	}
@@ -193,8 +193,14 @@ func (r *reader) lookup(id []byte, hdr map[string][]byte) *Delivery {
 func (r *reader) health() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.readErr != nil {
-		return r.readErr
+	for _, sh := range r.shards {
+		if sh.readErr == nil {
+			continue
+		}
+		if len(r.shards) == 1 {
+			return sh.readErr
+		}
+		return fmt.Errorf("%s: %w", sh.key, sh.readErr)
 	}
 	if len(r.workers) == 0 && !r.draining {
 		return errors.New("no subscription")

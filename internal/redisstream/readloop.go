@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +16,12 @@ import (
 // one. It reads only while there is room (readCountLocked) and ends with
 // r.ctx.
 
-func (r *reader) setReadErr(err error) {
+// setReadErr records the outcome of a read of shs.
+func (r *reader) setReadErr(shs []*shard, err error) {
 	r.mu.Lock()
-	r.readErr = err
+	for _, sh := range shs {
+		sh.readErr = err
+	}
 	r.mu.Unlock()
 	if err != nil {
 		r.b.opts.Observer.ReadError(r.ci.address, err)
@@ -30,33 +34,59 @@ func (r *reader) prefetchedLocked() int {
 	return len(r.q.held) - r.continuing
 }
 
-// readCountLocked is how many entries a read may fetch now, 0 for none
-// yet. While fewer entries are ready than there are workers, any free room
-// is read at once, so a quiet service answers without delay; otherwise a
-// read waits for ReadCount of room, so under load each round trip fetches a
-// full batch rather than one entry per finished job.
+// readCountLocked is how many entries a read of one key may fetch now (see
+// readCountForLocked).
 func (r *reader) readCountLocked() int {
-	free := r.prefetch() - r.prefetchedLocked()
+	return r.readCountForLocked(1)
+}
+
+// readCountForLocked is how many entries per key a read of keys stream
+// keys may fetch now, 0 for none yet. While fewer entries are ready than
+// there are workers, any free room is read at once, so a quiet service
+// answers without delay; otherwise a read waits for a full batch of room,
+// so under load each round trip fetches a full batch rather than one entry
+// per finished job.
+//
+// With S shards a key's batch is ReadCount/S (at least one): S loops
+// reading at once (on a Cluster) then ask for ReadCount together, and a
+// read of all S keys at once asks for ReadCount in all. Entries asked for
+// by reads on the wire count against the prefetch and the bytes in hand
+// (reserved), so several loops never read past them together.
+func (r *reader) readCountForLocked(keys int) int {
+	perKey := r.b.opts.ReadCount
+	if s := r.shardCount(); s > 1 {
+		perKey = max(1, perKey/s)
+	}
+	want := perKey * keys
+	free := r.prefetch() - r.prefetchedLocked() - r.reserved
 	if free <= 0 || len(r.workers) == 0 {
 		return 0
 	}
-	if free < r.b.opts.ReadCount && len(r.q.ready) >= len(r.workers) {
+	if free < want && len(r.q.ready) >= len(r.workers) {
 		return 0
 	}
-	return r.byteCountLocked(min(free, r.b.opts.ReadCount), r.b.opts.MaxBytesInHand)
+	n := r.byteCountLocked(min(free, want), r.b.opts.MaxBytesInHand-int64(r.reserved)*r.entryEst)
+	if n <= 0 {
+		return 0
+	}
+	return max(1, n/keys)
 }
 
-// waitCapacity blocks until a read may fetch entries; it returns how many,
-// or 0 when reading ends.
-func (r *reader) waitCapacity() int {
+// waitCapacity blocks until a read of keys stream keys may fetch entries
+// and reserves them; it returns how many per key, or 0 when reading ends.
+// The caller gives the reservation back (release) once the read's entries
+// are held.
+func (r *reader) waitCapacity(keys int) int {
 	for {
 		// Reading ends with r.ctx even while there is room: a loop whose
 		// call fails at once on the cancelled context would spin.
 		if r.ctx.Err() != nil {
 			return 0
 		}
+		woken := r.wake.wait()
 		r.mu.Lock()
-		n := r.readCountLocked()
+		n := r.readCountForLocked(keys)
+		r.reserved += n * keys
 		r.mu.Unlock()
 		if n > 0 {
 			return n
@@ -64,53 +94,134 @@ func (r *reader) waitCapacity() int {
 		select {
 		case <-r.ctx.Done():
 			return 0
-		case <-r.wake:
+		case <-woken:
 		}
 	}
 }
 
-func (r *reader) readLoop() {
+// release gives back a read's reservation.
+func (r *reader) release(n int) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.reserved -= n
+	r.mu.Unlock()
+	if len(r.shards) > 1 {
+		r.signal() // other loops may read now
+	}
+}
+
+// readLoop reads shs through the consumer group: one XREADGROUP names them
+// all (shard.go). A shard whose group cannot be created (its key of
+// another type, say) is left out of the read and tried again after a
+// backoff; the others are read meanwhile.
+func (r *reader) readLoop(shs []*shard) {
 	attempt := 0
-	groupReady := false
-	var seen int64 // the epoch when the group was last found gone
+	groupReady := make([]bool, len(shs))
+	seen := make([]int64, len(shs)) // the epoch when the group was last found gone
+	retryAt := make([]time.Time, len(shs))
+	fails := make([]int, len(shs))
+	byKey := make(map[string]*shard, len(shs))
+	for _, sh := range shs {
+		byKey[sh.key] = sh
+	}
+	var reading []*shard
+	var epochs []int64
 	for {
-		n := r.waitCapacity()
+		n := r.waitCapacity(len(shs))
 		if n == 0 {
 			return
 		}
-		if !groupReady {
-			if err := r.createGroup(seen); err != nil {
-				r.readFailed(err, &attempt)
-				continue
-			}
-			groupReady = true
-			// A (re)started process first takes over what dead consumers
-			// left long enough ago, then reads new entries.
-			r.claimIdle()
+		reserved := n * len(shs)
+		reading, epochs = reading[:0], epochs[:0]
+		type failure struct {
+			sh  *shard
+			err error
 		}
-		epoch := r.epochNow()
-		res, dups, err := readGroupRaw(r.ctx, r.b.rdb, &redis.XReadGroupArgs{
+		var failed []failure
+		var lastErr error
+		for i, sh := range shs {
+			if !groupReady[i] && !time.Now().Before(retryAt[i]) {
+				if err := r.createGroup(sh, seen[i]); err != nil {
+					fails[i]++
+					retryAt[i] = time.Now().Add(backoff(r.b.opts.ReconnectMin, r.b.opts.ReconnectMax, fails[i]))
+					failed, lastErr = append(failed, failure{sh, err}), err
+				} else {
+					groupReady[i], fails[i] = true, 0
+					// A (re)started process first takes over what dead
+					// consumers left long enough ago, then reads new
+					// entries.
+					r.claimIdle(sh)
+				}
+			}
+			if groupReady[i] {
+				reading = append(reading, sh)
+				epochs = append(epochs, r.epochNow(sh))
+			}
+		}
+		if len(reading) == 0 {
+			r.release(reserved)
+			if lastErr == nil {
+				lastErr = errors.New("no consumer group ready")
+			}
+			clear(retryAt) // readFailed backs off: then try them all
+			r.readFailed(shs, lastErr, &attempt)
+			continue
+		}
+		for _, f := range failed {
+			r.setReadErr([]*shard{f.sh}, f.err)
+			r.logs.warn("consumer group "+r.ci.group+" on "+f.sh.key+" not created; reading the other shards", f.err)
+		}
+		streams := make([]string, 0, 2*len(reading))
+		for _, sh := range reading {
+			streams = append(streams, sh.key)
+		}
+		for range reading {
+			streams = append(streams, ">")
+		}
+		res, err := readGroupRawEach(r.ctx, r.b.rdb, &redis.XReadGroupArgs{
 			Group: r.ci.group, Consumer: r.b.opts.Consumer,
-			Streams: []string{r.ci.address, ">"},
+			Streams: streams,
 			Count:   int64(n), Block: blockFor(r.b.rdb, r.b.opts.Block),
 		})
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
 			attempt = 0
-			r.setReadErr(nil)
+			r.setReadErr(reading, nil)
 		case r.ctx.Err() != nil:
+			r.release(reserved)
 			return
 		case isNoGroup(err):
+			r.release(reserved)
 			r.logs.warn("consumer group is gone; recreating it", err)
-			groupReady, seen = false, epoch
+			// The error names the key; recreate the group there only
+			// (creating it again where it is could move it back).
+			named := false
+			for j, sh := range reading {
+				if len(reading) == 1 || strings.Contains(err.Error(), "'"+sh.key+"'") {
+					i := slices.Index(shs, sh)
+					groupReady[i], seen[i], named = false, epochs[j], true
+				}
+			}
+			if !named {
+				for j, sh := range reading {
+					i := slices.Index(shs, sh)
+					groupReady[i], seen[i] = false, epochs[j]
+				}
+			}
 			continue
 		default:
-			r.readFailed(err, &attempt)
+			r.release(reserved)
+			r.readFailed(shs, err, &attempt)
 			continue
 		}
 		for _, s := range res {
-			r.accept(s.Messages, nil, dups)
+			if sh := byKey[s.Stream]; sh != nil {
+				r.accept(sh, s.Messages, nil, s.dups)
+			}
 		}
+		r.release(reserved)
 	}
 }
 
@@ -130,38 +241,55 @@ func lastEntryID(ctx context.Context, rdb redis.UniversalClient, stream string) 
 
 // tailLoop reads a channel without a consumer group (a user controller that
 // follows results, say): new entries only, Ack and Nak change nothing.
-func (r *reader) tailLoop() {
+func (r *reader) tailLoop(shs []*shard) {
 	attempt := 0
-	last := r.tailFrom
+	byKey := make(map[string]*shard, len(shs))
+	streams := make([]string, 2*len(shs))
+	for i, sh := range shs {
+		byKey[sh.key] = sh
+		streams[i] = sh.key
+		r.mu.Lock()
+		streams[len(shs)+i] = sh.tailFrom
+		r.mu.Unlock()
+	}
 	for {
-		n := r.waitCapacity()
+		n := r.waitCapacity(len(shs))
 		if n == 0 {
 			return
 		}
+		reserved := n * len(shs)
 		res, err := r.b.rdb.XRead(r.ctx, &redis.XReadArgs{
-			Streams: []string{r.ci.address, last}, Count: int64(n), Block: r.b.opts.Block,
+			Streams: streams, Count: int64(n), Block: r.b.opts.Block,
 		}).Result()
 		switch {
 		case err == nil || errors.Is(err, redis.Nil):
 			attempt = 0
-			r.setReadErr(nil)
+			r.setReadErr(shs, nil)
 		case r.ctx.Err() != nil:
+			r.release(reserved)
 			return
 		default:
-			r.readFailed(err, &attempt)
+			r.release(reserved)
+			r.readFailed(shs, err, &attempt)
 			continue
 		}
 		for _, s := range res {
-			if len(s.Messages) > 0 {
-				last = s.Messages[len(s.Messages)-1].ID
+			sh := byKey[s.Stream]
+			if sh == nil {
+				continue
 			}
-			r.accept(s.Messages, nil, nil)
+			if len(s.Messages) > 0 {
+				streams[len(shs)+slices.Index(shs, sh)] = s.Messages[len(s.Messages)-1].ID
+			}
+			r.accept(sh, s.Messages, nil, nil)
 		}
+		r.release(reserved)
 	}
 }
 
-func (r *reader) readFailed(err error, attempt *int) {
-	r.setReadErr(err)
+func (r *reader) readFailed(shs []*shard, err error, attempt *int) {
+	back := r.back.wait() // before the outage (and its probe) begins
+	r.setReadErr(shs, err)
 	r.logs.warn("read failed; retrying", err)
 	if isConnErr(err) {
 		r.enterOutage()
@@ -171,7 +299,7 @@ func (r *reader) readFailed(err error, attempt *int) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-r.back: // the probe got an answer: read now
+	case <-back: // the probe got an answer: read now
 		*attempt = 0
 	case <-r.ctx.Done():
 	}
@@ -185,19 +313,19 @@ func isNoGroup(err error) bool {
 // created again after it vanished starts before the oldest entry this
 // process holds (groupgone.go). seen is the epoch known before the call
 // that found the group gone (NOGROUP).
-func (r *reader) createGroup(seen int64) error {
+func (r *reader) createGroup(sh *shard, seen int64) error {
 	r.mu.Lock()
-	start := r.recreateFromLocked()
-	holding := len(r.q.held) > 0
+	start := r.recreateFromLocked(sh)
+	holding := sh.held > 0
 	r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 	defer cancel()
-	created, epoch, err := r.makeGroup(ctx, start)
+	created, epoch, err := r.makeGroup(ctx, sh, start)
 	if err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE") {
 		// Say what the key is: the operator has to fix it.
 		if !strings.Contains(err.Error(), " holds a ") {
-			t, _ := r.b.rdb.Type(ctx, r.ci.address).Result()
-			err = fmt.Errorf("key %s holds a %s, not a stream: %w", r.ci.address, t, err)
+			t, _ := r.b.rdb.Type(ctx, sh.key).Result()
+			err = fmt.Errorf("key %s holds a %s, not a stream: %w", sh.key, t, err)
 		}
 		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
 	}
@@ -205,17 +333,17 @@ func (r *reader) createGroup(seen int64) error {
 		return fmt.Errorf("create consumer group %s: %w", r.ci.group, err)
 	}
 	r.mu.Lock()
-	r.epoch = epoch
+	sh.epoch = epoch
 	r.mu.Unlock()
 	if created {
-		r.b.log.Info("consumer group created", "stream", r.ci.address, "group", r.ci.group, "start_id", start, "epoch", epoch)
+		r.b.log.Info("consumer group created", "stream", sh.key, "group", r.ci.group, "start_id", start, "epoch", epoch)
 		return nil
 	}
 	if holding && (epoch == seen || epoch < 0) {
 		// Recreated, but not by this broker (its epoch did not move), or
 		// unknown: move it back if it starts after entries this process
 		// holds.
-		return r.groupNotAfter(ctx, start)
+		return r.groupNotAfter(ctx, sh, start)
 	}
 	return nil
 }
@@ -223,7 +351,7 @@ func (r *reader) createGroup(seen int64) error {
 // accept turns read or claimed entries into deliveries. counts gives the
 // delivery count of claimed entries (nil for new ones: count 1); dups the
 // fields entries name more than once (rawread.go).
-func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups entryDups) {
+func (r *reader) accept(sh *shard, msgs []redis.XMessage, counts map[string]int64, dups entryDups) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -243,17 +371,17 @@ func (r *reader) accept(msgs []redis.XMessage, counts map[string]int64, dups ent
 	}
 	for _, m := range msgs {
 		if counts == nil {
-			r.lastID = m.ID
+			sh.lastID = m.ID
 		}
-		if _, dup := r.q.held[m.ID]; dup {
+		if _, dup := r.q.held[m.ID+sh.ref]; dup {
 			continue
 		}
-		if r.answered.has(m.ID) {
+		if sh.answered.has(m.ID) {
 			// Read again after the group was recreated; answered already.
-			ackOnly = append(ackOnly, r.ackOnlyLocked(m))
+			ackOnly = append(ackOnly, r.ackOnlyLocked(sh, m))
 			continue
 		}
-		d := &Delivery{r: r, id: m.ID, values: m.Values, count: 1}
+		d := &Delivery{r: r, sh: sh, id: m.ID, values: m.Values, count: 1}
 		d.dec = r.ci.codec.decodeDups(m.Values, dups[m.ID])
 		d.key = d.dec.key
 		d.size = cutHeld(m.Values, r.b.opts.MaxFieldSize)

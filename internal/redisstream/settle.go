@@ -16,7 +16,7 @@ import (
 // nothing to acknowledge, and a handler's publications are written at once.
 func (r *reader) grouplessDone(d *Delivery, pubs []publication, fromWorker bool) {
 	for _, p := range pubs {
-		a := &redis.XAddArgs{Stream: p.channel.address, Values: p.fields}
+		a := &redis.XAddArgs{Stream: p.channel.keyIn(d.Shard()), Values: p.fields}
 		if p.channel.maxLen > 0 {
 			a.MaxLen, a.Approx = p.channel.maxLen, true
 		}
@@ -146,7 +146,7 @@ func (r *reader) settleNak(d *Delivery, fromWorker bool) {
 func (r *reader) redeliver(d *Delivery, attempt int) {
 	r.mu.Lock()
 	draining := r.draining
-	released := r.q.held[d.id] != d
+	released := r.q.held[d.ref()] != d
 	r.mu.Unlock()
 	if released {
 		// Let go meanwhile (its workers left): it stays pending for any
@@ -162,7 +162,7 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 	// A plain XCLAIM counts the delivery in Redis, so a crash now leaves the
 	// right count for whoever claims the entry next.
 	ids, err := r.b.rdb.XClaim(ctx, &redis.XClaimArgs{
-		Stream: r.ci.address, Group: r.ci.group, Consumer: r.b.opts.Consumer, Messages: []string{d.id},
+		Stream: d.sh.key, Group: r.ci.group, Consumer: r.b.opts.Consumer, Messages: []string{d.id},
 	}).Result()
 	cancel()
 	if err != nil {
@@ -176,7 +176,7 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 		// Acknowledged or deleted meanwhile: nothing left to do; unless
 		// the group was recreated past it and it is owed an answer, then
 		// it is retried here (groupgone.go).
-		owed, err := r.orphaned(d.id)
+		owed, err := r.orphaned(d.sh, d.id)
 		if err != nil {
 			r.logs.warn("claim for redelivery", err)
 			time.AfterFunc(backoff(r.b.opts.ReconnectMin, min(r.b.opts.ReconnectMax, time.Second), attempt+1), func() { r.redeliver(d, attempt+1) })
@@ -189,7 +189,7 @@ func (r *reader) redeliver(d *Delivery, attempt int) {
 	}
 	r.b.opts.Observer.Redelivered(r.ci.address)
 	r.mu.Lock()
-	if r.q.held[d.id] != d {
+	if r.q.held[d.ref()] != d {
 		r.mu.Unlock() // let go while the claim was on the wire
 		return
 	}

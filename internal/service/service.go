@@ -35,7 +35,9 @@ type Options struct {
 	// at a time. Default DefaultWorkers.
 	Workers int
 	// Broker configures the broker; its Contract and Logger default to this
-	// struct's.
+	// struct's. Broker.Shards (--shards) sets the key layout: the runtime
+	// store must be built with the same one (runtimestore.Options.Layout;
+	// Service.Broker.Layout()).
 	Broker redisstream.Options
 	// Contract is the AsyncAPI document. Default: the embedded one.
 	Contract *api.Document
