@@ -20,7 +20,6 @@ import (
 	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/contractschema"
-	"galaxy/rtmanager/internal/redisclient"
 	"galaxy/rtmanager/internal/redisstream"
 )
 
@@ -68,18 +67,17 @@ func New(rdb redis.UniversalClient, opts Options) (*Client, error) {
 	if c.stop == nil || c.results == nil {
 		return nil, errors.New("jobclient: the contract has no stopJobs or jobResults channel")
 	}
-	layout, err := api.NewLayout(doc, opts.Shards, redisclient.IsCluster(rdb))
-	if err != nil {
-		return nil, fmt.Errorf("jobclient: %w", err)
-	}
-	c.layout = layout
+	var err error
 	if c.schemas, err = contractschema.New(doc); err != nil {
 		return nil, fmt.Errorf("jobclient: %w", err)
 	}
-	c.broker, err = redisstream.New(rdb, redisstream.Options{Contract: doc, Logger: opts.Logger /* MERGE: Shards: opts.Shards */})
+	c.broker, err = redisstream.New(rdb, redisstream.Options{Contract: doc, Shards: opts.Shards, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("jobclient: %w", err)
 	}
+	// The broker's layout, worked out from Shards and the kind of client
+	// exactly as rtmanager's is.
+	c.layout = c.broker.Layout()
 	if c.uc, err = runtimejobs.NewUserController(c.broker); err != nil {
 		_ = c.broker.Close(context.Background())
 		return nil, fmt.Errorf("jobclient: %w", err)

@@ -2,6 +2,8 @@ package jobclient_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -9,7 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/redisclient"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/runtimes/none"
 	"galaxy/rtmanager/internal/runtimestore"
@@ -23,12 +27,16 @@ import (
 // rdb, with shards shards.
 func runRTManager(t *testing.T, rdb redis.UniversalClient, shards int) *runtimestore.Store {
 	t.Helper()
-	store := runtimestore.New(rdb, runtimestore.Options{})
+	doc, err := api.Load()
+	require.NoError(t, err)
+	layout, err := api.NewLayout(doc, shards, redisclient.IsCluster(rdb))
+	require.NoError(t, err)
+	store := runtimestore.New(rdb, runtimestore.Options{Layout: layout})
 	svc, err := stopruntime.New(store, map[string]stopruntime.Driver{"none": none.Driver{}}, stopruntime.Options{})
 	require.NoError(t, err)
 	run, err := service.Start(context.Background(), rdb, service.Options{
-		Stopper: svc, Workers: 4,
-		Broker: redisstream.Options{Block: 100 * time.Millisecond /* MERGE: Shards: shards */},
+		Stopper: svc, Workers: 4, Logger: slog.New(slog.DiscardHandler),
+		Broker: redisstream.Options{Block: 100 * time.Millisecond, Shards: shards},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -127,4 +135,60 @@ func TestAwaitRefusesAJobIDThatIsNoEntryID(t *testing.T) {
 	c := newClient(t, rdb, jobclient.Options{})
 	_, err := c.Await(context.Background(), jobclient.Job{ID: "nonsense", GameID: "game-1"})
 	require.ErrorContains(t, err, "not a stream entry id")
+}
+
+// With 16 shards, on one Redis and on a real Redis Cluster: each job goes
+// to the stop-job stream of its game's shard, and Await finds its result
+// in that shard's result stream.
+func TestShardedSendAndAwait(t *testing.T) {
+	for name, rdb := range map[string]func(t *testing.T) redis.UniversalClient{
+		"single": func(t *testing.T) redis.UniversalClient { return testredis.Start(t).Client() },
+		"cluster": func(t *testing.T) redis.UniversalClient {
+			return testredis.StartCluster(t, testredis.ClusterOptions{Masters: 3}).Client()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rdb := rdb(t)
+			store := runRTManager(t, rdb, 16)
+			c := newClient(t, rdb, jobclient.Options{Shards: 16})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			l := c.Layout()
+			require.True(t, l.Sharded)
+			require.Equal(t, 16, l.Shards)
+
+			var jobs []jobclient.Job
+			shards := map[int]bool{}
+			for i := range 24 {
+				g := fmt.Sprintf("game-%d", i)
+				_, err := store.Register(ctx, stopruntime.Record{GameID: g, Status: "running", ContainerID: "c-" + g, Runtime: "none", UpdatedAtMS: 1})
+				require.NoError(t, err)
+				job, err := c.SendStop(ctx, runtimejobs.RuntimeStopJobSchema{GameId: runtimejobs.GameIDSchema(g), Reason: "game_finished"})
+				require.NoError(t, err)
+				key := c.JobsKey(g, false)
+				assert.Equal(t, fmt.Sprintf("runtime:{rt-%d}:stop_jobs", api.Shard(g, 16)), key)
+				got, err := rdb.XRange(ctx, key, job.ID, job.ID).Result()
+				require.NoError(t, err)
+				require.Len(t, got, 1, "job %s of %s is on its shard's stream", job.ID, g)
+				shards[api.Shard(g, 16)] = true
+				jobs = append(jobs, job)
+			}
+			require.Greater(t, len(shards), 8, "the games spread over the shards")
+			for _, job := range jobs {
+				res, err := c.Await(ctx, job)
+				require.NoError(t, err)
+				assert.Equal(t, job.ID, res.JobId)
+				assert.Equal(t, job.GameID, res.GameId)
+				assert.Equal(t, "success", res.Outcome)
+				got, err := rdb.XRange(ctx, c.ResultsKey(job.GameID), res.EntryID, res.EntryID).Result()
+				require.NoError(t, err)
+				require.Len(t, got, 1, "the result is in the game's shard")
+			}
+			for _, plain := range []string{"runtime:stop_jobs", "runtime:job_results"} {
+				n, err := rdb.Exists(ctx, plain).Result()
+				require.NoError(t, err)
+				assert.Zero(t, n, "the plain key %s is not used", plain)
+			}
+		})
+	}
 }
