@@ -31,27 +31,30 @@ func cmdEvents(ctx context.Context, a *app, args []string) error {
 	if *count < 0 || (*count == 0 && !*follow) {
 		return usagef("events: --count: must be positive")
 	}
-	doc, err := api.Load()
-	if err != nil {
-		return fmt.Errorf("load contract: %w", err)
-	}
-	ch, ok := doc.ChannelByAddress(eventsKey)
-	if !ok {
-		return fmt.Errorf("the contract has no channel %s", eventsKey)
-	}
-	c, err := a.connect(ctx)
+	d, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	view := func(m redis.XMessage) (eventView, error) { return toEventView(ch, m), nil }
-	return tail(ctx, c, eventsKey, *count, *follow, view, a.printEventBatch)
+	defer d.Close()
+	ch, err := d.channel(eventsKey)
+	if err != nil {
+		return err
+	}
+	a.sharded = d.layout.Sharded
+	view := func(shard *int, m redis.XMessage) (eventView, error) {
+		v := toEventView(ch, m)
+		v.Shard = shard
+		return v, nil
+	}
+	return tail(ctx, d, eventsKey, *count, *follow, view, a.printEventBatch)
 }
 
 // eventView is one runtime event, read through the contract (the broker's
 // codec), with its entry id; Err says why an entry could not be read.
 type eventView struct {
 	ID string `json:"id"`
+	// Shard is the shard whose stream holds the entry; only when sharded.
+	Shard *int `json:"shard,omitempty"`
 	runtimejobs.RuntimeEventSchema
 	Err string `json:"error,omitempty"`
 }
@@ -77,13 +80,15 @@ func (a *app) printEventBatch(views []eventView, header bool) error {
 		}
 		return nil
 	}
-	return printEvents(a.stdout, views, header)
+	return printEvents(a.stdout, views, header, a.sharded)
 }
 
-func printEvents(w io.Writer, views []eventView, header bool) error {
+// printEvents prints a table of events; sharded adds a SHARD column after
+// the ID.
+func printEvents(w io.Writer, views []eventView, header, sharded bool) error {
 	tw := table(w)
 	if header {
-		fmt.Fprintln(tw, "ID\tGAME\tTYPE\tSTATUS\tEXIT\tCONTAINER\tAT\tREASON")
+		fmt.Fprintln(tw, "ID\t"+shardHeader(sharded)+"GAME\tTYPE\tSTATUS\tEXIT\tCONTAINER\tAT\tREASON")
 	}
 	for _, v := range views {
 		exit := "-"
@@ -97,7 +102,7 @@ func printEvents(w io.Writer, views []eventView, header bool) error {
 		if v.Err != "" {
 			reason = "unreadable entry: " + v.Err
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s → %s\t%s\t%s\t%s\t%s\n", v.ID, dash(string(v.GameId)), dash(v.Type),
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s → %s\t%s\t%s\t%s\t%s\n", v.ID, shardCell(v.Shard), dash(string(v.GameId)), dash(v.Type),
 			dash(v.PrevStatus), dash(v.Status), exit, dash(v.ContainerId), msTime(v.AtMs), dash(reason))
 	}
 	return flush(tw)

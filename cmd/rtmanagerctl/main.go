@@ -62,6 +62,9 @@ type app struct {
 	// secrets are the strings never to print (the Redis password, raw and
 	// escaped); filled when the URL is parsed.
 	secrets []string
+	// sharded says the deployment's layout is sharded (deployment): the
+	// tables then show each entry's shard.
+	sharded bool
 }
 
 // usageError is a bad command line: exit code 2.

@@ -26,6 +26,8 @@ type sendView struct {
 // contract's fields.
 type resultView struct {
 	ID string `json:"id"`
+	// Shard is the shard whose stream holds the entry; only when sharded.
+	Shard *int `json:"shard,omitempty"`
 	runtimejobs.RuntimeJobResultSchema
 }
 
@@ -161,6 +163,22 @@ func msTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
+// shardHeader is the SHARD column's header cell, empty when not sharded.
+func shardHeader(sharded bool) string {
+	if !sharded {
+		return ""
+	}
+	return "SHARD\t"
+}
+
+// shardCell is a SHARD column's cell: empty (no column) for nil.
+func shardCell(shard *int) string {
+	if shard == nil {
+		return ""
+	}
+	return strconv.Itoa(*shard) + "\t"
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -168,13 +186,15 @@ func dash(s string) string {
 	return s
 }
 
-func printResults(w io.Writer, views []resultView, header bool) error {
+// printResults prints a table of results; sharded adds a SHARD column after
+// the ID (an entry id is unique in its shard's stream only).
+func printResults(w io.Writer, views []resultView, header, sharded bool) error {
 	tw := table(w)
 	if header {
-		fmt.Fprintln(tw, "ID\tJOB\tGAME\tOUTCOME\tERROR_CODE\tCONTAINER\tENDPOINT\tCOMPLETED\tMESSAGE")
+		fmt.Fprintln(tw, "ID\t"+shardHeader(sharded)+"JOB\tGAME\tOUTCOME\tERROR_CODE\tCONTAINER\tENDPOINT\tCOMPLETED\tMESSAGE")
 	}
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, dash(v.JobId), dash(v.GameId), dash(v.Outcome),
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, shardCell(v.Shard), dash(v.JobId), dash(v.GameId), dash(v.Outcome),
 			dash(v.ErrorCode), dash(v.ContainerId), dash(v.EngineEndpoint), msTime(v.CompletedAtMs), dash(v.ErrorMessage))
 	}
 	return flush(tw)

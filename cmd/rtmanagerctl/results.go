@@ -21,14 +21,17 @@ func cmdResults(ctx context.Context, a *app, args []string) error {
 	if *count < 0 || (*count == 0 && !*follow) {
 		return usagef("results: --count: must be positive")
 	}
-	c, err := a.connect(ctx)
+	d, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-
-	return tail(ctx, c, resultsKey, *count, *follow,
-		func(m redis.XMessage) (resultView, error) { return toResultView(m), nil }, a.printResultBatch)
+	defer d.Close()
+	a.sharded = d.layout.Sharded
+	return tail(ctx, d, resultsKey, *count, *follow, func(shard *int, m redis.XMessage) (resultView, error) {
+		v := toResultView(m)
+		v.Shard = shard
+		return v, nil
+	}, a.printResultBatch)
 }
 
 func (a *app) printResultBatch(views []resultView, header bool) error {
@@ -43,5 +46,5 @@ func (a *app) printResultBatch(views []resultView, header bool) error {
 	if len(views) == 0 && !header {
 		return nil
 	}
-	return printResults(a.stdout, views, header)
+	return printResults(a.stdout, views, header, a.sharded)
 }

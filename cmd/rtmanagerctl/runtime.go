@@ -10,15 +10,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
-
 	"galaxy/rtmanager/internal/runtimes/process"
 	"galaxy/rtmanager/internal/runtimestore"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
-func newService(c redis.UniversalClient) (*stopruntime.Service, error) {
-	svc, err := stopruntime.New(runtimestore.New(c, runtimestore.Options{}), nil,
+// newService is the runtime service on d's records: in a sharded layout a
+// game's record is in its shard (rtmanager:{rt-N}:runtime:<game>).
+func newService(d *deployment) (*stopruntime.Service, error) {
+	svc, err := stopruntime.New(runtimestore.New(d.c, runtimestore.Options{Layout: d.layout}), nil,
 		stopruntime.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, fmt.Errorf("build runtime service: %w", err)
@@ -79,12 +79,12 @@ func cmdRegister(ctx context.Context, a *app, args []string) error {
 		return usagef("register: --container (or, for process, --pid) is required for runtime %s", *runtimeName)
 	}
 
-	c, err := a.connect(ctx)
+	d, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	svc, err := newService(c)
+	defer d.Close()
+	svc, err := newService(d)
 	if err != nil {
 		return err
 	}
@@ -130,12 +130,12 @@ func cmdStatus(ctx context.Context, a *app, args []string) error {
 	if err := stopruntime.ValidateGameID(game); err != nil {
 		return usagef("status: %v", err)
 	}
-	c, err := a.connect(ctx)
+	d, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	svc, err := newService(c)
+	defer d.Close()
+	svc, err := newService(d)
 	if err != nil {
 		return err
 	}

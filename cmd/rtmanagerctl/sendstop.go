@@ -119,16 +119,20 @@ func (a *app) sendJob(ctx context.Context, start bool, j *jobFlags, game string,
 	if start {
 		kind = "start"
 	}
-	c, err := a.connect(ctx)
+	d, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	jc, err := jobclient.New(c, jobclient.Options{Shards: a.g.shards, Logger: slog.New(slog.DiscardHandler)})
+	defer d.Close()
+	c := d.c
+	jc, err := jobclient.New(c, jobclient.Options{Contract: d.doc, Shards: d.layout.Shards, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return usagef("%v", err)
 	}
 	defer jc.Close()
+	if jc.Layout() != d.layout {
+		return fmt.Errorf("jobclient's key layout %+v is not the tool's %+v", jc.Layout(), d.layout)
+	}
 
 	var job jobclient.Job
 	switch t := typed.(type) {
@@ -163,7 +167,7 @@ func (a *app) sendJob(ctx context.Context, start bool, j *jobFlags, game string,
 	r, werr := jc.Await(wctx, job)
 	switch {
 	case werr == nil:
-		res = &resultView{ID: r.EntryID, RuntimeJobResultSchema: r.RuntimeJobResultSchema}
+		res = &resultView{ID: r.EntryID, Shard: d.shardOf(d.layout.ShardOf(game)), RuntimeJobResultSchema: r.RuntimeJobResultSchema}
 	case ctx.Err() == nil && errors.Is(werr, context.DeadlineExceeded):
 		werr = fmt.Errorf("no result for job %s on %s within %s", job.ID, jc.ResultsKey(game), *j.waitTimeout)
 	}
@@ -172,27 +176,11 @@ func (a *app) sendJob(ctx context.Context, start bool, j *jobFlags, game string,
 			return err
 		}
 	} else if res != nil {
-		if err := printResults(a.stdout, []resultView{*res}, true); err != nil {
+		if err := printResults(a.stdout, []resultView{*res}, true, d.layout.Sharded); err != nil {
 			return err
 		}
 	}
 	return werr
-}
-
-// readAfter is one XREAD BLOCK of stream after id; no entries is not an error.
-func readAfter(ctx context.Context, c redis.UniversalClient, stream, after string, block time.Duration) ([]redis.XMessage, error) {
-	res, err := c.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, after}, Count: 100, Block: block}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	var out []redis.XMessage
-	for _, s := range res {
-		out = append(out, s.Messages...)
-	}
-	return out, nil
 }
 
 // lastID is the id of the newest entry of stream, or "0-0" when it is empty.

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/api"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/runtimewatch"
+	"galaxy/rtmanager/internal/stopruntime"
+	"galaxy/rtmanager/internal/testredis"
+)
+
+// testShards is the shard count of the sharded tests on one Redis.
+const testShards = 16
+
+// shardedLayout is the layout of rtmanager --shards n, on a cluster or not.
+func shardedLayout(t *testing.T, n int, cluster bool) (*api.Document, api.Layout) {
+	t.Helper()
+	doc, err := api.Load()
+	require.NoError(t, err)
+	l, err := api.NewLayout(doc, n, cluster)
+	require.NoError(t, err)
+	return doc, l
+}
+
+// shardKey is the key of the channel at address in shard n.
+func shardKey(t *testing.T, doc *api.Document, l api.Layout, address string, n int) string {
+	t.Helper()
+	ch, ok := doc.ChannelByAddress(address)
+	require.True(t, ok, address)
+	return l.Key(ch, n)
+}
+
+// gamesOnShards returns n game ids whose shards are all different.
+func gamesOnShards(t *testing.T, l api.Layout, n int) []string {
+	t.Helper()
+	seen := map[int]bool{}
+	var games []string
+	for i := 0; len(games) < n && i < 10000; i++ {
+		g := fmt.Sprint("g", i)
+		if s := l.ShardOf(g); !seen[s] {
+			seen[s] = true
+			games = append(games, g)
+		}
+	}
+	require.Len(t, games, n)
+	return games
+}
+
+// addResultAt appends a result with the entry id id ("*": Redis's) to key.
+func addResultAt(t *testing.T, c redis.UniversalClient, key, id, jobID, game string) string {
+	t.Helper()
+	got, err := c.XAdd(tctx(t), &redis.XAddArgs{Stream: key, ID: id, Values: []any{
+		"job_id", jobID, "game_id", game, "operation", "stop", "outcome", "success", "error_code", "",
+		"error_message", "", "container_id", "c-" + game, "engine_endpoint", "10.0.0.1:7000",
+		"completed_at_ms", "1764160000420",
+	}}).Result()
+	require.NoError(t, err)
+	return got
+}
+
+type shardID struct {
+	Shard int
+	ID    string
+}
+
+func resultShardIDs(t *testing.T, out string) []shardID {
+	t.Helper()
+	var got []shardID
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		v := decode[resultView](t, line)
+		require.NotNil(t, v.Shard, line)
+		got = append(got, shardID{*v.Shard, v.ID})
+	}
+	return got
+}
+
+// results with --shards lists the newest entries of all shards, merged by
+// entry id (numerically: 10-0 after 9-0), and names each entry's shard:
+// the same id can be on two shards.
+func TestResultsAcrossShards(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	doc, l := shardedLayout(t, testShards, false)
+	a, b := shardKey(t, doc, l, resultsKey, 3), shardKey(t, doc, l, resultsKey, 11)
+	for _, id := range []string{"1-0", "3-0", "9-0"} {
+		addResultAt(t, c, a, id, "job-a-"+id, "ga")
+	}
+	for _, id := range []string{"2-0", "5-0", "9-0", "10-0"} {
+		addResultAt(t, c, b, id, "job-b-"+id, "gb")
+	}
+
+	o := cli(t, srv.URL(), "--shards", "16", "--json", "results", "--count", "4")
+	requireOK(t, o)
+	assert.Equal(t, []shardID{{11, "5-0"}, {3, "9-0"}, {11, "9-0"}, {11, "10-0"}}, resultShardIDs(t, o.stdout))
+	assert.Contains(t, o.stdout, `"job_id":"job-a-9-0"`)
+
+	// The table has a SHARD column after the ID.
+	o = cli(t, srv.URL(), "results", "--shards", "16", "--count", "2")
+	requireOK(t, o)
+	lines := strings.Split(strings.TrimSpace(o.stdout), "\n")
+	require.Len(t, lines, 3, o.stdout)
+	assert.Regexp(t, `^ID\s+SHARD\s+JOB\s+GAME\s+OUTCOME`, lines[0])
+	assert.Regexp(t, `^9-0\s+11\s+job-b-9-0\s+gb\s+success`, lines[1])
+	assert.Regexp(t, `^10-0\s+11\s+job-b-10-0\s+gb\s+success`, lines[2])
+
+	// Without --shards the tool reads the single-Redis key, which is empty.
+	o = cli(t, srv.URL(), "--json", "results")
+	requireOK(t, o)
+	assert.Empty(t, o.stdout)
+}
+
+// results --follow with --shards prints what any shard gets.
+func TestResultsFollowAcrossShards(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	doc, l := shardedLayout(t, testShards, false)
+	key := func(n int) string { return shardKey(t, doc, l, resultsKey, n) }
+	addResultAt(t, c, key(0), "*", "old-0", "old")
+	addResultAt(t, c, key(15), "*", "old-15", "old")
+
+	fctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	codec := make(chan int, 1)
+	go func() {
+		getenv := func(string) string { return srv.URL() }
+		codec <- run(fctx, []string{"--shards", "16", "results", "--follow", "--json", "--count", "1"}, getenv, &out, &errb)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), `"old-15"`) }, 10*time.Second, 20*time.Millisecond)
+	addResultAt(t, c, key(7), "*", "new-7", "g7")
+	addResultAt(t, c, key(0), "*", "new-0", "g0")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), `"new-0"`) }, 10*time.Second, 20*time.Millisecond)
+	cancel()
+	select {
+	case code := <-codec:
+		assert.Equal(t, 0, code, errb.String())
+	case <-time.After(5 * time.Second):
+		t.Fatal("--follow did not stop when its context was cancelled")
+	}
+	var jobs []string
+	var shards []int
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		v := decode[resultView](t, line)
+		jobs = append(jobs, v.JobId)
+		require.NotNil(t, v.Shard)
+		shards = append(shards, *v.Shard)
+	}
+	assert.Equal(t, []string{"old-15", "new-7", "new-0"}, jobs)
+	assert.Equal(t, []int{15, 7, 0}, shards)
+}
+
+// events and status with --shards: the real runtime store and watch write
+// two games' records and events to their shards; the tool finds both.
+func TestEventsAndStatusAcrossShards(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	doc, l := shardedLayout(t, testShards, false)
+	store := runtimestore.New(c, runtimestore.Options{Layout: l})
+	games := gamesOnShards(t, l, 2)
+	for _, g := range games {
+		_, err := store.Register(tctx(t), stopruntime.Record{GameID: g, Status: "running", ContainerID: "pid:1234:start:5", Runtime: "process"})
+		require.NoError(t, err)
+	}
+	ch, _ := doc.ChannelByAddress(eventsKey)
+	w, err := runtimewatch.New(store, runtimewatch.Options{Drivers: map[string]runtimewatch.Inspector{"process": exitedInspector{}},
+		Events: ch, Layout: l, ProbeInterval: -1})
+	require.NoError(t, err)
+	w.Start()
+	for _, g := range games {
+		key := shardKey(t, doc, l, eventsKey, l.ShardOf(g))
+		require.Eventually(t, func() bool { return c.XLen(context.Background(), key).Val() == 1 }, 10*time.Second, 10*time.Millisecond)
+	}
+	require.NoError(t, w.Close(context.Background()))
+
+	o := cli(t, srv.URL(), "--shards", "16", "events", "--json")
+	requireOK(t, o)
+	got := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(o.stdout), "\n") {
+		ev := decode[eventView](t, line)
+		assert.Empty(t, ev.Err)
+		assert.Equal(t, "engine_exited", ev.Type)
+		require.NotNil(t, ev.Shard)
+		got[string(ev.GameId)] = *ev.Shard
+	}
+	assert.Equal(t, map[string]int{games[0]: l.ShardOf(games[0]), games[1]: l.ShardOf(games[1])}, got)
+
+	o = cli(t, srv.URL(), "--shards", "16", "events")
+	requireOK(t, o)
+	assert.Regexp(t, `^ID\s+SHARD\s+GAME\s+TYPE`, o.stdout)
+	assert.Regexp(t, `(?m)\s`+strconv.Itoa(l.ShardOf(games[1]))+`\s+`+games[1]+`\s+engine_exited\s`, o.stdout)
+
+	for _, g := range games {
+		o = cli(t, srv.URL(), "--shards", "16", "status", g)
+		requireOK(t, o)
+		assert.Regexp(t, `(?m)^status\s+exited$`, o.stdout)
+		// Without --shards the record is looked for at the single-Redis key.
+		o = cli(t, srv.URL(), "status", g)
+		assert.Equal(t, 1, o.code)
+		assert.Contains(t, o.stderr, "no runtime record for game "+g)
+	}
+}
+
+// register with --shards writes the record where rtmanager with the same
+// --shards reads it: the game's shard.
+func TestRegisterOnItsShard(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	_, l := shardedLayout(t, testShards, false)
+	o := cli(t, srv.URL(), "--shards", "16", "register", "g-7f3a2c", "--container", "c1", "--endpoint", "127.0.0.1:9", "--runtime", "docker")
+	requireOK(t, o)
+	key := "rtmanager:" + l.HashTag(l.ShardOf("g-7f3a2c")) + ":runtime:g-7f3a2c"
+	h, err := c.HGetAll(tctx(t), key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "c1", h["container_id"])
+	n, err := c.Exists(tctx(t), "rtmanager:runtime:{g-7f3a2c}").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+
+	o = cli(t, srv.URL(), "--shards", "16", "--json", "status", "g-7f3a2c")
+	requireOK(t, o)
+	assert.Equal(t, "c1", decode[recordView](t, o.stdout).ContainerID)
+
+	o = cli(t, srv.URL(), "--shards", "-1", "status", "g-7f3a2c")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "--shards")
+}
