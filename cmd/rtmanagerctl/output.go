@@ -77,7 +77,9 @@ type consumerView struct {
 }
 
 type pendingEntryView struct {
-	ID         string `json:"id"`
+	ID string `json:"id"`
+	// Shard is the shard whose stream holds the entry; only when sharded.
+	Shard      *int   `json:"shard,omitempty"`
 	Consumer   string `json:"consumer"`
 	IdleMS     int64  `json:"idle_ms"`
 	Deliveries int64  `json:"deliveries"`
@@ -97,6 +99,23 @@ type pendingView struct {
 	EntriesRead     int64              `json:"entries_read"`
 	Lag             int64              `json:"lag"`
 	Oldest          []pendingEntryView `json:"oldest"`
+	// Sharded only (sumPending): the shard count and each shard's group.
+	ShardCount int                `json:"shard_count,omitempty"`
+	Shards     []pendingShardView `json:"shards,omitempty"`
+}
+
+// pendingShardView is the group on one shard's key.
+type pendingShardView struct {
+	Shard           int            `json:"shard"`
+	Stream          string         `json:"stream"`
+	Pending         int64          `json:"pending"`
+	Lowest          string         `json:"lowest_id"`
+	Highest         string         `json:"highest_id"`
+	Consumers       []consumerView `json:"consumers"`
+	GroupConsumers  int64          `json:"group_consumers"`
+	LastDeliveredID string         `json:"last_delivered_id"`
+	EntriesRead     int64          `json:"entries_read"`
+	Lag             int64          `json:"lag"`
 }
 
 // deadView is one dead letter: its stream id, the contract's dead-letter
@@ -264,20 +283,27 @@ func (a *app) printRecord(rec stopruntime.Record) error {
 
 func printPending(w io.Writer, v pendingView) error {
 	tw := table(w)
-	lag := "unknown"
-	if v.Lag >= 0 {
-		lag = strconv.FormatInt(v.Lag, 10)
+	sharded := v.ShardCount > 0
+	if sharded {
+		fmt.Fprintf(tw, "stream\t%s (%d shards)\n", v.Stream, v.ShardCount)
+	} else {
+		fmt.Fprintf(tw, "stream\t%s\n", v.Stream)
 	}
-	fmt.Fprintf(tw, "stream\t%s\n", v.Stream)
 	fmt.Fprintf(tw, "group\t%s\n", v.Group)
 	fmt.Fprintf(tw, "pending\t%d\n", v.Pending)
 	if v.Pending > 0 {
 		fmt.Fprintf(tw, "pending ids\t%s .. %s\n", v.Lowest, v.Highest)
 	}
-	fmt.Fprintf(tw, "lag (not yet delivered)\t%s\n", lag)
-	fmt.Fprintf(tw, "last delivered id\t%s\n", v.LastDeliveredID)
-	fmt.Fprintf(tw, "entries read\t%d\n", v.EntriesRead)
-	fmt.Fprintf(tw, "consumers\t%d\n", v.GroupConsumers)
+	fmt.Fprintf(tw, "lag (not yet delivered)\t%s\n", lagText(v.Lag))
+	if sharded {
+		// Delivery ids are per shard: see the shard table.
+		fmt.Fprintf(tw, "entries read\t%d\n", v.EntriesRead)
+		fmt.Fprintf(tw, "consumers (most on one shard)\t%d\n", v.GroupConsumers)
+	} else {
+		fmt.Fprintf(tw, "last delivered id\t%s\n", v.LastDeliveredID)
+		fmt.Fprintf(tw, "entries read\t%d\n", v.EntriesRead)
+		fmt.Fprintf(tw, "consumers\t%d\n", v.GroupConsumers)
+	}
 	if err := flush(tw); err != nil {
 		return err
 	}
@@ -292,17 +318,61 @@ func printPending(w io.Writer, v pendingView) error {
 			return err
 		}
 	}
+	if sharded {
+		if err := printPendingShards(w, v.Shards); err != nil {
+			return err
+		}
+	}
 	if len(v.Oldest) > 0 {
 		fmt.Fprintln(w)
 		tw = table(w)
-		fmt.Fprintln(tw, "OLDEST PENDING\tCONSUMER\tIDLE\tDELIVERIES")
+		fmt.Fprintln(tw, "OLDEST PENDING\t"+shardHeader(sharded)+"CONSUMER\tIDLE\tDELIVERIES")
 		for _, e := range v.Oldest {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.ID, e.Consumer,
+			fmt.Fprintf(tw, "%s\t%s%s\t%s\t%d\n", e.ID, shardCell(e.Shard), e.Consumer,
 				(time.Duration(e.IdleMS) * time.Millisecond).String(), e.Deliveries)
 		}
 		return flush(tw)
 	}
 	return nil
+}
+
+// printPendingShards lists the shards with entries pending or not yet
+// delivered; the others (all of them, when the group is idle) are counted.
+func printPendingShards(w io.Writer, shards []pendingShardView) error {
+	busy := 0
+	for _, s := range shards {
+		if s.Pending > 0 || s.Lag != 0 {
+			busy++
+		}
+	}
+	fmt.Fprintln(w)
+	if busy > 0 {
+		tw := table(w)
+		fmt.Fprintln(tw, "SHARD\tSTREAM\tPENDING\tLAG\tLAST DELIVERED\tENTRIES READ\tCONSUMERS")
+		for _, s := range shards {
+			if s.Pending > 0 || s.Lag != 0 {
+				fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%d\n", s.Shard, s.Stream, s.Pending, lagText(s.Lag),
+					s.LastDeliveredID, s.EntriesRead, s.GroupConsumers)
+			}
+		}
+		if err := flush(tw); err != nil {
+			return err
+		}
+	}
+	if idle := len(shards) - busy; idle > 0 {
+		if _, err := fmt.Fprintf(w, "(%d of %d shards: nothing pending, lag 0)\n", idle, len(shards)); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+	return nil
+}
+
+// lagText is a group's lag; -1 is Redis saying it cannot tell.
+func lagText(lag int64) string {
+	if lag < 0 {
+		return "unknown"
+	}
+	return strconv.FormatInt(lag, 10)
 }
 
 func printDead(w io.Writer, views []deadView, total int64) error {

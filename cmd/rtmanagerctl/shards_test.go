@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,4 +238,86 @@ func TestRegisterOnItsShard(t *testing.T) {
 	o = cli(t, srv.URL(), "--shards", "-1", "status", "g-7f3a2c")
 	assert.Equal(t, 2, o.code)
 	assert.Contains(t, o.stderr, "--shards")
+}
+
+// pending with --shards sums the group over every shard's key: pending and
+// lag summed, pending per consumer summed, the oldest entries of all
+// shards by id; JSON carries each shard.
+func TestPendingAcrossShards(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	doc, l := shardedLayout(t, testShards, false)
+	key := func(n int) string { return shardKey(t, doc, l, jobsKey, n) }
+	for n := range testShards {
+		require.NoError(t, c.XGroupCreateMkStream(tctx(t), key(n), defaultGroup, "0").Err())
+	}
+	add := func(n int, id string) {
+		require.NoError(t, c.XAdd(tctx(t), &redis.XAddArgs{Stream: key(n), ID: id, Values: []any{"game_id", "g", "reason", "game_finished"}}).Err())
+	}
+	add(2, "1-0")
+	add(9, "2-0")
+	add(2, "3-0")
+	add(2, "4-0")
+	add(9, "4-0")
+	read := func(n int, consumer string, count int64) {
+		require.NoError(t, c.XReadGroup(tctx(t), &redis.XReadGroupArgs{
+			Group: defaultGroup, Consumer: consumer, Streams: []string{key(n), ">"}, Count: count, Block: -1,
+		}).Err())
+	}
+	read(2, "host-a", 2) // 1-0, 3-0
+	read(2, "host-b", 1) // 4-0
+	read(9, "host-b", 1) // 2-0; 4-0 not yet delivered
+
+	o := cli(t, srv.URL(), "--shards", "16", "pending", "--json", "--count", "3")
+	requireOK(t, o)
+	v := decode[pendingView](t, o.stdout)
+	assert.Equal(t, "runtime:{shard}:stop_jobs", v.Stream)
+	assert.Equal(t, testShards, v.ShardCount)
+	assert.Equal(t, int64(4), v.Pending)
+	assert.Equal(t, int64(1), v.Lag)
+	assert.Equal(t, int64(4), v.EntriesRead)
+	assert.Equal(t, int64(2), v.GroupConsumers)
+	assert.Equal(t, "1-0", v.Lowest)
+	assert.Equal(t, "4-0", v.Highest)
+	assert.Equal(t, []consumerView{{"host-a", 2}, {"host-b", 2}}, v.Consumers)
+	require.Len(t, v.Oldest, 3)
+	var oldest []shardID
+	for _, e := range v.Oldest {
+		require.NotNil(t, e.Shard)
+		oldest = append(oldest, shardID{*e.Shard, e.ID})
+	}
+	assert.Equal(t, []shardID{{2, "1-0"}, {9, "2-0"}, {2, "3-0"}}, oldest)
+	require.Len(t, v.Shards, testShards)
+	s2, s9 := v.Shards[2], v.Shards[9]
+	assert.Equal(t, pendingShardView{Shard: 2, Stream: key(2), Pending: 3, Lowest: "1-0", Highest: "4-0",
+		Consumers: []consumerView{{"host-a", 2}, {"host-b", 1}}, GroupConsumers: 2, LastDeliveredID: "4-0",
+		EntriesRead: 3, Lag: 0}, s2)
+	assert.Equal(t, int64(1), s9.Pending)
+	assert.Equal(t, int64(1), s9.Lag)
+	assert.Equal(t, "2-0", s9.LastDeliveredID)
+	assert.Zero(t, v.Shards[0].Pending)
+
+	o = cli(t, srv.URL(), "--shards", "16", "pending")
+	requireOK(t, o)
+	assert.Regexp(t, `(?m)^stream\s+runtime:\{shard\}:stop_jobs \(16 shards\)$`, o.stdout)
+	assert.Regexp(t, `(?m)^pending\s+4$`, o.stdout)
+	assert.Regexp(t, `(?m)^lag \(not yet delivered\)\s+1$`, o.stdout)
+	assert.Regexp(t, `(?m)^host-b\s+2$`, o.stdout)
+	assert.Regexp(t, `(?m)^2\s+`+regexp.QuoteMeta(key(2))+`\s+3\s+0\s+4-0\s+3\s+2$`, o.stdout)
+	assert.Regexp(t, `(?m)^9\s+`+regexp.QuoteMeta(key(9))+`\s+1\s+1\s+2-0\s+1\s+1$`, o.stdout)
+	assert.Contains(t, o.stdout, "(14 of 16 shards: nothing pending, lag 0)")
+	assert.Regexp(t, `(?m)^OLDEST PENDING\s+SHARD\s+CONSUMER`, o.stdout)
+	assert.Regexp(t, `(?m)^2-0\s+9\s+host-b\s+\S+\s+1$`, o.stdout)
+
+	// More shards than rtmanager's: the keys it never made are named.
+	o = cli(t, srv.URL(), "--shards", "32", "pending")
+	assert.Equal(t, 1, o.code)
+	assert.Contains(t, o.stderr, "stream "+shardKey(t, doc, l, jobsKey, 16)+" does not exist (16 of 32 shard keys missing)")
+
+	// A shard without the group.
+	require.NoError(t, c.XGroupDestroy(tctx(t), key(5), defaultGroup).Err())
+	o = cli(t, srv.URL(), "--shards", "16", "pending")
+	assert.Equal(t, 1, o.code)
+	assert.Contains(t, o.stderr, "stream "+key(5)+` has no consumer group "rtmanager"`)
 }

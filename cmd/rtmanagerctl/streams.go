@@ -16,13 +16,13 @@ import (
 // a command per shard goes in several round trips rather than one huge one.
 const pipeBatch = 512
 
-// perKey queues one command per shard key (mk gets the key's index), n
-// keys in all, in pipelines of at most pipeBatch, and returns the commands
-// in key order. Each carries its own error; on a Redis Cluster go-redis
-// sends each node its part of a pipeline, so keys of different slots mix
-// freely.
-func perKey[C redis.Cmder](ctx context.Context, c redis.UniversalClient, n int, mk func(p redis.Pipeliner, i int) C) []C {
-	out := make([]C, 0, n)
+// perKey queues the commands of each of n shard keys (mk gets the key's
+// index) in pipelines of at most pipeBatch keys, runs them and returns what
+// mk returned, in key order. Each command carries its own error; on a Redis
+// Cluster go-redis sends each node its part of a pipeline, so keys of
+// different slots mix freely.
+func perKey[T any](ctx context.Context, c redis.UniversalClient, n int, mk func(p redis.Pipeliner, i int) T) []T {
+	out := make([]T, 0, n)
 	for start := 0; start < n; start += pipeBatch {
 		p := c.Pipeline()
 		for i := start; i < min(start+pipeBatch, n); i++ {
