@@ -102,7 +102,7 @@ func commands() []command {
 			"record a running runtime for a game", cmdRegister},
 		{"status", "GAME", "print the runtime record of a game", cmdStatus},
 		{"pending", "[--group G] [--count N]", "show the consumer group's pending jobs and lag", cmdPending},
-		{"dead", "list [--count N] | replay ID... | replay --all",
+		{"dead", "list [--count N] | replay ID... | replay SHARD/ID... | replay --all",
 			"list dead-lettered jobs, or put them back on the job stream", cmdDead},
 	}
 }
@@ -208,9 +208,10 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 func helpFor(name string) (synopsis, summary string) {
 	switch name {
 	case "dead list":
-		return "[--count N]", "list dead-lettered stop jobs (" + deadKey + "), oldest first"
+		return "[--count N]", "list dead-lettered stop jobs (" + deadKey + "; with --shards or on a cluster, every shard's), oldest first"
 	case "dead replay":
-		return "ID... | --all", "put dead-lettered jobs back on " + jobsKey + " (XADD of the original fields and XDEL of the dead letter in one MULTI/EXEC) and print the new job ids"
+		return "ID... | SHARD/ID... | --all", "put dead-lettered jobs back on " + jobsKey + " (sharded: the job stream of the dead letter's shard; " +
+			"XADD of the original fields and XDEL of the dead letter in one MULTI/EXEC) and print the new job ids"
 	}
 	for _, c := range commands() {
 		if c.name == name {

@@ -123,6 +123,9 @@ type pendingShardView struct {
 // not replayable) and the original fields a replay writes.
 type deadView struct {
 	ID string `json:"id"`
+	// Shard is the shard whose dead stream holds the letter; only when
+	// sharded.
+	Shard *int `json:"shard,omitempty"`
 	runtimejobs.RuntimeStopJobDeadLetterSchema
 	Truncated string            `json:"dead_truncated,omitempty"`
 	GameID    string            `json:"game_id"`
@@ -144,7 +147,10 @@ func toDeadView(m redis.XMessage) deadView {
 
 // replayView is one replayed dead letter and the id of its new job.
 type replayView struct {
-	DeadID     string `json:"dead_id"`
+	DeadID string `json:"dead_id"`
+	// Shard is the shard of the dead letter and of its new job; only when
+	// sharded.
+	Shard      *int   `json:"shard,omitempty"`
 	OriginalID string `json:"original_id"`
 	JobID      string `json:"job_id"`
 }
@@ -375,15 +381,16 @@ func lagText(lag int64) string {
 	return strconv.FormatInt(lag, 10)
 }
 
-func printDead(w io.Writer, views []deadView, total int64) error {
+// printDead prints dead letters; sharded adds a SHARD column after the ID.
+func printDead(w io.Writer, views []deadView, total int64, sharded bool) error {
 	if len(views) == 0 {
 		_, err := fmt.Fprintln(w, "no dead letters")
 		return err
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "ID\tORIGINAL_ID\tDEAD_REASON\tDELIVERIES\tGAME\tREASON\tDEAD_AT\tDEAD_ERROR")
+	fmt.Fprintln(tw, "ID\t"+shardHeader(sharded)+"ORIGINAL_ID\tDEAD_REASON\tDELIVERIES\tGAME\tREASON\tDEAD_AT\tDEAD_ERROR")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.ID, dash(v.OriginalId), dash(v.DeadReason),
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.ID, shardCell(v.Shard), dash(v.OriginalId), dash(v.DeadReason),
 			v.DeliveryCount, dash(v.GameID), dash(v.Reason), msTime(v.DeadAtMs), dash(v.DeadError))
 	}
 	if err := flush(tw); err != nil {
@@ -396,15 +403,17 @@ func printDead(w io.Writer, views []deadView, total int64) error {
 	return nil
 }
 
-func printReplays(w io.Writer, views []replayView) error {
+// printReplays prints replayed letters; sharded adds a SHARD column (the
+// shard of both the dead letter and its new job) after the DEAD_ID.
+func printReplays(w io.Writer, views []replayView, sharded bool) error {
 	if len(views) == 0 {
 		_, err := fmt.Fprintln(w, "no dead letters replayed")
 		return err
 	}
 	tw := table(w)
-	fmt.Fprintln(tw, "DEAD_ID\tORIGINAL_ID\tNEW_JOB_ID")
+	fmt.Fprintln(tw, "DEAD_ID\t"+shardHeader(sharded)+"ORIGINAL_ID\tNEW_JOB_ID")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.DeadID, dash(v.OriginalID), v.JobID)
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\n", v.DeadID, shardCell(v.Shard), dash(v.OriginalID), v.JobID)
 	}
 	return flush(tw)
 }

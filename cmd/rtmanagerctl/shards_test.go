@@ -321,3 +321,109 @@ func TestPendingAcrossShards(t *testing.T) {
 	assert.Equal(t, 1, o.code)
 	assert.Contains(t, o.stderr, "stream "+key(5)+` has no consumer group "rtmanager"`)
 }
+
+// gameOnShard is a game id whose shard is n.
+func gameOnShard(t *testing.T, l api.Layout, n int) string {
+	t.Helper()
+	for i := range 100000 {
+		if g := fmt.Sprint("g", i); l.ShardOf(g) == n {
+			return g
+		}
+	}
+	t.Fatalf("no game on shard %d", n)
+	return ""
+}
+
+func addDeadAt(t *testing.T, c redis.UniversalClient, key, id, game string) {
+	t.Helper()
+	require.NoError(t, c.XAdd(tctx(t), &redis.XAddArgs{Stream: key, ID: id, Values: []any{
+		"dead_reason", "max_deliveries", "dead_error", "e", "original_id", "1-0", "delivery_count", "5",
+		"dead_at_ms", "1764160000800", "game_id", game, "reason", "game_finished",
+	}}).Err())
+}
+
+// dead list and replay with --shards: every shard's dead stream, merged by
+// id; a letter goes back to the job stream of its own shard; an id on two
+// shards must be named as SHARD/ID.
+func TestDeadAcrossShards(t *testing.T) {
+	srv := testredis.Start(t)
+	c := srv.Client()
+	defer c.Close()
+	doc, l := shardedLayout(t, testShards, false)
+	dead := func(n int) string { return shardKey(t, doc, l, deadKey, n) }
+	jobs := func(n int) string { return shardKey(t, doc, l, jobsKey, n) }
+	g4, g12 := gameOnShard(t, l, 4), gameOnShard(t, l, 12)
+	addDeadAt(t, c, dead(4), "5-0", g4)
+	addDeadAt(t, c, dead(4), "7-0", g4)
+	addDeadAt(t, c, dead(12), "7-0", g12)
+	addDeadAt(t, c, dead(12), "9-0", g12)
+
+	o := cli(t, srv.URL(), "--shards", "16", "dead", "list", "--json")
+	requireOK(t, o)
+	var got []shardID
+	for _, v := range decode[[]deadView](t, o.stdout) {
+		require.NotNil(t, v.Shard)
+		got = append(got, shardID{*v.Shard, v.ID})
+	}
+	assert.Equal(t, []shardID{{4, "5-0"}, {4, "7-0"}, {12, "7-0"}, {12, "9-0"}}, got)
+
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "list", "--count", "3")
+	requireOK(t, o)
+	assert.Regexp(t, `^ID\s+SHARD\s+ORIGINAL_ID\s+DEAD_REASON`, o.stdout)
+	assert.Regexp(t, `(?m)^7-0\s+12\s+1-0\s+max_deliveries\s+5\s+`+g12+`\s`, o.stdout)
+	assert.Contains(t, o.stdout, "(3 of 4;")
+
+	// A bare id on one shard only is that shard's.
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "replay", "5-0", "--json")
+	requireOK(t, o)
+	rep := decode[[]replayView](t, o.stdout)
+	require.Len(t, rep, 1)
+	require.NotNil(t, rep[0].Shard)
+	assert.Equal(t, 4, *rep[0].Shard)
+	js, err := c.XRange(tctx(t), jobs(4), "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, js, 1)
+	assert.Equal(t, rep[0].JobID, js[0].ID)
+	assert.Equal(t, map[string]any{"game_id": g4, "reason": "game_finished"}, js[0].Values)
+
+	// An id on two shards must be named.
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "replay", "7-0")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "7-0 is on the dead streams of shards 4, 12: name one as SHARD/7-0")
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "replay", "99/7-0")
+	assert.Equal(t, 2, o.code)
+	o = cli(t, srv.URL(), "dead", "replay", "12/7-0")
+	assert.Equal(t, 2, o.code, "no shards without --shards")
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "replay", "5-0")
+	assert.Equal(t, 1, o.code)
+	assert.Contains(t, o.stderr, "already replayed")
+
+	o = cli(t, srv.URL(), "--shards", "16", "dead", "replay", "12/7-0")
+	requireOK(t, o)
+	assert.Regexp(t, `^DEAD_ID\s+SHARD\s+ORIGINAL_ID\s+NEW_JOB_ID\n7-0\s+12\s+1-0\s+[0-9]+-[0-9]+\n$`, o.stdout)
+	n, err := c.XLen(tctx(t), jobs(12)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+
+	// --all: the rest, each to its shard.
+	o = cli(t, srv.URL(), "--shards", "16", "--json", "dead", "replay", "--all")
+	requireOK(t, o)
+	got = nil
+	for _, v := range decode[[]replayView](t, o.stdout) {
+		require.NotNil(t, v.Shard)
+		got = append(got, shardID{*v.Shard, v.DeadID})
+	}
+	assert.Equal(t, []shardID{{4, "7-0"}, {12, "9-0"}}, got)
+	for n, want := range map[int]int64{4: 2, 12: 2, 0: 0} {
+		l, err := c.XLen(tctx(t), jobs(n)).Result()
+		require.NoError(t, err)
+		assert.Equal(t, want, l, "jobs of shard %d", n)
+		l, err = c.XLen(tctx(t), dead(n)).Result()
+		require.NoError(t, err)
+		assert.Zero(t, l, "dead letters of shard %d", n)
+	}
+	// Nothing went to the single-Redis keys.
+	n, err = c.Exists(tctx(t), jobsKey, deadKey).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
