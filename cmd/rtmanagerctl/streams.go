@@ -43,7 +43,11 @@ func readAfter(ctx context.Context, c redis.UniversalClient, streams, after []st
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", strings.Join(streams, ", "), err)
+		what := streams[0]
+		if len(streams) > 1 {
+			what = fmt.Sprintf("%s … %s (%d keys)", streams[0], streams[len(streams)-1], len(streams))
+		}
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	return res, nil
 }
