@@ -11,7 +11,7 @@ import (
 
 func cmdPending(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("pending", flag.ContinueOnError)
-	group := fs.String("group", defaultGroup, "consumer group of "+jobsKey+" (of each shard's key with --shards)")
+	group := fs.String("group", defaultGroup, "consumer group of "+jobsKey+" (sharded: of every shard's key)")
 	count := fs.Int64("count", 10, "how many of the oldest pending entries to list")
 	pos, err := a.parse(fs, args)
 	if err != nil {

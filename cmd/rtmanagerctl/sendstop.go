@@ -51,7 +51,7 @@ func newJobFlags(cmd, field string, waitDefault time.Duration) *jobFlags {
 	j := &jobFlags{cmd: cmd, field: field, fs: flag.NewFlagSet(cmd, flag.ContinueOnError)}
 	j.reqAt = j.fs.String("requested-at-ms", "", "requested_at_ms, Unix milliseconds (field omitted when not given)")
 	j.raw = j.fs.Bool("raw", false, "write GAME, --"+field+" and --requested-at-ms verbatim, unchecked (to reproduce a bad job)")
-	j.wait = j.fs.Bool("wait", false, "wait for the job's result on "+resultsKey+" and print it")
+	j.wait = j.fs.Bool("wait", false, "wait for the job's result on "+resultsKey+" (sharded: its game's shard) and print it")
 	j.waitTimeout = j.fs.Duration("wait-timeout", waitDefault, "how long --wait waits before exit code 1")
 	return j
 }
