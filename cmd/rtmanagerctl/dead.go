@@ -117,4 +117,3 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 	}
 	return errors.Join(rerr, perr)
 }
-
