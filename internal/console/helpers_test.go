@@ -104,3 +104,11 @@ func addResult(t *testing.T, rdb *redis.Client, jobID, gameID, outcome, code, ms
 	require.NoError(t, err)
 	return id
 }
+
+// redisXAdd is a short XAdd for tests.
+type redisXAdd struct {
+	stream string
+	values []any
+}
+
+func (a redisXAdd) args() *redis.XAddArgs { return &redis.XAddArgs{Stream: a.stream, Values: a.values} }
