@@ -50,8 +50,8 @@ type config struct {
 	// ConsoleToken allows its replays (--console-token).
 	Console      bool
 	ConsoleToken string
-	LogFormat       string
-	LogLevel        slog.Level
+	LogFormat    string
+	LogLevel     slog.Level
 	// ProcessUIDs are the uids whose processes the process runtime may
 	// stop; ProcessAnyUID lifts that guard (--process-allow-uids any).
 	ProcessUIDs   []int
