@@ -8,8 +8,9 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI and golangci-lint)
+tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, chromium-headless-shell for the console's browser test, the pinned AsyncAPI CLI and golangci-lint)
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
 	@scripts/ensure-golangci-lint.sh
@@ -53,6 +54,10 @@ contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS for FUZZ_TIME (10s); a cras
 	      $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZ_TIME) "$$pkg" || exit 1; \
 	    done; \
 	  done
+
+.PHONY: docs
+docs: ## Render the contract page of the console (official AsyncAPI HTML template, pinned) and the console screenshots in docs/img/
+	@scripts/docs.sh
 
 .PHONY: build
 build: ## Build the binaries into bin/
