@@ -94,6 +94,11 @@ bench: ## Throughput and latency of rtmanager vs the old design and the Redis ce
 	@scripts/ensure-redis.sh
 	$(GO) run ./cmd/rtbench $(BENCH_FLAGS)
 
+.PHONY: bench-console
+bench-console: ## Every console page against 100,000 pending jobs and 10,000 dead letters (mean and slowest; each must stay under 200 ms)
+	@scripts/ensure-redis.sh
+	$(GO) test -run '^$$' -bench BenchmarkPages -benchtime 20x ./internal/console/
+
 # Flags passed to cmd/rtchaos by make test-resilience (see go run ./cmd/rtchaos --help).
 RESILIENCE_FLAGS ?=
 # Where make test-resilience builds rtmanager, rtmanagerctl and rtchaos.
