@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,4 +63,26 @@ func TestConsoleCanBeTurnedOff(t *testing.T) {
 	assert.Equal(t, http.StatusOK, p.get("/metrics"))
 	assert.Equal(t, http.StatusOK, p.get("/healthz"))
 	require.Eventually(t, func() bool { return p.get("/readyz") == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
+}
+
+// An open live results stream does not hold up a shutdown: rtmanager exits
+// well within --shutdown-timeout.
+func TestShutdownEndsLiveConsoleStreams(t *testing.T) {
+	w := newWorld(t)
+	p := startBinary(t, "--redis-url", w.srv.URL(), "--runtime", "none", "--shutdown-timeout", "60s")
+	res, err := http.Get("http://" + p.http + "/jobs/live?after=0-0")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	t0 := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.done:
+		require.NoError(t, err)
+		p.done <- err // for the cleanup's wait
+	case <-time.After(30 * time.Second):
+		t.Fatal("rtmanager did not exit within 30s of SIGTERM with a live stream open")
+	}
+	assert.Less(t, time.Since(t0), 30*time.Second)
 }

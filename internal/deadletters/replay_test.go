@@ -70,7 +70,7 @@ func TestReplayOfTheSameLetterTwiceWinsOnce(t *testing.T) {
 		if err == nil {
 			ok++
 		} else {
-			assert.ErrorIs(t, err, deadletters.ErrGone)
+			require.ErrorIs(t, err, deadletters.ErrGone)
 		}
 	}
 	assert.Equal(t, 1, ok)
