@@ -56,6 +56,7 @@ type Console struct {
 	auth   auth
 	rates  *rates
 	pages  *pages
+	hub    *hub
 	log    *slog.Logger
 
 	// done ends live streams when the HTTP server shuts down (Close).
@@ -92,6 +93,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Console, error) {
 		rates: &rates{gather: opts.Metrics}, pages: p, log: opts.Logger,
 		done: done, cancel: cancel,
 	}
+	c.hub = newHub(c)
 	c.rates.take(time.Now())
 	return c, nil
 }

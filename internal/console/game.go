@@ -3,8 +3,11 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
+
+	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/internal/deadletters"
 )
@@ -12,7 +15,7 @@ import (
 // gameScan bounds how many of the latest results, operations and runtime
 // events the game page filters for the game.
 const (
-	gameScan = 2000
+	gameScan = 500
 	gameShow = 20
 )
 
@@ -26,7 +29,7 @@ type gamePage struct {
 	Results         []resultView
 	Operations      []opView
 	Events          []eventView
-	Scanned         int64
+	Scanned         int
 }
 
 type opView struct {
@@ -60,19 +63,13 @@ func (c *Console) game(w http.ResponseWriter, r *http.Request) {
 
 // readGame reads the record (HGETALL of one hash) and filters the latest
 // gameScan entries of the results, the operation log and the runtime
-// events, in one pipelined round trip.
+// events, each a bounded chunked walk (scan.go).
 func (c *Console) readGame(ctx context.Context, id string) (gamePage, error) {
 	page := gamePage{GameID: id, Scanned: gameScan}
-	p := c.rdb.Pipeline()
-	rec := p.HGetAll(ctx, c.keys.record(id))
-	res := p.XRevRangeN(ctx, c.keys.results, "+", "-", gameScan)
-	ops := p.XRevRangeN(ctx, c.keys.operations, "+", "-", gameScan)
-	evs := p.XRevRangeN(ctx, c.keys.events, "+", "-", gameScan)
-	_, _ = p.Exec(ctx)
-	if err := rec.Err(); err != nil {
-		return page, err
+	fields, err := c.rdb.HGetAll(ctx, c.keys.record(id)).Result()
+	if err != nil {
+		return page, fmt.Errorf("read the record: %w", err)
 	}
-	fields := rec.Val()
 	page.Status = fields["status"]
 	page.Found = page.Status != ""
 	for k, v := range fields {
@@ -85,24 +82,35 @@ func (c *Console) readGame(ctx context.Context, id string) (gamePage, error) {
 		page.Fields = append(page.Fields, deadletters.Field{Name: k, Value: v})
 	}
 	sort.Slice(page.Fields, func(i, j int) bool { return page.Fields[i].Name < page.Fields[j].Name })
-	for _, m := range res.Val() {
-		if str(m.Values, "game_id") == id && len(page.Results) < gameShow {
-			page.Results = append(page.Results, toResult(m))
-		}
+	ofGame := func(m redis.XMessage) bool { return str(m.Values, "game_id") == id }
+	walk := func(stream string) ([]redis.XMessage, error) {
+		sc, err := c.scan(ctx, scan{stream: stream, backward: true, budget: gameScan, want: gameShow, match: ofGame})
+		return sc.matches, err
 	}
-	for _, m := range ops.Val() {
-		if str(m.Values, "game_id") == id && len(page.Operations) < gameShow {
-			vals := map[string]string{}
-			for k, v := range m.Values {
-				vals[k], _ = v.(string)
-			}
-			page.Operations = append(page.Operations, opView{ID: m.ID, Fields: fieldsOf(m.Values), Values: vals})
-		}
+	res, err := walk(c.keys.results)
+	if err != nil {
+		return page, err
 	}
-	for _, m := range evs.Val() {
-		if str(m.Values, "game_id") == id && len(page.Events) < gameShow {
-			page.Events = append(page.Events, eventView{ID: m.ID, Fields: fieldsOf(m.Values)})
+	for _, m := range res {
+		page.Results = append(page.Results, toResult(m))
+	}
+	ops, err := walk(c.keys.operations)
+	if err != nil {
+		return page, err
+	}
+	for _, m := range ops {
+		vals := map[string]string{}
+		for k, v := range m.Values {
+			vals[k], _ = v.(string)
 		}
+		page.Operations = append(page.Operations, opView{ID: m.ID, Fields: fieldsOf(m.Values), Values: vals})
+	}
+	evs, err := walk(c.keys.events)
+	if err != nil {
+		return page, err
+	}
+	for _, m := range evs {
+		page.Events = append(page.Events, eventView{ID: m.ID, Fields: fieldsOf(m.Values)})
 	}
 	return page, nil
 }

@@ -12,7 +12,7 @@ var entryID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 type jobsPage struct {
 	Filter   resultFilter
 	Results  []resultView
-	Scanned  int64
+	Scanned  int
 	Shown    int
 	LiveURL  string
 	Outcomes []string
@@ -39,13 +39,18 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := resultFilter{Outcome: r.URL.Query().Get("outcome"), ErrorCode: r.URL.Query().Get("code")}
-	res, newest, err := c.latestResults(r.Context(), f, resultsScan, resultsShow)
+	// Unfiltered, the page reads just what it shows.
+	budget := resultsShow
+	if f != (resultFilter{}) {
+		budget = resultsScan
+	}
+	res, newest, err := c.latestResults(r.Context(), f, budget, resultsShow)
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "read the results", err)
 		return
 	}
 	c.render(w, r, http.StatusOK, "jobs", jobsPage{
-		Filter: f, Results: res, Scanned: resultsScan, Shown: resultsShow,
+		Filter: f, Results: res, Scanned: budget, Shown: resultsShow,
 		LiveURL:  liveURL(newest, f),
 		Outcomes: []string{"success", "failure"}, Codes: errorCodes,
 	})

@@ -1,16 +1,17 @@
 package console
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 )
 
-// live streams new results as server-sent events (event "result", the
-// result as JSON, the entry id as the event id, so a reconnecting browser
-// resumes with Last-Event-ID). It polls with a non-blocking XRANGE, so an
-// open console holds no Redis connection between polls.
+// live streams new results as server-sent events: event "result" with the
+// result as JSON and its entry id as the event id (a reconnecting browser
+// resumes with Last-Event-ID), and event "gap" when results were left out
+// because more arrived than one poll sends. The stream first catches up
+// from ?after= (one bounded read), then follows the console's hub, the one
+// reader of new results for all open streams.
 func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 	after := r.URL.Query().Get("after")
 	if id := r.Header.Get("Last-Event-ID"); entryID.MatchString(id) {
@@ -26,37 +27,45 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	// Subscribe before catching up, so nothing written meanwhile is missed.
+	batches, cancel, err := c.hub.subscribe(r.Context())
+	if err != nil {
+		c.fail(w, r, http.StatusBadGateway, "read the results", err)
+		return
+	}
+	defer cancel()
+	msgs, err := c.rdb.XRangeN(r.Context(), c.keys.results, "("+after, "+", liveBatchSize).Result()
+	if err != nil {
+		c.fail(w, r, http.StatusBadGateway, "read the results", err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
-	fl.Flush()
-
-	t := time.NewTicker(c.opts.LivePoll)
-	defer t.Stop()
+	last := after
+	send := func(b liveBatch) {
+		if b.gap {
+			_, _ = fmt.Fprint(w, "event: gap\ndata: {}\n\n")
+		}
+		for _, it := range b.items {
+			if !newer(it.id, last) {
+				continue
+			}
+			last = it.id
+			if f.match(it.res) {
+				_, _ = fmt.Fprintf(w, "id: %s\nevent: result\ndata: %s\n\n", it.id, it.data)
+			}
+		}
+		fl.Flush()
+	}
+	send(liveBatch{items: toItems(msgs), gap: len(msgs) == liveBatchSize})
 	// A stream ends now and then; the browser reconnects where it was.
 	end := time.NewTimer(5 * time.Minute)
 	defer end.Stop()
 	for {
-		msgs, err := c.rdb.XRangeN(r.Context(), c.keys.results, "("+after, "+", 200).Result()
-		if err != nil && r.Context().Err() == nil {
-			_, _ = fmt.Fprintf(w, "event: problem\ndata: %s\n\n", jsonString("read results: "+err.Error()))
-		}
-		for _, m := range msgs {
-			after = m.ID
-			res := toResult(m)
-			if !f.match(res) {
-				continue
-			}
-			b, _ := json.Marshal(res)
-			_, _ = fmt.Fprintf(w, "id: %s\nevent: result\ndata: %s\n\n", m.ID, b)
-		}
-		fl.Flush()
-		if len(msgs) == 200 {
-			continue // more waiting: read on at once
-		}
 		select {
 		case <-r.Context().Done():
 			return
@@ -64,12 +73,21 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-end.C:
 			return
-		case <-t.C:
+		case b := <-batches:
+			send(b)
 		}
 	}
 }
 
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+// newer reports whether entry id a comes after b.
+func newer(a, b string) bool {
+	am, as := splitID(a)
+	bm, bs := splitID(b)
+	return am > bm || (am == bm && as > bs)
+}
+
+func splitID(id string) (uint64, uint64) {
+	var ms, seq uint64
+	_, _ = fmt.Sscanf(id, "%d-%d", &ms, &seq)
+	return ms, seq
 }

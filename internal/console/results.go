@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -10,7 +9,7 @@ import (
 // Results are read newest first from runtime:job_results in bounded pages.
 
 const (
-	// resultsScan is how many of the latest results one page filters.
+	// resultsScan is how many of the latest results a filtered page reads.
 	resultsScan = 1000
 	// resultsShow is how many matching results one page shows.
 	resultsShow = 100
@@ -52,24 +51,17 @@ func (f resultFilter) match(r resultView) bool {
 }
 
 // latestResults returns up to show results matching f among the latest
-// scan, newest first, and the newest id read (where a live stream goes on).
-func (c *Console) latestResults(ctx context.Context, f resultFilter, scan int64, show int) ([]resultView, string, error) {
-	msgs, err := c.rdb.XRevRangeN(ctx, c.keys.results, "+", "-", scan).Result()
+// budget, newest first, and the newest id read (where a live stream goes
+// on).
+func (c *Console) latestResults(ctx context.Context, f resultFilter, budget, show int) ([]resultView, string, error) {
+	sc, err := c.scan(ctx, scan{stream: c.keys.results, backward: true, budget: budget, want: show,
+		match: func(m redis.XMessage) bool { return f.match(toResult(m)) }})
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", c.keys.results, err)
+		return nil, "", err
 	}
-	newest := ""
-	if len(msgs) > 0 {
-		newest = msgs[0].ID
+	out := make([]resultView, 0, len(sc.matches))
+	for _, m := range sc.matches {
+		out = append(out, toResult(m))
 	}
-	var out []resultView
-	for _, m := range msgs {
-		if r := toResult(m); f.match(r) {
-			out = append(out, r)
-			if len(out) == show {
-				break
-			}
-		}
-	}
-	return out, newest, nil
+	return out, sc.first, nil
 }

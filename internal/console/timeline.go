@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -22,7 +23,7 @@ const followScan = 2000
 type timelinePage struct {
 	JobID   string
 	Events  []timelineEvent
-	Scanned int64
+	Scanned int
 	Found   bool
 }
 
@@ -45,15 +46,15 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request, jobID string)
 }
 
 // jobEvents reads, in one pipelined round trip, the job's entry and its
-// pending state on every job stream, and the results, dead letters and
-// operation-log entries among the followScan entries from its id on.
+// pending state on every job stream; then the dead letters, results and
+// operation-log entries of the job among the followScan entries from its id
+// on (bounded chunked walks, scan.go).
 func (c *Console) jobEvents(ctx context.Context, jobID string) ([]timelineEvent, error) {
 	p := c.rdb.Pipeline()
 	type perStream struct {
 		s       jobStream
 		entry   *redis.XMessageSliceCmd
 		pending *redis.XPendingExtCmd
-		dead    *redis.XMessageSliceCmd
 	}
 	var ps []perStream
 	for _, s := range c.keys.streams {
@@ -61,18 +62,14 @@ func (c *Console) jobEvents(ctx context.Context, jobID string) ([]timelineEvent,
 			s:       s,
 			entry:   p.XRangeN(ctx, s.Jobs, jobID, jobID, 1),
 			pending: p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Jobs, Group: s.Group, Start: jobID, End: jobID, Count: 1}),
-			dead:    p.XRangeN(ctx, s.Dead, jobID, "+", followScan),
 		})
 	}
-	results := p.XRangeN(ctx, c.keys.results, jobID, "+", followScan)
-	ops := p.XRangeN(ctx, c.keys.operations, jobID, "+", followScan)
-	_, _ = p.Exec(ctx)
-	if err := results.Err(); err != nil {
-		return nil, err
-	}
-
+	_, _ = p.Exec(ctx) // a missing group is an error of its command alone
 	var evs []timelineEvent
 	for _, x := range ps {
+		if err := x.entry.Err(); err != nil {
+			return nil, fmt.Errorf("read %s: %w", x.s.Jobs, err)
+		}
 		if m := x.entry.Val(); len(m) == 1 {
 			evs = append(evs, timelineEvent{AtMS: idMS(jobID), Kind: "entry", Stream: x.s.Jobs, ID: jobID, Fields: fieldsOf(m[0].Values)})
 		}
@@ -86,26 +83,38 @@ func (c *Console) jobEvents(ctx context.Context, jobID string) ([]timelineEvent,
 				},
 			})
 		}
-		for _, m := range x.dead.Val() {
+	}
+	follow := func(stream string, want int, match func(redis.XMessage) bool) ([]redis.XMessage, error) {
+		sc, err := c.scan(ctx, scan{stream: stream, from: jobID, budget: followScan, want: want, match: match})
+		return sc.matches, err
+	}
+	for _, x := range ps {
+		dead, err := follow(x.s.Dead, 1, func(m redis.XMessage) bool { return str(m.Values, redisstream.FieldOriginalID) == jobID })
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range dead {
 			dl := redisstream.ReadDeadLetter(m.Values)
-			if dl.OriginalID != jobID {
-				continue
-			}
 			evs = append(evs, timelineEvent{AtMS: dl.DeadAtMS, Kind: "dead letter", Stream: x.s.Dead, ID: m.ID, Fields: fieldsOf(m.Values)})
 		}
 	}
-	for _, m := range results.Val() {
-		if s, _ := m.Values["job_id"].(string); s == jobID {
-			res := toResult(m)
-			at, _ := strconv.ParseInt(res.CompletedAtMS, 10, 64)
-			evs = append(evs, timelineEvent{AtMS: at, Kind: "result", Stream: c.keys.results, ID: m.ID, Fields: fieldsOf(m.Values)})
-		}
+	// Start and stop job ids come from different streams and may be equal:
+	// up to one result per job stream.
+	results, err := follow(c.keys.results, len(c.keys.streams), func(m redis.XMessage) bool { return str(m.Values, "job_id") == jobID })
+	if err != nil {
+		return nil, err
 	}
-	for _, m := range ops.Val() {
-		if s, _ := m.Values["source_ref"].(string); s == jobID {
-			at, _ := strconv.ParseInt(str(m.Values, "finished_at_ms"), 10, 64)
-			evs = append(evs, timelineEvent{AtMS: at, Kind: "operation", Stream: c.keys.operations, ID: m.ID, Fields: fieldsOf(m.Values)})
-		}
+	for _, m := range results {
+		at, _ := strconv.ParseInt(str(m.Values, "completed_at_ms"), 10, 64)
+		evs = append(evs, timelineEvent{AtMS: at, Kind: "result", Stream: c.keys.results, ID: m.ID, Fields: fieldsOf(m.Values)})
+	}
+	ops, err := follow(c.keys.operations, 20, func(m redis.XMessage) bool { return str(m.Values, "source_ref") == jobID })
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ops {
+		at, _ := strconv.ParseInt(str(m.Values, "finished_at_ms"), 10, 64)
+		evs = append(evs, timelineEvent{AtMS: at, Kind: "operation", Stream: c.keys.operations, ID: m.ID, Fields: fieldsOf(m.Values)})
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].AtMS < evs[j].AtMS })
 	return evs, nil

@@ -30,7 +30,7 @@
     var es = new EventSource(table.getAttribute("data-live"));
     es.onopen = function () { if (state) state.textContent = "(live)"; };
     es.onerror = function () { if (state) state.textContent = "(live: reconnecting)"; };
-    es.addEventListener("problem", function (e) { if (state) state.textContent = "(live: " + JSON.parse(e.data) + ")"; });
+    es.addEventListener("gap", function () { if (state) state.textContent = "(live; more results arrived than shown: reload for the filtered list)"; });
     es.addEventListener("result", function (e) {
       var r = JSON.parse(e.data);
       var tr = document.createElement("tr");
