@@ -24,7 +24,7 @@ type scan struct {
 	backward bool
 	// budget bounds the entries read; want the matches kept.
 	budget, want int
-	match       func(redis.XMessage) bool
+	match        func(redis.XMessage) bool
 }
 
 // scanned is what a walk found: the matches, how many entries it read, and
