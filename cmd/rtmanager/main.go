@@ -156,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.Console && cfg.HTTPAddr != "" {
 		con, err = console.New(rdb, console.Options{
 			Contract: doc, Group: group, Token: cfg.ConsoleToken,
-			Ready: rd.ready, Metrics: reg, Logger: log,
+			Ready: rd.ready, Metrics: m.Totals(), Logger: log,
 		})
 		if err != nil {
 			return err

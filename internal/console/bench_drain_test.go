@@ -82,7 +82,7 @@ func drainOnce(b *testing.B, rdb *redis.Client, doc *api.Document, consoles int)
 	cctx, stopConsoles := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	if consoles > 0 {
-		c, err := New(rdb, Options{Contract: doc, Metrics: reg, Logger: slog.New(slog.DiscardHandler)})
+		c, err := New(rdb, Options{Contract: doc, Metrics: m.Totals(), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			b.Fatal(err)
 		}

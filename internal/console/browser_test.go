@@ -76,8 +76,8 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { pstop(); _ = run.Close(context.Background()) })
 
-	withToken := serveConsole(t, rdb, doc, Options{Token: testToken, Metrics: reg, Ready: func(context.Context) error { return nil }})
-	readOnly := serveConsole(t, rdb, doc, Options{Metrics: reg})
+	withToken := serveConsole(t, rdb, doc, Options{Token: testToken, Metrics: m.Totals(), Ready: func(context.Context) error { return nil }})
+	readOnly := serveConsole(t, rdb, doc, Options{Metrics: m.Totals()})
 
 	bctx := newBrowser(t, ctx, chrome)
 	do := func(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {

@@ -36,8 +36,9 @@ type Options struct {
 	Token string
 	// Ready is /readyz's check; nil shows the state as unknown.
 	Ready func(context.Context) error
-	// Metrics is the registry of the process's own metrics, sampled for
-	// the rates; nil shows no rates.
+	// Metrics gathers the process's own rtmanager_job_results_total and
+	// rtmanager_dead_letters_total (metrics.Metrics.Totals), sampled for
+	// the rates every few seconds; nil shows no rates.
 	Metrics prometheus.Gatherer
 	// Logger; default slog.Default().
 	Logger *slog.Logger
