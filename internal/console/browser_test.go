@@ -41,7 +41,7 @@ const browserBinary = "chromium-headless-shell"
 func TestBrowser(t *testing.T) {
 	chrome, err := exec.LookPath(browserBinary)
 	require.NoError(t, err, "%s not found: run 'make tools' (scripts/ensure-chromium.sh installs it)", browserBinary)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	rs := testredis.Start(t)
@@ -80,13 +80,20 @@ func TestBrowser(t *testing.T) {
 	readOnly := serveConsole(t, rdb, doc, Options{Metrics: m.Totals()})
 
 	bctx := newBrowser(t, ctx, chrome)
+	// Each browser step gets a generous bound of its own, so a step that
+	// never completes fails by name instead of using up the test's time.
+	const stepTimeout = time.Minute
 	do := func(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, steps...))
+		sctx, cancel := context.WithTimeout(bctx, stepTimeout)
+		defer cancel()
+		require.NoError(t, chromedp.Do(sctx, steps...))
 	}
 	text := func(t *testing.T, sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.CSS(sel)))
+		sctx, cancel := context.WithTimeout(bctx, stepTimeout)
+		defer cancel()
+		v, err := chromedp.Run(sctx, chromedp.TextContent(chromedp.CSS(sel)))
 		require.NoError(t, err, "read %s", sel)
 		return v
 	}
@@ -196,6 +203,9 @@ func newBrowser(t *testing.T, ctx context.Context, chrome string) context.Contex
 		chromedp.NoSandbox, // the tests may run as root
 		chromedp.WindowSize(1280, 900),
 		chromedp.Flag("user-data-dir", t.TempDir()),
+		// Loopback only: no proxy, and no name resolves to anything.
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"),
 	)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, bcancel := chromedp.NewContext(actx)
