@@ -180,3 +180,22 @@ func TestDeadLettersPageIsPaged(t *testing.T) {
 	assert.Contains(t, body, `data-id="`+ids[4]+`"`)
 	assert.Contains(t, body, `data-id="`+ids[0]+`"`)
 }
+
+func TestReplayOfASelection(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{Token: testToken})
+	a := addDead(t, f.rdb, "g-a", "bad")
+	addDead(t, f.rdb, "g-b", "bad")
+	c := addDead(t, f.rdb, "g-c", "bad")
+	code, body, _ := f.post("/dead/replay", url.Values{"id": {a, c}, "confirm": {"yes"}}, map[string]string{"Authorization": "Bearer " + testToken})
+	require.Equal(t, http.StatusOK, code, body)
+	jobs, err := f.rdb.XRange(ctx, runtimejobs.StopJobsChannelPath, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, jobs, 2)
+	assert.Equal(t, "g-a", jobs[0].Values["game_id"])
+	assert.Equal(t, "g-c", jobs[1].Values["game_id"])
+	left, err := f.rdb.XRange(ctx, runtimejobs.StopJobsDeadChannelPath, "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	assert.Equal(t, "g-b", left[0].Values["game_id"])
+}
