@@ -6,13 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
-	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/deadletters"
 )
 
 func cmdDead(ctx context.Context, a *app, args []string) error {
@@ -169,11 +168,13 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 	done := make([]replayView, 0, len(refs))
 	var rerr error
 	for _, r := range refs {
-		v, err := replayOne(ctx, d.c, r.q, r.id)
-		if *all && errors.Is(err, errDeadGone) {
+		// The dead stream and the job stream are of one shard: one Cluster
+		// slot, so Replay's MULTI/EXEC runs there.
+		rp, err := deadletters.Replay(ctx, d.c, deadletters.Pair{Dead: r.q.dead, Jobs: r.q.jobs}, r.id)
+		if *all && errors.Is(err, deadletters.ErrGone) {
 			continue // replayed by someone else since the snapshot
 		}
-		if *all && errors.Is(err, errDeadTruncated) {
+		if *all && errors.Is(err, deadletters.ErrTruncated) {
 			// Left on the dead stream; the others are still replayed, and
 			// the command fails at the end.
 			rerr = errors.Join(rerr, err)
@@ -183,8 +184,7 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 			rerr = errors.Join(rerr, err)
 			break
 		}
-		v.Shard = d.shardOf(r.q.shard)
-		done = append(done, v)
+		done = append(done, replayView{DeadID: rp.DeadID, Shard: d.shardOf(r.q.shard), OriginalID: rp.OriginalID, JobID: rp.JobID})
 	}
 	var perr error
 	if a.g.json {
@@ -230,7 +230,7 @@ func resolveDeadRefs(ctx context.Context, d *deployment, dq []deadQueue, ids []s
 		}
 		switch len(on) {
 		case 0:
-			return nil, fmt.Errorf("replay dead letter %s: %w: on none of the %d shards", id, errDeadGone, len(dq))
+			return nil, fmt.Errorf("replay dead letter %s: %w: on none of the %d shards", id, deadletters.ErrGone, len(dq))
 		case 1:
 			refs = append(refs, deadRef{dq[on[0]], id})
 		default:
@@ -300,98 +300,4 @@ func allAfter(ctx context.Context, c redis.UniversalClient, stream string, msgs 
 			return msgs, nil
 		}
 	}
-}
-
-// replayOne moves one dead letter back to the job stream: the XADD of its
-// original fields and the XDEL of the dead letter run in one MULTI/EXEC,
-// under WATCH of the dead stream, so a replay is never lost or doubled (two
-// operators replaying the same letter: one wins, the other finds it gone).
-// Both streams are q's, of one shard: one Cluster slot.
-func replayOne(ctx context.Context, c redis.UniversalClient, q deadQueue, deadID string) (replayView, error) {
-	const attempts = 20
-	for i := 0; i < attempts; i++ {
-		var v replayView
-		err := c.Watch(ctx, func(tx *redis.Tx) error {
-			msgs, err := tx.XRangeN(ctx, q.dead, deadID, deadID, 1).Result()
-			if err != nil {
-				return fmt.Errorf("read dead letter %s: %w", deadID, err)
-			}
-			if len(msgs) == 0 {
-				return fmt.Errorf("%w: %s", errDeadGone, q.dead)
-			}
-			dl := redisstream.ReadDeadLetter(msgs[0].Values)
-			if dl.Truncated != "" {
-				// The broker cut this copy to its bounds: replaying it would
-				// send a job that is not the one Lobby wrote.
-				return fmt.Errorf("%w (%s: %s); not replayed", errDeadTruncated, redisstream.FieldDeadTruncated, dl.Truncated)
-			}
-			fields := originalFields(dl.Original)
-			if len(fields) == 0 {
-				return fmt.Errorf("dead letter %s has no original fields to replay", deadID)
-			}
-			var add *redis.StringCmd
-			if _, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				add = p.XAdd(ctx, &redis.XAddArgs{Stream: q.jobs, Values: flatten(fields)})
-				p.XDel(ctx, q.dead, deadID)
-				return nil
-			}); err != nil {
-				return err
-			}
-			v = replayView{DeadID: deadID, OriginalID: dl.OriginalID, JobID: add.Val()}
-			return nil
-		}, q.dead)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue // the dead stream changed under WATCH; read again
-		}
-		if err != nil {
-			return replayView{}, fmt.Errorf("replay dead letter %s: %w", deadID, err)
-		}
-		return v, nil
-	}
-	return replayView{}, fmt.Errorf("replay dead letter %s: the dead stream kept changing; try again", deadID)
-}
-
-// errDeadTruncated says a dead letter was cut to the broker's bounds.
-var errDeadTruncated = errors.New("the dead letter does not carry its job whole")
-
-// errDeadGone says a dead letter is not (or no longer) on the dead stream.
-var errDeadGone = errors.New("not on the dead stream (already replayed?)")
-
-type field struct{ name, value string }
-
-// originalFields orders a dead letter's original entry
-// (redisstream.ReadDeadLetter): the contract's fields first, the rest
-// sorted by name.
-func originalFields(original map[string]string) []field {
-	out := make([]field, 0, len(original))
-	for name, v := range original {
-		out = append(out, field{name, v})
-	}
-	rank := func(n string) int {
-		switch n {
-		case "game_id":
-			return 0
-		case "reason":
-			return 1
-		case "requested_at_ms":
-			return 2
-		}
-		return 3
-	}
-	sort.Slice(out, func(i, j int) bool {
-		ri, rj := rank(out[i].name), rank(out[j].name)
-		if ri != rj {
-			return ri < rj
-		}
-		return out[i].name < out[j].name
-	})
-	return out
-}
-
-func flatten(fields []field) []any {
-	out := make([]any, 0, 2*len(fields))
-	for _, f := range fields {
-		out = append(out, f.name, f.value)
-	}
-	return out
 }
