@@ -67,6 +67,9 @@ func TestClusterMasterFailoverChargesNoDelivery(t *testing.T) {
 
 	old, err := cl.MasterOf(ctx, jobs)
 	require.NoError(t, err)
+	// The jobs and their deliveries must survive the failover: wait until
+	// the replica has them (replication is asynchronous).
+	require.NoError(t, cl.WaitReplicated(ctx, old))
 	require.NoError(t, old.Kill())
 	close(redisDown)
 	require.Eventually(t, func() bool {
