@@ -22,7 +22,9 @@ type report struct {
 	Targets     []target    `json:"targets,omitempty"`
 	TargetsPass bool        `json:"targets_pass"`
 	Mass        *massResult `json:"mass_stop,omitempty"`
-	DurationS   float64     `json:"duration_s"`
+	// Cluster is the comparison with a Redis Cluster (clusterreport.go).
+	Cluster   *clusterReport `json:"scaling_cluster,omitempty"`
+	DurationS float64        `json:"duration_s"`
 }
 
 type machineInfo struct {
@@ -196,6 +198,9 @@ func (r *report) print(w io.Writer) {
 		} else {
 			fmt.Fprintln(w, "  NOT all targets pass")
 		}
+	}
+	if r.Cluster != nil {
+		r.Cluster.print(w)
 	}
 	if m := r.Mass; m != nil {
 		fmt.Fprintf(w, "\nmass stop: %d games (runtime process) whose engines exit %.1fs after SIGTERM, stopped at once by the rtmanager binary with default flags (--workers %d); engines started in %.1fs\n",
