@@ -45,6 +45,10 @@ func TestClusterRatiosAreAgainstTheSingleRun(t *testing.T) {
 	assert.InDelta(t, 1.5, v["client_cpu_per_job"], 1e-9)
 	assert.InDelta(t, 1.5, v["redis_cpu_per_job"], 1e-9)
 	assert.InDelta(t, 2.0, v["computed_redis_bound"], 1e-9, "busiest node 1.5 ms against 3 ms")
+
+	r := report{Cluster: &c}
+	r.derive()
+	assert.Equal(t, map[string]float64{"cluster_s16_vs_single": 0.5}, r.Ratios, "the drain ratio in the report's ratios too")
 }
 
 // TestClusterComparisonDrainsEachShardOnItsMaster runs the comparison at a

@@ -46,6 +46,13 @@
 // to all results against the delay and against one stop per worker,
 // rtmanager's peak RSS, and the latency of one fast game's job behind them.
 //
+// Redis Cluster (cluster.go, clusterreport.go; docs/scaling.md): the
+// in-process drain on this redis-server and on a local cluster of 3 masters
+// with S = 1 and S = 16, each job written to its game's shard; jobs/s,
+// client CPU and each master's Redis CPU per job, jobs per shard and per
+// master, ratios to the single server, and the throughput a machine per
+// master would give, computed from the per-master CPU.
+//
 // --smoke runs every part at tiny sizes (TestSmokeRunsEveryPipeline).
 //
 // Before the runs, one thread spins on the clock for --stall-probe and counts

@@ -131,6 +131,15 @@ func (r *report) derive() {
 	ratio("binary_vs_old", r.RTBinary, r.Old)
 	ratio("binary_vs_ceiling", r.RTBinary, r.Ceiling)
 	ratio("ceiling_vs_old", r.Ceiling, r.Old)
+	if r.Cluster != nil {
+		// The cluster runs' drains over the single server's of the same
+		// run; the rest of their ratios are in scaling_cluster.
+		for _, c := range r.Cluster.Runs {
+			if v, ok := c.VsSingle["drain_jobs_per_s"]; ok {
+				r.Ratios[c.Key+"_vs_single"] = v
+			}
+		}
+	}
 	r.Targets = deriveTargets(r.RTInproc, r.RTBinary, r.Ceiling)
 	r.TargetsPass = allPass(r.Targets)
 }
@@ -178,9 +187,9 @@ func (r *report) print(w io.Writer) {
 	}
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w, "\nratios of drain throughput:")
-		for _, k := range []string{"inproc_vs_old", "inproc_vs_ceiling", "binary_vs_old", "binary_vs_ceiling", "ceiling_vs_old"} {
+		for _, k := range []string{"inproc_vs_old", "inproc_vs_ceiling", "binary_vs_old", "binary_vs_ceiling", "ceiling_vs_old", "cluster_s1_vs_single", "cluster_s16_vs_single"} {
 			if v, ok := r.Ratios[k]; ok {
-				fmt.Fprintf(w, "  %-18s %.2f\n", k, v)
+				fmt.Fprintf(w, "  %-21s %.2f\n", k, v)
 			}
 		}
 	}
