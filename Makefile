@@ -8,8 +8,9 @@ help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: tools
-tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, the pinned AsyncAPI CLI and golangci-lint)
+tools: ## Install what the tests need when missing (redis-server, Podman for the docker runtime, chromium-headless-shell for the console's browser test, the pinned AsyncAPI CLI and golangci-lint)
 	@scripts/ensure-redis.sh
+	@scripts/ensure-chromium.sh
 	@scripts/ensure-podman.sh
 	@scripts/ensure-asyncapi.sh
 	@scripts/ensure-golangci-lint.sh
@@ -54,6 +55,10 @@ contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS for FUZZ_TIME (10s); a cras
 	    done; \
 	  done
 
+.PHONY: docs
+docs: ## Render the contract page of the console (official AsyncAPI HTML template, pinned) and the console screenshots in docs/img/
+	@scripts/docs.sh
+
 .PHONY: build
 build: ## Build the binaries into bin/
 	$(GO) build -o bin/ ./cmd/...
@@ -88,6 +93,12 @@ BENCH_FLAGS ?=
 bench: ## Throughput and latency of rtmanager vs the old design and the Redis ceiling, and on a local Redis Cluster with S = 1 and 16 (cmd/rtbench, ~2 min; last line JSON)
 	@scripts/ensure-redis.sh
 	$(GO) run ./cmd/rtbench $(BENCH_FLAGS)
+
+.PHONY: bench-console
+bench-console: ## Console pages against 100,000 pending jobs and 10,000 dead letters (each under 200 ms), and jobs/s of a drain with 10 busy consoles open vs none (~2 min)
+	@scripts/ensure-redis.sh
+	$(GO) test -run '^$$' -bench BenchmarkPages -benchtime 20x ./internal/console/
+	$(GO) test -run '^$$' -bench BenchmarkDrainWithConsole -benchtime 3x ./internal/console/
 
 # Flags passed to cmd/rtchaos by make test-resilience (see go run ./cmd/rtchaos --help).
 RESILIENCE_FLAGS ?=

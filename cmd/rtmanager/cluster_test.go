@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/internal/testredis"
 )
 
@@ -34,15 +34,22 @@ func TestRedisURLMustMatchClusterMode(t *testing.T) {
 		p := startBinary(t, "--redis-url", cl.URL(), "--runtime", "none")
 		require.Equal(t, http.StatusOK, p.get("/readyz"))
 		require.NotContains(t, p.stderr.String(), "CROSSSLOT")
-		// A stop job through the cluster gets its one result (the
-		// unsharded publish-then-ack path, docs/broker.md).
+		// A stop job through the cluster gets its one result. A cluster
+		// always uses the sharded keys, here of one shard.
+		doc, err := api.Load()
+		require.NoError(t, err)
+		layout, err := api.NewLayout(doc, 0, true)
+		require.NoError(t, err)
+		jobsKey := layout.Key(doc.Channels["stopJobs"], 0)
+		resultsKey := layout.Key(doc.Channels["jobResults"], 0)
+		require.Equal(t, "runtime:{rt-0}:stop_jobs", jobsKey)
 		cc := cl.Client()
 		defer cc.Close()
-		jobID, err := cc.XAdd(context.Background(), &redis.XAddArgs{Stream: runtimejobs.StopJobsChannelPath,
+		jobID, err := cc.XAdd(context.Background(), &redis.XAddArgs{Stream: jobsKey,
 			Values: []string{"game_id", "g-cluster", "reason", "game_finished"}}).Result()
 		require.NoError(t, err)
 		require.Eventually(t, func() bool {
-			msgs, err := cc.XRange(context.Background(), runtimejobs.JobResultsChannelPath, "-", "+").Result()
+			msgs, err := cc.XRange(context.Background(), resultsKey, "-", "+").Result()
 			return err == nil && len(msgs) == 1 && msgs[0].Values["job_id"] == jobID
 		}, 20*time.Second, 20*time.Millisecond, "the job's result on the cluster: %s", p.stderr.String())
 
@@ -51,17 +58,17 @@ func TestRedisURLMustMatchClusterMode(t *testing.T) {
 		// replica took over.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		old, err := cl.MasterOf(ctx, runtimejobs.StopJobsChannelPath)
+		old, err := cl.MasterOf(ctx, jobsKey)
 		require.NoError(t, err)
 		require.NoError(t, old.Kill())
-		want := "key " + runtimejobs.StopJobsChannelPath + ": master " + old.Addr()
+		want := "key " + jobsKey + ": master " + old.Addr()
 		var last string
 		require.Eventually(t, func() bool {
 			var code int
 			code, last = p.body("/readyz")
 			return code == http.StatusServiceUnavailable && strings.Contains(last, want)
 		}, 5*time.Second, 20*time.Millisecond, "readyz while the master is down: %s", last)
-		_, err = cl.WaitPromoted(ctx, runtimejobs.StopJobsChannelPath, old)
+		_, err = cl.WaitPromoted(ctx, jobsKey, old)
 		require.NoError(t, err)
 		require.Eventually(t, func() bool { return p.get("/readyz") == http.StatusOK }, 10*time.Second, 20*time.Millisecond)
 	})

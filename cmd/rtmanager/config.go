@@ -50,8 +50,12 @@ type config struct {
 	StopGrace       time.Duration
 	ShutdownTimeout time.Duration
 	HTTPAddr        string
-	LogFormat       string
-	LogLevel        slog.Level
+	// Console serves the operator console on HTTPAddr (--console);
+	// ConsoleToken allows its replays (--console-token).
+	Console      bool
+	ConsoleToken string
+	LogFormat    string
+	LogLevel     slog.Level
 	// ProcessUIDs are the uids whose processes the process runtime may
 	// stop; ProcessAnyUID lifts that guard (--process-allow-uids any).
 	ProcessUIDs   []int
@@ -105,6 +109,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.DurationVar(&c.StopGrace, "stop-grace", stopruntime.DefaultStopGrace, "grace period a runtime gets to stop before it is killed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long in-flight jobs may take to finish")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz (empty: no HTTP server)")
+	fs.BoolVar(&c.Console, "console", true, "serve the operator console at / on --http-addr (see docs/operations.md)")
+	fs.StringVar(&c.ConsoleToken, "console-token", "", "token that allows replaying dead letters from the console (log in on its /login page, or send Authorization: Bearer); empty: the console is read-only")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")

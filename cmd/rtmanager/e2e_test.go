@@ -91,9 +91,18 @@ func (s *syncBuffer) String() string {
 // test ends.
 func startBinary(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBinaryEnv(t, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env added to the environment.
+func startBinaryEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	addr, err := testredis.FreeAddr()
 	require.NoError(t, err)
 	cmd := exec.Command(binary(t), append([]string{"--http-addr", addr}, args...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	p := &proc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1), http: addr}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard
@@ -366,7 +375,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	var out bytes.Buffer
 	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "max-waiting-stops", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level", "prefetch", "process-allow-uids", "shutdown-timeout", "retry-backoff"} {
+	for _, f := range []string{"redis-url", "runtime", "docker-host", "workers", "group", "consumer", "start-id", "max-deliveries", "max-waiting-stops", "claim-idle", "stop-grace", "http-addr", "log-format", "log-level", "prefetch", "process-allow-uids", "shutdown-timeout", "retry-backoff", "console", "console-token"} {
 		assert.Contains(t, out.String(), "--"+f+" (RTMANAGER_"+strings.ToUpper(strings.ReplaceAll(f, "-", "_"))+")")
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/console"
 	"galaxy/rtmanager/internal/metrics"
 	"galaxy/rtmanager/internal/redisclient"
 	"galaxy/rtmanager/internal/redisstream"
@@ -144,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// ahead and no stop begun.
 	var stopping atomic.Bool
 	var broker atomic.Pointer[redisstream.Broker]
-	srv, err := startHTTP(cfg.HTTPAddr, reg, func(ctx context.Context) error {
+	rd := &readiness{check: func(ctx context.Context) error {
 		if stopping.Load() {
 			return errors.New("shutting down")
 		}
@@ -167,7 +168,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("starting")
 		}
 		return b.Health()
-	}, log)
+	}, timeout: time.Second}
+	var con *console.Console
+	if cfg.Console && cfg.HTTPAddr != "" && layout.Sharded {
+		// The console reads the plain keys only (docs/operations.md).
+		log.Warn("the operator console is not served with sharded keys (--shards > 1 or a Redis Cluster); use rtmanagerctl")
+	} else if cfg.Console && cfg.HTTPAddr != "" {
+		con, err = console.New(rdb, console.Options{
+			Contract: doc, Group: group, Token: cfg.ConsoleToken,
+			Ready: rd.ready, Metrics: m.Totals(), Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		go con.Run(ctx)
+	}
+	srv, err := startHTTP(cfg.HTTPAddr, reg, rd, con, log)
 	if err != nil {
 		return usagef("listen on --http-addr %s: %s", cfg.HTTPAddr, err)
 	}
@@ -280,7 +296,9 @@ func newStopService(cfg config, rdb redis.UniversalClient, layout api.Layout, lo
 	return svc, ready, nil
 }
 
-func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) (*http.Server, error) {
+// startHTTP serves /metrics, /healthz, /readyz and, when con is not nil,
+// the operator console at / (the three paths above are matched first).
+func startHTTP(addr string, reg *prometheus.Registry, rd *readiness, con *console.Console, log *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -289,7 +307,6 @@ func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	rd := &readiness{check: ready, timeout: time.Second}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := rd.ready(r.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
@@ -302,6 +319,11 @@ func startHTTP(addr string, reg *prometheus.Registry, ready func(context.Context
 		return nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if con != nil {
+		mux.Handle("/", con.Handler())
+		// Live result streams end on Shutdown instead of holding it up.
+		srv.RegisterOnShutdown(con.Close)
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server stopped", "err", err.Error())

@@ -5,11 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"sort"
 
-	"github.com/redis/go-redis/v9"
-
-	"galaxy/rtmanager/internal/redisstream"
+	"galaxy/rtmanager/internal/deadletters"
 )
 
 func cmdDead(ctx context.Context, a *app, args []string) error {
@@ -89,18 +86,18 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 	if *all {
 		// A snapshot of the ids: a replayed job that is dead-lettered again
 		// meanwhile is not replayed twice by this run.
-		if ids, err = allIDs(ctx, c, deadKey); err != nil {
+		if ids, err = deadletters.AllIDs(ctx, c, deadKey); err != nil {
 			return err
 		}
 	}
 	done := make([]replayView, 0, len(ids))
 	var rerr error
 	for _, id := range ids {
-		v, err := replayOne(ctx, c, id)
-		if *all && errors.Is(err, errDeadGone) {
+		r, err := deadletters.Replay(ctx, c, deadletters.Pair{Dead: deadKey, Jobs: jobsKey}, id)
+		if *all && errors.Is(err, deadletters.ErrGone) {
 			continue // replayed by someone else since the snapshot
 		}
-		if *all && errors.Is(err, errDeadTruncated) {
+		if *all && errors.Is(err, deadletters.ErrTruncated) {
 			// Left on the dead stream; the others are still replayed, and
 			// the command fails at the end.
 			rerr = errors.Join(rerr, err)
@@ -110,7 +107,7 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 			rerr = errors.Join(rerr, err)
 			break
 		}
-		done = append(done, v)
+		done = append(done, replayView{DeadID: r.DeadID, OriginalID: r.OriginalID, JobID: r.JobID})
 	}
 	var perr error
 	if a.g.json {
@@ -119,115 +116,4 @@ func cmdDeadReplay(ctx context.Context, a *app, args []string) error {
 		perr = printReplays(a.stdout, done)
 	}
 	return errors.Join(rerr, perr)
-}
-
-func allIDs(ctx context.Context, c redis.UniversalClient, stream string) ([]string, error) {
-	var ids []string
-	start := "-"
-	for {
-		msgs, err := c.XRangeN(ctx, stream, start, "+", 500).Result()
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", stream, err)
-		}
-		for _, m := range msgs {
-			ids = append(ids, m.ID)
-		}
-		if len(msgs) < 500 {
-			return ids, nil
-		}
-		start = "(" + msgs[len(msgs)-1].ID
-	}
-}
-
-// replayOne moves one dead letter back to the job stream: the XADD of its
-// original fields and the XDEL of the dead letter run in one MULTI/EXEC,
-// under WATCH of the dead stream, so a replay is never lost or doubled (two
-// operators replaying the same letter: one wins, the other finds it gone).
-func replayOne(ctx context.Context, c redis.UniversalClient, deadID string) (replayView, error) {
-	const attempts = 20
-	for i := 0; i < attempts; i++ {
-		var v replayView
-		err := c.Watch(ctx, func(tx *redis.Tx) error {
-			msgs, err := tx.XRangeN(ctx, deadKey, deadID, deadID, 1).Result()
-			if err != nil {
-				return fmt.Errorf("read dead letter %s: %w", deadID, err)
-			}
-			if len(msgs) == 0 {
-				return errDeadGone
-			}
-			dl := redisstream.ReadDeadLetter(msgs[0].Values)
-			if dl.Truncated != "" {
-				// The broker cut this copy to its bounds: replaying it would
-				// send a job that is not the one Lobby wrote.
-				return fmt.Errorf("%w (%s: %s); not replayed", errDeadTruncated, redisstream.FieldDeadTruncated, dl.Truncated)
-			}
-			fields := originalFields(dl.Original)
-			if len(fields) == 0 {
-				return fmt.Errorf("dead letter %s has no original fields to replay", deadID)
-			}
-			var add *redis.StringCmd
-			if _, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				add = p.XAdd(ctx, &redis.XAddArgs{Stream: jobsKey, Values: flatten(fields)})
-				p.XDel(ctx, deadKey, deadID)
-				return nil
-			}); err != nil {
-				return err
-			}
-			v = replayView{DeadID: deadID, OriginalID: dl.OriginalID, JobID: add.Val()}
-			return nil
-		}, deadKey)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue // the dead stream changed under WATCH; read again
-		}
-		if err != nil {
-			return replayView{}, fmt.Errorf("replay dead letter %s: %w", deadID, err)
-		}
-		return v, nil
-	}
-	return replayView{}, fmt.Errorf("replay dead letter %s: the dead stream kept changing; try again", deadID)
-}
-
-// errDeadTruncated says a dead letter was cut to the broker's bounds.
-var errDeadTruncated = errors.New("the dead letter does not carry its job whole")
-
-// errDeadGone says a dead letter is not (or no longer) on the dead stream.
-var errDeadGone = fmt.Errorf("not on %s (already replayed?)", deadKey)
-
-type field struct{ name, value string }
-
-// originalFields orders a dead letter's original entry
-// (redisstream.ReadDeadLetter): the contract's fields first, the rest
-// sorted by name.
-func originalFields(original map[string]string) []field {
-	out := make([]field, 0, len(original))
-	for name, v := range original {
-		out = append(out, field{name, v})
-	}
-	rank := func(n string) int {
-		switch n {
-		case "game_id":
-			return 0
-		case "reason":
-			return 1
-		case "requested_at_ms":
-			return 2
-		}
-		return 3
-	}
-	sort.Slice(out, func(i, j int) bool {
-		ri, rj := rank(out[i].name), rank(out[j].name)
-		if ri != rj {
-			return ri < rj
-		}
-		return out[i].name < out[j].name
-	})
-	return out
-}
-
-func flatten(fields []field) []any {
-	out := make([]any, 0, 2*len(fields))
-	for _, f := range fields {
-		out = append(out, f.name, f.value)
-	}
-	return out
 }

@@ -451,7 +451,10 @@ type RuntimeJobResultSchema struct {
 	// Description: The game of the job, as the job named it (trimmed).
 	GameId string `json:"game_id" validate:"max=128"`
 
-	// Description: Stream entry id of the job this result answers (the correlation id).
+	// Description: Stream entry id of the job this result answers (the correlation
+	// id). Entry ids are unique within one stream: with shards, the
+	// result is on the result stream of the job's shard, and the shard
+	// of game_id with job_id names the job.
 	JobId string `json:"job_id"`
 
 	// Description: The operation that was carried out. `start` answers only jobs of

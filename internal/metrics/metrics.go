@@ -70,6 +70,15 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Totals is a Gatherer of the job-result and dead-letter counters alone,
+// for the console's rates: gathering the whole registry would also run the
+// GroupCollectors, which read Redis.
+func (m *Metrics) Totals() prometheus.Gatherer {
+	r := prometheus.NewRegistry()
+	r.MustRegister(m.results, m.deadLettered)
+	return r
+}
+
 // Received implements redisstream.Observer.
 func (m *Metrics) Received(stream string, n int) { m.received.WithLabelValues(stream).Add(float64(n)) }
 

@@ -13,8 +13,15 @@ import (
 // keys the broker owns, and each is checked with a command on that key
 // sent to that master directly.
 
-// keys are the Redis keys this reader depends on: the stream it reads.
-func (r *reader) keys() []string { return []string{r.ci.address} }
+// keys are the Redis keys this reader depends on: the stream keys it reads
+// (one per shard).
+func (r *reader) keys() []string {
+	keys := make([]string, len(r.shards))
+	for i, sh := range r.shards {
+		keys[i] = sh.key
+	}
+	return keys
+}
 
 // ownedKeys are the keys of every subscribed channel.
 func (b *Broker) ownedKeys() []string {
