@@ -90,7 +90,7 @@ test: tools lint check-generated contract-check ## Everything CI runs: tools, li
 BENCH_FLAGS ?=
 
 .PHONY: bench
-bench: ## Throughput and latency of rtmanager vs the old design and the Redis ceiling (cmd/rtbench, ~2 min; last line JSON)
+bench: ## Throughput and latency of rtmanager vs the old design and the Redis ceiling, and on a local Redis Cluster with S = 1 and 16 (cmd/rtbench, ~2 min; last line JSON)
 	@scripts/ensure-redis.sh
 	$(GO) run ./cmd/rtbench $(BENCH_FLAGS)
 

@@ -46,6 +46,13 @@
 // to all results against the delay and against one stop per worker,
 // rtmanager's peak RSS, and the latency of one fast game's job behind them.
 //
+// Redis Cluster (cluster.go, clusterreport.go; docs/scaling.md): the
+// in-process drain on this redis-server and on a local cluster of 3 masters
+// with S = 1 and S = 16, each job written to its game's shard; jobs/s,
+// client CPU and each master's Redis CPU per job, jobs per shard and per
+// master, ratios to the single server, and the throughput a machine per
+// master would give, computed from the per-master CPU.
+//
 // --smoke runs every part at tiny sizes (TestSmokeRunsEveryPipeline).
 //
 // Before the runs, one thread spins on the clock for --stall-probe and counts
@@ -132,7 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
 	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "bound of each run; a run that does not finish in it fails")
-	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency, mass")
+	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency, cluster, mass (cluster: the in-process drain on this redis-server and on a local Redis Cluster of 3 masters with S = 1 and S = 16, docs/scaling.md)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.Trace, "trace", "", "write a Go execution trace of this process over the in-process pipeline's first latency run to this file (read with go tool trace -pprof=sched or -pprof=sync)")
@@ -431,6 +438,13 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			rep.Processes = append(rep.Processes, procPoint{Processes: n, JobsPerS: d.JobsPerS, Spread: d.Spread, PeakRSSMiB: d.PeakRSSMiB})
 			progress("%d rtmanager processes: drain %.0f jobs/s, spread %v", n, d.JobsPerS, d.Spread)
 		}
+	}
+	if !cfg.Skip["cluster"] {
+		c, err := e.runCluster(ctx)
+		if err != nil {
+			return fmt.Errorf("cluster comparison: %w", err)
+		}
+		rep.Cluster = c
 	}
 	if !cfg.Skip["mass"] {
 		m, err := e.massStop(ctx, bin)

@@ -22,7 +22,9 @@ type report struct {
 	Targets     []target    `json:"targets,omitempty"`
 	TargetsPass bool        `json:"targets_pass"`
 	Mass        *massResult `json:"mass_stop,omitempty"`
-	DurationS   float64     `json:"duration_s"`
+	// Cluster is the comparison with a Redis Cluster (clusterreport.go).
+	Cluster   *clusterReport `json:"scaling_cluster,omitempty"`
+	DurationS float64        `json:"duration_s"`
 }
 
 type machineInfo struct {
@@ -129,6 +131,15 @@ func (r *report) derive() {
 	ratio("binary_vs_old", r.RTBinary, r.Old)
 	ratio("binary_vs_ceiling", r.RTBinary, r.Ceiling)
 	ratio("ceiling_vs_old", r.Ceiling, r.Old)
+	if r.Cluster != nil {
+		// The cluster runs' drains over the single server's of the same
+		// run; the rest of their ratios are in scaling_cluster.
+		for _, c := range r.Cluster.Runs {
+			if v, ok := c.VsSingle["drain_jobs_per_s"]; ok {
+				r.Ratios[c.Key+"_vs_single"] = v
+			}
+		}
+	}
 	r.Targets = deriveTargets(r.RTInproc, r.RTBinary, r.Ceiling)
 	r.TargetsPass = allPass(r.Targets)
 }
@@ -176,9 +187,9 @@ func (r *report) print(w io.Writer) {
 	}
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w, "\nratios of drain throughput:")
-		for _, k := range []string{"inproc_vs_old", "inproc_vs_ceiling", "binary_vs_old", "binary_vs_ceiling", "ceiling_vs_old"} {
+		for _, k := range []string{"inproc_vs_old", "inproc_vs_ceiling", "binary_vs_old", "binary_vs_ceiling", "ceiling_vs_old", "cluster_s1_vs_single", "cluster_s16_vs_single"} {
 			if v, ok := r.Ratios[k]; ok {
-				fmt.Fprintf(w, "  %-18s %.2f\n", k, v)
+				fmt.Fprintf(w, "  %-21s %.2f\n", k, v)
 			}
 		}
 	}
@@ -196,6 +207,9 @@ func (r *report) print(w io.Writer) {
 		} else {
 			fmt.Fprintln(w, "  NOT all targets pass")
 		}
+	}
+	if r.Cluster != nil {
+		r.Cluster.print(w)
 	}
 	if m := r.Mass; m != nil {
 		fmt.Fprintf(w, "\nmass stop: %d games (runtime process) whose engines exit %.1fs after SIGTERM, stopped at once by the rtmanager binary with default flags (--workers %d); engines started in %.1fs\n",

@@ -46,6 +46,13 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.Len(t, rep.Processes, 2)
 	assert.Len(t, rep.Targets, 8, "four targets for each of the two rtmanager pipelines")
 
+	require.NotNil(t, rep.Cluster, "the cluster comparison runs by default")
+	require.Len(t, rep.Cluster.Runs, 3, "single, cluster S = 1, cluster S = 16")
+	for _, r := range rep.Cluster.Runs {
+		assert.Equal(t, int64(cfg.Jobs), r.Drain.Results, r.Key)
+	}
+	assert.Contains(t, out.String(), "COMPUTED, not measured")
+
 	m := rep.Mass
 	require.NotNil(t, m)
 	assert.Equal(t, 50, m.Games)

@@ -404,3 +404,46 @@ func clusterNodes(ctx context.Context, n *ClusterNode) ([]nodeEntry, error) {
 	}
 	return out, nil
 }
+
+// WaitReplicated waits until every replica of master has every write the
+// master had when it was called. Replication is asynchronous: a test that
+// kills a master and expects its writes on the promoted replica calls this
+// first (a real crash gives no such wait, and loses what was not copied).
+func (c *Cluster) WaitReplicated(ctx context.Context, master *ClusterNode) error {
+	target := int64(-1)
+	for {
+		v, err := do(ctx, master, "info", "replication")
+		if err != nil {
+			return fmt.Errorf("replication of %s: %w", master.Addr(), err)
+		}
+		info, _ := v.(string)
+		offset, replicas, done := int64(0), 0, true
+		for _, line := range strings.Split(info, "\r\n") {
+			if s, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+				offset, _ = strconv.ParseInt(s, 10, 64)
+			}
+		}
+		if target < 0 {
+			target = offset
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "offset=") {
+				continue
+			}
+			replicas++
+			_, rest, _ := strings.Cut(line, "offset=")
+			got, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+			if got < target {
+				done = false
+			}
+		}
+		if replicas > 0 && done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replicas of %s did not reach offset %d: %w", master.Addr(), target, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

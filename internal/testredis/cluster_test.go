@@ -39,6 +39,11 @@ func TestClusterFormsFailsOverAndRejoins(t *testing.T) {
 	assert.Len(t, masters, 3, "eight keys spread over the three masters")
 
 	began = time.Now()
+	// Replication is asynchronous: without this wait the replica may not
+	// have "a" yet when its master dies.
+	m, err := c.MasterOf(ctx, "a")
+	require.NoError(t, err)
+	require.NoError(t, c.WaitReplicated(ctx, m))
 	killed, promoted, err := c.FailoverKey(ctx, "a")
 	require.NoError(t, err)
 	t.Logf("failover took %s", time.Since(began))

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"galaxy/rtmanager/internal/runtimes"
 )
@@ -122,7 +123,7 @@ func (d *Driver) Find(gameID, jobID string) ([]Found, error) {
 		if err != nil || pid <= 1 {
 			continue
 		}
-		env, err := os.ReadFile(filepath.Join(d.opts.ProcDir, e.Name(), "environ"))
+		env, err := readEnviron(filepath.Join(d.opts.ProcDir, e.Name()))
 		if err != nil {
 			continue
 		}
@@ -140,6 +141,24 @@ func (d *Driver) Find(gameID, jobID string) ([]Found, error) {
 		out = append(out, Found{ContainerID: id, JobID: vars[LabelJobID], Endpoint: "127.0.0.1:" + vars["PORT"]})
 	}
 	return out, nil
+}
+
+// readEnviron reads a process's environment. A process in the middle of an
+// execve(2) (an engine whose command is a shell or a shim that execs the
+// real engine) shows an empty one for an instant, so an empty read is tried
+// again a few times, unless the process has no executable (a kernel thread
+// or a zombie, which never have one).
+func readEnviron(procPidDir string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		env, err := os.ReadFile(filepath.Join(procPidDir, "environ"))
+		if err != nil || len(env) > 0 || attempt == 5 {
+			return env, err
+		}
+		if _, err := os.Readlink(filepath.Join(procPidDir, "exe")); err != nil {
+			return env, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func parseEnviron(b []byte) map[string]string {

@@ -89,3 +89,22 @@ func TestStartRefusals(t *testing.T) {
 	_, _, err = d.Start(context.Background(), process.StartSpec{GameID: "g", JobID: "1-0"})
 	require.Error(t, err)
 }
+
+// An engine whose command execs another program (a shell that execs the
+// engine, a pyenv shim) shows an empty environment for an instant during
+// each execve(2): a Find right after its Start must still see it, or a
+// resumed start would start a second engine for the game.
+func TestFindSeesAnEngineInTheMiddleOfItsExecs(t *testing.T) {
+	d := process.New(process.Options{})
+	game := "g-exec-chain"
+	chain := []string{"/bin/sh", "-c", `exec /bin/sh -c 'exec /bin/sh -c "exec sleep 30"'`}
+	for i := range 30 {
+		id, _, err := d.Start(context.Background(), process.StartSpec{GameID: game, JobID: "1-0", Command: chain})
+		require.NoError(t, err)
+		found, err := d.Find(game, "")
+		require.NoError(t, err)
+		require.NoError(t, d.Stop(context.Background(), id, 5*time.Second))
+		require.Len(t, found, 1, "attempt %d: Find missed the engine", i)
+		assert.Equal(t, id, found[0].ContainerID)
+	}
+}
