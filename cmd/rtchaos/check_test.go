@@ -44,7 +44,7 @@ func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
 	add(deadStream, "dead_reason", "invalid", "dead_error", "x", "original_id", j4, "delivery_count", "1",
 		"dead_at_ms", "1", "game_id", "g 4", "reason", "holiday")
 
-	rep, err := c.check(ctx, rdb, nil)
+	rep, err := c.check(ctx, rdb, plainKeys, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 4, rep.Jobs)
 	assert.Equal(t, 1, rep.Duplicates)
@@ -54,7 +54,7 @@ func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
 	assert.Equal(t, 1, rep.BadCopies)
 	assert.False(t, rep.ok())
 
-	rep, err = c.check(ctx, rdb, func(m redis.XMessage) bool { return m.ID == j1 })
+	rep, err = c.check(ctx, rdb, plainKeys, func(m redis.XMessage) bool { return m.ID == j1 })
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.Missing)
 }
