@@ -107,7 +107,13 @@ func scenarioCluster(ctx context.Context, e *env, c *contract, o options, rng *r
 	}
 	f.add("SIGKILL of a master", fmt.Sprintf("master %s of shard %d (shards %s) at %d results; replica %s promoted after %s; the old master restarted then, back as its replica %s after the kill",
 		fo.old, shard, ints(fo.shards), fo.atKill, fo.promoted, round(fo.promotedIn), round(fo.rejoinedIn)))
-	f.add("/readyz during the failover", strings.Join(fo.readyz, "; "))
+	var rz []string
+	for _, r := range fo.readyz {
+		rz = append(rz, fmt.Sprintf("%s 503 after %s, 200 again %s after the kill", r.name, fmtDur(r.down), fmtDur(r.up)))
+		f.expect(r.down >= 0 && r.up >= 0, "%s: /readyz did not say 503 while a master it reads was down and 200 once its replica took over (503 after %s, 200 after %s)",
+			r.name, fmtDur(r.down), fmtDur(r.up))
+	}
+	f.add("/readyz during the failover", strings.Join(rz, "; "))
 	var stalls []string
 	worst := time.Duration(-1)
 	for _, n := range fo.shards {
@@ -151,7 +157,14 @@ type failoverRun struct {
 	promotedIn    time.Duration
 	rejoinedIn    time.Duration         // kill to the old master back as a replica, in sync
 	stalls        map[int]time.Duration // per shard: kill to its first new result
-	readyz        []string
+	readyz        []readySeen
+}
+
+// readySeen is when a process's /readyz said 503 after a kill, and when
+// 200 again after the promotion (-1: never).
+type readySeen struct {
+	name     string
+	down, up time.Duration
 }
 
 // failover SIGKILLs the master of shard's keys, waits until its replica
@@ -182,7 +195,7 @@ func failover(ctx context.Context, w *clusterWorld, shard int, procs []*rtm) (fa
 	killedAt := time.Now()
 	stalls := make(chan map[int]time.Duration, 1)
 	go func() { stalls <- watchResume(ctx, w.rdb, w.shards, fo.shards, killedAt) }()
-	readyz := make(chan []string, 1)
+	readyz := make(chan []readySeen, 1)
 	promotedAt := make(chan time.Time, 1)
 	go func() { readyz <- watchReadyz(procs, killedAt, promotedAt) }()
 	promoted, err := w.cl.WaitPromoted(ctx, w.shards[shard].jobs, old)
@@ -238,11 +251,10 @@ func watchResume(ctx context.Context, rdb *redis.ClusterClient, keys []streamKey
 // watchReadyz polls each process's /readyz from the kill until it says 200
 // after the promotion (or 15 s after it), and says when it went 503 and
 // when it was 200 again.
-func watchReadyz(procs []*rtm, killedAt time.Time, promotedAt <-chan time.Time) []string {
-	type seen struct{ down, up time.Duration }
-	st := make([]seen, len(procs))
-	for i := range st {
-		st[i] = seen{-1, -1}
+func watchReadyz(procs []*rtm, killedAt time.Time, promotedAt <-chan time.Time) []readySeen {
+	st := make([]readySeen, len(procs))
+	for i, p := range procs {
+		st[i] = readySeen{p.name, -1, -1}
 	}
 	var promoted time.Time
 	for {
@@ -275,11 +287,7 @@ func watchReadyz(procs []*rtm, killedAt time.Time, promotedAt <-chan time.Time) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	out := make([]string, len(procs))
-	for i, p := range procs {
-		out[i] = fmt.Sprintf("%s 503 after %s, 200 again %s after the kill", p.name, fmtDur(st[i].down), fmtDur(st[i].up))
-	}
-	return out
+	return st
 }
 
 // finishCluster waits until every shard is drained, checks every shard's
