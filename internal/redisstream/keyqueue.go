@@ -133,9 +133,31 @@ func (q *keyQueue) pushFront(d *Delivery) {
 }
 
 // retry marks d as waiting for its retry backoff: it keeps its key, but an
-// older entry of the key that arrives meanwhile goes first (add).
+// older entry of the key goes first: one that arrives meanwhile (add), or
+// one that arrived while d was being handled and waits behind it (here).
+// Without the second, a newer job that fails because an older one (claimed
+// from a dead consumer) owns its game kept the key through all its retries
+// while the older one waited behind it, and ran out of deliveries.
 func (q *keyQueue) retry(d *Delivery) {
 	d.retrying = true
+	if d.key == "" || q.busy[d.key] != d {
+		return
+	}
+	w := q.waiting[d.key]
+	if len(w) == 0 || !idLess(w[0].id, d.id) {
+		return
+	}
+	older := w[0]
+	if len(w) == 1 {
+		delete(q.waiting, d.key)
+	} else {
+		q.waiting[d.key] = w[1:]
+	}
+	q.busy[d.key] = older
+	if !older.retrying {
+		q.ready = append(q.ready, older)
+	}
+	q.queue(d)
 }
 
 // retried puts d back after its backoff, at the front, if it still holds
