@@ -62,6 +62,22 @@ func (q *keyQueue) queue(d *Delivery) {
 	q.waiting[d.key] = w
 }
 
+// unqueue takes d out of its key's queue, if it is there.
+func (q *keyQueue) unqueue(d *Delivery) {
+	w := q.waiting[d.key]
+	for i, x := range w {
+		if x == d {
+			w = append(w[:i], w[i+1:]...)
+			break
+		}
+	}
+	if len(w) == 0 {
+		delete(q.waiting, d.key)
+	} else {
+		q.waiting[d.key] = w
+	}
+}
+
 // idLess orders stream entry ids ("ms-seq") numerically.
 func idLess(a, b string) bool {
 	am, as, _ := strings.Cut(a, "-")
@@ -176,7 +192,13 @@ func (q *keyQueue) finish(d *Delivery) {
 		return
 	}
 	q.drop(d)
-	if d.key == "" || q.busy[d.key] != d {
+	if d.key == "" {
+		return
+	}
+	if q.busy[d.key] != d {
+		// A retrying entry that lost its key to an older one (add, retry)
+		// waits in the key's queue: it must not get the key later.
+		q.unqueue(d)
 		return
 	}
 	w := q.waiting[d.key]
