@@ -106,7 +106,7 @@ RESILIENCE_FLAGS ?=
 RESILIENCE_BIN ?= bin/resilience
 
 .PHONY: test-resilience
-test-resilience: ## kill -9, Redis restarts, replicas, poison flood, credentials: the built binaries vs a private redis-server (cmd/rtchaos, ~2 min)
+test-resilience: ## kill -9, Redis restarts, replicas, poison flood, credentials, a Redis Cluster failover: the built binaries vs private redis-servers (cmd/rtchaos, ~2 min)
 	@scripts/ensure-redis.sh
 	$(GO) build -o $(RESILIENCE_BIN)/ ./cmd/rtmanager ./cmd/rtmanagerctl ./cmd/rtchaos
 	$(RESILIENCE_BIN)/rtchaos --bin-dir $(RESILIENCE_BIN) $(RESILIENCE_FLAGS)

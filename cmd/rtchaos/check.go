@@ -25,6 +25,17 @@ const (
 	group         = "rtmanager"
 )
 
+// streamKeys are the keys of one shard's job, result and dead-letter
+// streams. Entry ids are unique per stream only, so a check keys jobs and
+// results by their stream.
+type streamKeys struct {
+	jobs, results, dead string
+}
+
+// plainKeys are the keys of a single Redis with one shard: the channels'
+// addresses.
+var plainKeys = streamKeys{jobs: jobsStream, results: resultsStream, dead: deadStream}
+
 // contract reads streams through the contract.
 type contract struct {
 	doc     *api.Document
@@ -148,18 +159,19 @@ func (r *checkReport) problem(format string, a ...any) {
 	}
 }
 
-// check reads the job, result and dead-letter streams. needsResult says
-// whether a job entry must be answered with a result (nil: every job).
-func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsResult func(redis.XMessage) bool) (*checkReport, error) {
-	jobs, err := readAll(ctx, rdb, jobsStream, 500)
+// check reads the job, result and dead-letter streams of one shard (k).
+// needsResult says whether a job entry must be answered with a result
+// (nil: every job).
+func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, k streamKeys, needsResult func(redis.XMessage) bool) (*checkReport, error) {
+	jobs, err := readAll(ctx, rdb, k.jobs, 500)
 	if err != nil {
 		return nil, err
 	}
-	results, err := readAll(ctx, rdb, resultsStream, 2000)
+	results, err := readAll(ctx, rdb, k.results, 2000)
 	if err != nil {
 		return nil, err
 	}
-	dead, err := readAll(ctx, rdb, deadStream, 100)
+	dead, err := readAll(ctx, rdb, k.dead, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -178,12 +190,12 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 		id := vals["job_id"]
 		if len(r.results[id]) > 0 {
 			r.Duplicates++
-			r.problem("job %s answered again by result %s", id, m.ID)
+			r.problem("job %s answered again by result %s of %s", id, m.ID, k.results)
 		}
 		r.results[id] = append(r.results[id], vals)
 		if _, ok := jobByID[id]; !ok {
 			r.Unknown++
-			r.problem("result %s answers %q, no entry of %s", m.ID, id, jobsStream)
+			r.problem("result %s answers %q, no entry of %s", m.ID, id, k.jobs)
 		}
 		r.Outcomes[outcomeKey(vals)]++
 	}
@@ -203,7 +215,7 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 		j, ok := jobByID[orig]
 		if !ok {
 			r.BadCopies++
-			r.problem("dead letter %s names %q, no entry of %s", m.ID, orig, jobsStream)
+			r.problem("dead letter %s names %q, no entry of %s", m.ID, orig, k.jobs)
 			continue
 		}
 		if !carriesFields(dl, strValues(j.Values)) {
@@ -214,7 +226,7 @@ func (c *contract) check(ctx context.Context, rdb redis.UniversalClient, needsRe
 	for _, j := range jobs {
 		if (needsResult == nil || needsResult(j)) && len(r.results[j.ID]) == 0 {
 			r.Missing++
-			r.problem("job %s has no result", j.ID)
+			r.problem("job %s of %s has no result", j.ID, k.jobs)
 		}
 	}
 	return r, nil
@@ -291,9 +303,9 @@ type groupState struct {
 	StreamExists bool
 }
 
-func readGroup(ctx context.Context, rdb redis.UniversalClient) (groupState, error) {
+func readGroup(ctx context.Context, rdb redis.UniversalClient, jobs string) (groupState, error) {
 	gs := groupState{PerConsumer: map[string]int64{}}
-	info, err := rdb.XInfoStream(ctx, jobsStream).Result()
+	info, err := rdb.XInfoStream(ctx, jobs).Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "no such key") {
 			return gs, nil
@@ -302,7 +314,7 @@ func readGroup(ctx context.Context, rdb redis.UniversalClient) (groupState, erro
 	}
 	gs.StreamExists = true
 	gs.LastEntry = info.LastGeneratedID
-	groups, err := rdb.XInfoGroups(ctx, jobsStream).Result()
+	groups, err := rdb.XInfoGroups(ctx, jobs).Result()
 	if err != nil {
 		return gs, err
 	}
@@ -312,7 +324,7 @@ func readGroup(ctx context.Context, rdb redis.UniversalClient) (groupState, erro
 			gs.LastDeliv = g.LastDeliveredID
 		}
 	}
-	cs, err := rdb.XInfoConsumers(ctx, jobsStream, group).Result()
+	cs, err := rdb.XInfoConsumers(ctx, jobs, group).Result()
 	if err == nil {
 		for _, c := range cs {
 			gs.PerConsumer[c.Name] = c.Pending
@@ -328,34 +340,40 @@ func (g groupState) drained() bool {
 }
 
 // waitDrained waits until the group has delivered and acknowledged every
-// entry of the job stream, or timeout passes.
-func waitDrained(ctx context.Context, rdb redis.UniversalClient, timeout time.Duration) (time.Duration, error) {
+// entry of each job stream (one per shard), or timeout passes.
+func waitDrained(ctx context.Context, rdb redis.UniversalClient, jobs []string, timeout time.Duration) (time.Duration, error) {
 	t0 := time.Now()
 	deadline := t0.Add(timeout)
-	var last groupState
-	for time.Now().Before(deadline) {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		gs, err := readGroup(ctx, rdb)
-		if err == nil {
-			last = gs
-			if gs.drained() {
-				return time.Since(t0), nil
+	for _, key := range jobs {
+		var last groupState
+		for {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
 			}
+			gs, err := readGroup(ctx, rdb, key)
+			if err == nil {
+				last = gs
+				if gs.drained() {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("group of %s not drained within %s: pending %d, last delivered %s, last entry %s",
+					key, timeout, last.Pending, last.LastDeliv, last.LastEntry)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("group not drained within %s: pending %d, last delivered %s, last entry %s",
-		timeout, last.Pending, last.LastDeliv, last.LastEntry)
+	return time.Since(t0), nil
 }
 
-// gamesStopped counts the games whose runtime record says stopped.
-func gamesStopped(ctx context.Context, rdb redis.UniversalClient, games []string) (int, []string, error) {
+// gamesStopped counts the games whose runtime record (at recordKey(game))
+// says stopped.
+func gamesStopped(ctx context.Context, rdb redis.UniversalClient, games []string, recordKey func(string) string) (int, []string, error) {
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(games))
 	for i, g := range games {
-		cmds[i] = pipe.HGet(ctx, "rtmanager:runtime:{"+g+"}", "status")
+		cmds[i] = pipe.HGet(ctx, recordKey(g), "status")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return 0, nil, err
@@ -373,3 +391,36 @@ func gamesStopped(ctx context.Context, rdb redis.UniversalClient, games []string
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// checkShards checks every shard on its own (a job is answered on its own
+// shard's result stream; entry ids repeat across streams, so a job is known
+// by its shard and its id) and sums the reports; the per-shard reports
+// come back too, in the order of shards.
+func (c *contract) checkShards(ctx context.Context, rdb redis.UniversalClient, shards []streamKeys) (*checkReport, []*checkReport, error) {
+	sum := &checkReport{Outcomes: map[string]int{}}
+	per := make([]*checkReport, len(shards))
+	for n, k := range shards {
+		r, err := c.check(ctx, rdb, k, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("shard %d: %w", n, err)
+		}
+		per[n] = r
+		sum.Jobs += r.Jobs
+		sum.Results += r.Results
+		sum.Answered += r.Answered
+		sum.Duplicates += r.Duplicates
+		sum.Missing += r.Missing
+		sum.Unknown += r.Unknown
+		sum.DeadLetters += r.DeadLetters
+		sum.DeadDups += r.DeadDups
+		sum.ContractFails += r.ContractFails
+		sum.BadCopies += r.BadCopies
+		for o, v := range r.Outcomes {
+			sum.Outcomes[o] += v
+		}
+		for _, x := range r.Examples {
+			sum.problem("shard %d: %s", n, x)
+		}
+	}
+	return sum, per, nil
+}

@@ -44,7 +44,7 @@ func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
 	add(deadStream, "dead_reason", "invalid", "dead_error", "x", "original_id", j4, "delivery_count", "1",
 		"dead_at_ms", "1", "game_id", "g 4", "reason", "holiday")
 
-	rep, err := c.check(ctx, rdb, nil)
+	rep, err := c.check(ctx, rdb, plainKeys, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 4, rep.Jobs)
 	assert.Equal(t, 1, rep.Duplicates)
@@ -54,7 +54,7 @@ func TestCheckFindsEveryBrokenGuarantee(t *testing.T) {
 	assert.Equal(t, 1, rep.BadCopies)
 	assert.False(t, rep.ok())
 
-	rep, err = c.check(ctx, rdb, func(m redis.XMessage) bool { return m.ID == j1 })
+	rep, err = c.check(ctx, rdb, plainKeys, func(m redis.XMessage) bool { return m.ID == j1 })
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.Missing)
 }
@@ -94,4 +94,46 @@ func TestPoisonKinds(t *testing.T) {
 		assert.Zero(t, len(p.fields)%2, p.kind)
 	}
 	assert.Len(t, kinds, poisonKinds)
+}
+
+// Entry ids are unique per stream only: the same id in two shards is two
+// jobs, each answered on its own shard's result stream, and a result on
+// another shard's stream answers nothing there.
+func TestCheckShardsKeysJobsByShard(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := srv.Client()
+	defer rdb.Close()
+	ctx := context.Background()
+	c, err := loadContract()
+	require.NoError(t, err)
+	shards := []streamKeys{
+		{jobs: "runtime:{rt-0}:stop_jobs", results: "runtime:{rt-0}:job_results", dead: "runtime:{rt-0}:stop_jobs:dead"},
+		{jobs: "runtime:{rt-1}:stop_jobs", results: "runtime:{rt-1}:job_results", dead: "runtime:{rt-1}:stop_jobs:dead"},
+	}
+	add := func(stream, id string, fields ...string) {
+		require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: id, Values: fields}).Err())
+	}
+	for _, k := range shards {
+		add(k.jobs, "5-1", "game_id", "g", "reason", "game_finished")
+		add(k.results, "*", result("5-1", "g")...)
+	}
+	rep, per, err := c.checkShards(ctx, rdb, shards)
+	require.NoError(t, err)
+	assert.True(t, rep.ok(), "%v", rep.Examples)
+	assert.Equal(t, 2, rep.Jobs)
+	assert.Equal(t, 2, rep.Answered)
+	assert.Len(t, per, 2)
+
+	// Shard 1's job 6-1 answered on shard 0's stream: missing in shard 1,
+	// unknown in shard 0.
+	add(shards[1].jobs, "6-1", "game_id", "h", "reason", "game_finished")
+	add(shards[0].results, "*", result("6-1", "h")...)
+	rep, per, err = c.checkShards(ctx, rdb, shards)
+	require.NoError(t, err)
+	assert.False(t, rep.ok())
+	assert.Equal(t, 1, rep.Missing)
+	assert.Equal(t, 1, rep.Unknown)
+	assert.Equal(t, 1, per[0].Unknown)
+	assert.Equal(t, 1, per[1].Missing)
+	assert.Zero(t, rep.Duplicates)
 }

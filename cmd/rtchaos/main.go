@@ -42,7 +42,7 @@ type options struct {
 	timeout   time.Duration
 }
 
-var allScenarios = []string{"kill", "redis", "replicas", "poison", "credentials", "starts"}
+var allScenarios = []string{"kill", "redis", "replicas", "poison", "credentials", "starts", "cluster"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -179,6 +179,7 @@ var scenarios = map[string]func(context.Context, *env, *contract, options, *rand
 	"poison":      scenarioPoison,
 	"credentials": scenarioCredentials,
 	"starts":      scenarioStarts,
+	"cluster":     scenarioCluster,
 }
 
 // figures is what a scenario reports, in order, and the guarantees it saw

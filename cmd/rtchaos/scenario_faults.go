@@ -24,12 +24,12 @@ func claimBound(o options) time.Duration { return o.claimIdle + o.claimIdle/3 + 
 // finish checks the streams and the games at the end of a fault scenario
 // and reports the common figures.
 func finish(ctx context.Context, c *contract, w *world, f *figures, prod prodStats) *checkReport {
-	drainedIn, err := waitDrained(ctx, w.rdb, 2*time.Minute)
+	drainedIn, err := waitDrained(ctx, w.rdb, []string{jobsStream}, 2*time.Minute)
 	if err != nil {
 		f.fail("%v", err)
 	}
 	f.add("drained after producer", round(drainedIn))
-	rep, err := c.check(ctx, w.rdb, nil)
+	rep, err := c.check(ctx, w.rdb, plainKeys, nil)
 	if err != nil {
 		f.fail("checker: %v", err)
 		return nil
@@ -60,7 +60,7 @@ func finish(ctx context.Context, c *contract, w *world, f *figures, prod prodSta
 	f.add("outcomes", rep.outcomes())
 	f.expect(lost == 0, "%d acknowledged XADDs are not on the job stream", lost)
 	f.expect(rep.ok(), "stream check failed: %s", strings.Join(rep.Examples, "; "))
-	stopped, not, err := gamesStopped(ctx, w.rdb, w.games)
+	stopped, not, err := gamesStopped(ctx, w.rdb, w.games, w.store.RecordKey)
 	if err != nil {
 		f.fail("read game records: %v", err)
 	}
@@ -108,7 +108,7 @@ func scenarioKill(ctx context.Context, e *env, c *contract, o options, rng *rand
 		dead := p.name
 		p.kill()
 		killedAt := time.Now()
-		gs, _ := readGroup(ctx, w.rdb)
+		gs, _ := readGroup(ctx, w.rdb, jobsStream)
 		atKill = append(atKill, fmt.Sprintf("%d results/%d pending", w.resultsLen(ctx), gs.PerConsumer[dead]))
 		np, ready, err := e.startReady(fmt.Sprintf("kill-%d", i), w.url, flags...)
 		if err != nil {
@@ -118,7 +118,7 @@ func scenarioKill(ctx context.Context, e *env, c *contract, o options, rng *rand
 		readies = append(readies, ready)
 		p = np
 		go func() {
-			took, err := waitConsumerEmpty(ctx, w.rdb, dead, killedAt, time.Minute)
+			took, err := waitConsumerEmpty(ctx, w.rdb, []string{jobsStream}, dead, killedAt, time.Minute)
 			recs <- recovery{took, err}
 		}()
 	}
@@ -323,12 +323,12 @@ func scenarioReplicas(ctx context.Context, e *env, c *contract, o options, rng *
 		f.fail("%v", err)
 	}
 	victimMetrics, _ := victim.metrics()
-	gs, _ := readGroup(ctx, w.rdb)
+	gs, _ := readGroup(ctx, w.rdb, jobsStream)
 	orphans := gs.PerConsumer[victim.name]
 	atKill := w.resultsLen(ctx)
 	victim.kill()
 	killedAt := time.Now()
-	took, err := waitConsumerEmpty(ctx, w.rdb, victim.name, killedAt, time.Minute)
+	took, err := waitConsumerEmpty(ctx, w.rdb, []string{jobsStream}, victim.name, killedAt, time.Minute)
 	bound := claimBound(o)
 	if err != nil {
 		f.fail("%v", err)

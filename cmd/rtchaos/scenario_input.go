@@ -128,10 +128,10 @@ func flood(ctx context.Context, e *env, c *contract, o options, rng *rand.Rand, 
 		return nil, err
 	}
 	defer p.kill()
-	if _, err := waitDrained(ctx, w.rdb, 2*time.Minute); err != nil {
+	if _, err := waitDrained(ctx, w.rdb, []string{jobsStream}, 2*time.Minute); err != nil {
 		return nil, err
 	}
-	rep, err := c.check(ctx, w.rdb, func(m redis.XMessage) bool {
+	rep, err := c.check(ctx, w.rdb, plainKeys, func(m redis.XMessage) bool {
 		pz := byID[m.ID]
 		return pz == nil || pz.wantResult
 	})
@@ -408,7 +408,7 @@ func scenarioCredentials(ctx context.Context, e *env, c *contract, o options, _ 
 	f.expect(!strings.Contains(all, pass), "the password appears in the output")
 	f.expect(!strings.Contains(all, wrongPass), "the wrong password appears in the output")
 
-	rep, err := c.check(ctx, w.rdb, nil)
+	rep, err := c.check(ctx, w.rdb, plainKeys, nil)
 	if err != nil {
 		f.fail("checker: %v", err)
 		return

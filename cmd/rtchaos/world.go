@@ -21,6 +21,7 @@ type world struct {
 	srv   *testredis.Server
 	rdb   *redis.Client
 	url   string // what rtmanager and rtmanagerctl are given
+	store *runtimestore.Store
 	games []string
 }
 
@@ -47,7 +48,8 @@ func newWorld(ctx context.Context, games int, args []string, user, pass string) 
 }
 
 func (w *world) register(ctx context.Context, n int) error {
-	svc, err := stopruntime.New(runtimestore.New(w.rdb, runtimestore.Options{}),
+	w.store = runtimestore.New(w.rdb, runtimestore.Options{})
+	svc, err := stopruntime.New(w.store,
 		map[string]stopruntime.Driver{stopruntime.RuntimeNone: none.Driver{}}, stopruntime.Options{})
 	if err != nil {
 		return err
@@ -153,30 +155,39 @@ func produce(ctx context.Context, rdb redis.UniversalClient, entries [][]string,
 	return st, nil
 }
 
-// waitConsumerEmpty waits until consumer has nothing pending (its entries
-// were acknowledged or claimed by another consumer); it returns the time
-// since from.
-func waitConsumerEmpty(ctx context.Context, rdb redis.UniversalClient, consumer string, from time.Time, timeout time.Duration) (time.Duration, error) {
+// waitConsumerEmpty waits until consumer has nothing pending on any of the
+// job streams (its entries were acknowledged or claimed by another
+// consumer); it returns the time since from.
+func waitConsumerEmpty(ctx context.Context, rdb redis.UniversalClient, jobs []string, consumer string, from time.Time, timeout time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		cs, err := rdb.XInfoConsumers(ctx, jobsStream, group).Result()
-		if err == nil {
-			left := int64(0)
-			for _, c := range cs {
-				if c.Name == consumer {
-					left = c.Pending
-				}
-			}
-			if left == 0 {
-				return time.Since(from), nil
-			}
+		left, err := consumerPending(ctx, rdb, jobs, consumer)
+		if err == nil && left == 0 {
+			return time.Since(from), nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("consumer %s still has pending entries after %s", consumer, timeout)
+}
+
+// consumerPending is what consumer has pending on the job streams.
+func consumerPending(ctx context.Context, rdb redis.UniversalClient, jobs []string, consumer string) (int64, error) {
+	var left int64
+	for _, key := range jobs {
+		cs, err := rdb.XInfoConsumers(ctx, key, group).Result()
+		if err != nil {
+			return 0, fmt.Errorf("consumers of %s: %w", key, err)
+		}
+		for _, c := range cs {
+			if c.Name == consumer {
+				left += c.Pending
+			}
+		}
+	}
+	return left, nil
 }
 
 // catchUp waits until every job on the stream now has its result (each job

@@ -62,6 +62,22 @@ func (q *keyQueue) queue(d *Delivery) {
 	q.waiting[d.key] = w
 }
 
+// unqueue takes d out of its key's queue, if it is there.
+func (q *keyQueue) unqueue(d *Delivery) {
+	w := q.waiting[d.key]
+	for i, x := range w {
+		if x == d {
+			w = append(w[:i], w[i+1:]...)
+			break
+		}
+	}
+	if len(w) == 0 {
+		delete(q.waiting, d.key)
+	} else {
+		q.waiting[d.key] = w
+	}
+}
+
 // idLess orders stream entry ids ("ms-seq") numerically.
 func idLess(a, b string) bool {
 	am, as, _ := strings.Cut(a, "-")
@@ -133,9 +149,31 @@ func (q *keyQueue) pushFront(d *Delivery) {
 }
 
 // retry marks d as waiting for its retry backoff: it keeps its key, but an
-// older entry of the key that arrives meanwhile goes first (add).
+// older entry of the key goes first: one that arrives meanwhile (add), or
+// one that arrived while d was being handled and waits behind it (here).
+// Without the second, a newer job that fails because an older one (claimed
+// from a dead consumer) owns its game kept the key through all its retries
+// while the older one waited behind it, and ran out of deliveries.
 func (q *keyQueue) retry(d *Delivery) {
 	d.retrying = true
+	if d.key == "" || q.busy[d.key] != d {
+		return
+	}
+	w := q.waiting[d.key]
+	if len(w) == 0 || !idLess(w[0].id, d.id) {
+		return
+	}
+	older := w[0]
+	if len(w) == 1 {
+		delete(q.waiting, d.key)
+	} else {
+		q.waiting[d.key] = w[1:]
+	}
+	q.busy[d.key] = older
+	if !older.retrying {
+		q.ready = append(q.ready, older)
+	}
+	q.queue(d)
 }
 
 // retried puts d back after its backoff, at the front, if it still holds
@@ -154,7 +192,13 @@ func (q *keyQueue) finish(d *Delivery) {
 		return
 	}
 	q.drop(d)
-	if d.key == "" || q.busy[d.key] != d {
+	if d.key == "" {
+		return
+	}
+	if q.busy[d.key] != d {
+		// A retrying entry that lost its key to an older one (add, retry)
+		// waits in the key's queue: it must not get the key later.
+		q.unqueue(d)
 		return
 	}
 	w := q.waiting[d.key]

@@ -230,6 +230,54 @@ func TestKeyQueue(t *testing.T) {
 			},
 		},
 		{
+			name: "an older entry waiting behind the key's holder takes the key when the holder goes to retry",
+			steps: func(r *queueRun) {
+				r.add("5-0:a", "6-0:a")
+				r.take(1)
+				r.add("3-0:a")
+				r.freeWorker("5-0")
+				r.q.retry(r.d("5-0"))
+			},
+			want: queueState{
+				ready:   []string{"3-0"},
+				waiting: map[string][]string{"a": {"5-0", "6-0"}},
+				busy:    map[string]string{"a": "3-0"},
+				held:    []string{"3-0", "5-0", "6-0"},
+			},
+		},
+		{
+			name: "finish of a retrying entry that lost its key takes it out of the key's queue",
+			steps: func(r *queueRun) {
+				r.add("5-0:a", "6-0:a")
+				r.take(1)
+				r.add("3-0:a")
+				r.freeWorker("5-0")
+				r.q.retry(r.d("5-0"))
+				r.q.finish(r.d("5-0")) // acknowledged elsewhere, or shutting down
+				r.take(1)
+				r.done("3-0")
+			},
+			want: queueState{
+				ready: []string{"6-0"},
+				busy:  map[string]string{"a": "6-0"},
+				held:  []string{"6-0"},
+			},
+		},
+		{
+			name: "a holder going to retry keeps its key against newer waiting entries",
+			steps: func(r *queueRun) {
+				r.add("5-0:a", "6-0:a")
+				r.take(1)
+				r.freeWorker("5-0")
+				r.q.retry(r.d("5-0"))
+			},
+			want: queueState{
+				waiting: map[string][]string{"a": {"6-0"}},
+				busy:    map[string]string{"a": "5-0"},
+				held:    []string{"5-0", "6-0"},
+			},
+		},
+		{
 			name: "a retrying entry given the key waits for its backoff",
 			steps: func(r *queueRun) {
 				r.add("5-0:a")
