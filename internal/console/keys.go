@@ -65,13 +65,13 @@ func newKeys(doc *api.Document, group string, layout api.Layout, store *runtimes
 		// The zero Layout: the plain keys, one shard.
 		k.layout = api.Layout{Shards: 1}
 	}
-	results, err := channelAt(doc, runtimejobs.JobResultsChannelPath)
-	if err != nil {
-		return keys{}, err
+	results, ok := doc.ChannelByAddress(runtimejobs.JobResultsChannelPath)
+	if !ok {
+		return keys{}, fmt.Errorf("the contract has no channel at %s", runtimejobs.JobResultsChannelPath)
 	}
-	events, err := channelAt(doc, runtimejobs.RuntimeEventsChannelPath)
-	if err != nil {
-		return keys{}, err
+	events, ok := doc.ChannelByAddress(runtimejobs.RuntimeEventsChannelPath)
+	if !ok {
+		return keys{}, fmt.Errorf("the contract has no channel at %s", runtimejobs.RuntimeEventsChannelPath)
 	}
 	k.results, k.events = k.layout.Keys(results), k.layout.Keys(events)
 	if len(k.opLogs) != len(k.results) {
@@ -125,16 +125,6 @@ func newKeys(doc *api.Document, group string, layout api.Layout, store *runtimes
 	// Stop jobs first: they are the older, busier stream.
 	sort.Slice(k.streams, func(i, j int) bool { return k.streams[i].Name > k.streams[j].Name })
 	return k, nil
-}
-
-// channelAt is the contract's channel with address addr.
-func channelAt(doc *api.Document, addr string) (*api.Channel, error) {
-	for _, ch := range doc.Channels {
-		if ch.Address == addr {
-			return ch, nil
-		}
-	}
-	return nil, fmt.Errorf("the contract has no channel at %s", addr)
 }
 
 // shards is S: how many keys each channel has.

@@ -49,8 +49,9 @@ func newSharded(t *testing.T, opts Options) *sharded {
 		ch   **api.Channel
 		addr string
 	}{{&s.stop, runtimejobs.StopJobsChannelPath}, {&s.stopDead, runtimejobs.StopJobsDeadChannelPath}, {&s.results, runtimejobs.JobResultsChannelPath}} {
-		*x.ch, err = channelAt(doc, x.addr)
-		require.NoError(t, err)
+		var ok bool
+		*x.ch, ok = doc.ChannelByAddress(x.addr)
+		require.True(t, ok, x.addr)
 	}
 	return s
 }
@@ -348,4 +349,9 @@ var (
 	regexpLive   = regexp.MustCompile(`data-live="([^"]+)"`)
 	regexpDataID = regexp.MustCompile(`data-id="([^"]+)"`)
 	regexpOlder  = regexp.MustCompile(`href="(/dead\?[^"]+)" id="older"`)
+)
+
+var (
+	regexpGame = regexp.MustCompile(`<td><a href="/games/([^"]+)">`)
+	regexpNext = regexp.MustCompile(`href="(/games\?[^"]+)" id="next"`)
 )
