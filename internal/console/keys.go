@@ -30,6 +30,9 @@ type jobStream struct {
 	// Jobs and Dead name the stream and its dead letters on the pages: the
 	// key, or in a sharded layout the sharded address with {shard}.
 	Jobs, Dead string
+	// Address is the channel's address: the stream label of rtmanager's
+	// metrics, whatever the shard count.
+	Address string
 	// JobKeys and DeadKeys are the keys of every shard, shard 0 first.
 	JobKeys, DeadKeys []string
 	Group             string
@@ -111,7 +114,7 @@ func newKeys(doc *api.Document, group string, layout api.Layout, store *runtimes
 		}
 		s := jobStream{
 			Name: ch.Key, Operation: strings.TrimSuffix(ch.Key, "Jobs"),
-			Jobs: ch.Address, Dead: dead.Address, Group: g,
+			Jobs: ch.Address, Dead: dead.Address, Group: g, Address: ch.Address,
 			JobKeys: k.layout.Keys(ch), DeadKeys: k.layout.Keys(dead),
 		}
 		if k.layout.Sharded {

@@ -61,7 +61,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range c.keys.streams {
 		v := c.readStream(r.Context(), s)
-		v.Rates = c.rates.view(s.Operation, s.Jobs)
+		v.Rates = c.rates.view(s.Operation, s.Address)
 		page.Streams = append(page.Streams, v)
 	}
 	c.render(w, r, http.StatusOK, "overview", page)

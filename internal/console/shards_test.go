@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/gen/runtimejobs"
+	"galaxy/rtmanager/internal/metrics"
 	"galaxy/rtmanager/internal/redisstream"
 	"galaxy/rtmanager/internal/runtimestore"
 	"galaxy/rtmanager/internal/stopruntime"
@@ -355,3 +357,22 @@ var (
 	regexpGame = regexp.MustCompile(`<td><a href="/games/([^"]+)">`)
 	regexpNext = regexp.MustCompile(`href="(/games\?[^"]+)" id="next"`)
 )
+
+// The rates come from the process's counters, whose stream label is the
+// channel's address with any number of shards.
+func TestShardedOverviewShowsDeadLetterRates(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	s := newSharded(t, Options{Metrics: reg})
+	t0 := time.Now()
+	s.c.rates.mu.Lock()
+	s.c.rates.ring = nil
+	s.c.rates.mu.Unlock()
+	s.c.rates.take(t0)
+	for i := 0; i < 3; i++ {
+		m.DeadLettered(runtimejobs.StopJobsChannelPath, "invalid")
+	}
+	s.c.rates.take(t0.Add(time.Minute))
+	_, body := s.get("/")
+	assert.Contains(t, body, `<tr><th>dead letters per minute (newest first)</th><td>3</td></tr>`)
+}
