@@ -17,7 +17,8 @@ var jobRef = regexp.MustCompile(`^([0-9]+/)?[0-9]+-[0-9]+$`)
 type jobsPage struct {
 	Filter   resultFilter
 	Results  []resultView
-	Scanned  int
+	Scanned  int // per shard
+	Shards   int
 	Shown    int
 	LiveURL  string
 	Outcomes []string
@@ -55,7 +56,8 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "jobs", jobsPage{
-		Filter: f, Results: res, Scanned: budget, Shown: resultsShow,
+		Filter: f, Results: res, Shown: resultsShow,
+		Scanned: perShardBudget(budget, resultsShow, c.keys.shards()), Shards: c.keys.shards(),
 		LiveURL:  liveURL(newest.String(), f),
 		Outcomes: []string{"success", "failure"}, Codes: errorCodes,
 	})

@@ -42,12 +42,12 @@ func (c *Console) timeline(w http.ResponseWriter, r *http.Request, ref string) {
 		c.render(w, r, http.StatusBadRequest, "error", "not a job id of this layout: "+ref)
 		return
 	}
-	evs, err := c.jobEvents(r.Context(), jobID, shards)
+	evs, scanned, err := c.jobEvents(r.Context(), jobID, shards)
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "read the job's timeline", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "timeline", timelinePage{JobID: jobID, Events: evs, Scanned: followScan, Found: len(evs) > 0})
+	c.render(w, r, http.StatusOK, "timeline", timelinePage{JobID: jobID, Events: evs, Scanned: scanned, Found: len(evs) > 0})
 }
 
 // timelineShards are the shards a timeline search reads: the one a
@@ -72,7 +72,8 @@ func (c *Console) timelineShards(ref string) ([]int, string, bool) {
 // followScan entries from its id on (bounded chunked walks, scan.go), on
 // the shards where the job was found (on each shard with a share of
 // followScan when it was found on none: its entry may be trimmed).
-func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]timelineEvent, error) {
+// It returns the events and how many entries of each stream it searched.
+func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]timelineEvent, int, error) {
 	p := c.rdb.Pipeline()
 	type perStream struct {
 		s       jobStream
@@ -96,7 +97,7 @@ func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]
 	for _, x := range ps {
 		key := x.s.JobKeys[x.n]
 		if err := x.entry.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", key, err)
+			return nil, 0, fmt.Errorf("read %s: %w", key, err)
 		}
 		if m := x.entry.Val(); len(m) == 1 {
 			found[x.n] = true
@@ -133,7 +134,7 @@ func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]
 		for _, s := range c.keys.streams {
 			dead, err := follow(s.DeadKeys[n], 1, func(m redis.XMessage) bool { return str(m.Values, redisstream.FieldOriginalID) == jobID })
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			for _, m := range dead {
 				dl := redisstream.ReadDeadLetter(m.Values)
@@ -144,7 +145,7 @@ func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]
 		// equal: up to one result per job stream.
 		results, err := follow(c.keys.results[n], len(c.keys.streams), func(m redis.XMessage) bool { return str(m.Values, "job_id") == jobID })
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, m := range results {
 			at, _ := strconv.ParseInt(str(m.Values, "completed_at_ms"), 10, 64)
@@ -152,7 +153,7 @@ func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]
 		}
 		ops, err := follow(c.keys.opLogs[n], 20, func(m redis.XMessage) bool { return str(m.Values, "source_ref") == jobID })
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		for _, m := range ops {
 			at, _ := strconv.ParseInt(str(m.Values, "finished_at_ms"), 10, 64)
@@ -160,7 +161,7 @@ func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]
 		}
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].AtMS < evs[j].AtMS })
-	return evs, nil
+	return evs, budget, nil
 }
 
 // fieldsOf lists an entry's fields by name.
