@@ -44,7 +44,7 @@ func TestClusterConsoleOnShards(t *testing.T) {
 	stop, _ := doc.ChannelByAddress(runtimejobs.StopJobsChannelPath)
 	stopDead, _ := doc.ChannelByAddress(runtimejobs.StopJobsDeadChannelPath)
 
-	// One job on every shard, delivered; 360 records, more than one page
+	// One job on every shard, delivered; 600 records, more than one page
 	// holds, so the list goes on from one master to the next.
 	games := gamesInShards(l, testShards)
 	masters := map[string]bool{}
@@ -60,7 +60,7 @@ func TestClusterConsoleOnShards(t *testing.T) {
 	require.Len(t, masters, 3, "the shards sit on every master")
 	st := runtimestore.New(cc, runtimestore.Options{Layout: l})
 	want := map[string]bool{}
-	for i := 0; i < 360; i++ {
+	for i := 0; i < 600; i++ {
 		g := fmt.Sprintf("game-%d", i)
 		want[g] = true
 		_, err := st.Register(ctx, stopruntime.Record{GameID: g, Status: "running", Runtime: "none"})
@@ -95,7 +95,7 @@ func TestClusterConsoleOnShards(t *testing.T) {
 		path = strings.ReplaceAll(next[1], "&amp;", "&")
 	}
 	assert.Equal(t, want, seen)
-	assert.GreaterOrEqual(t, pages, 3, "a page per master at least")
+	assert.GreaterOrEqual(t, pages, 2, "the list went on from one master to the next")
 
 	// A dead letter replayed onto its own shard's job stream.
 	g := games[5]
