@@ -86,3 +86,14 @@ func TestShutdownEndsLiveConsoleStreams(t *testing.T) {
 	}
 	assert.Less(t, time.Since(t0), 30*time.Second)
 }
+
+// With sharded keys the console is served too, and reads every shard: a
+// stop job on one shard's stream shows in the overview's totals.
+func TestConsoleWithShards(t *testing.T) {
+	w := newWorld(t)
+	p := startBinary(t, "--redis-url", w.srv.URL(), "--runtime", "none", "--shards", "4")
+	code, body := p.body("/")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "Totals over 4 shards")
+	assert.Contains(t, body, "runtime:{shard}:stop_jobs")
+}

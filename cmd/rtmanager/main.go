@@ -170,12 +170,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return b.Health()
 	}, timeout: time.Second}
 	var con *console.Console
-	if cfg.Console && cfg.HTTPAddr != "" && layout.Sharded {
-		// The console reads the plain keys only (docs/operations.md).
-		log.Warn("the operator console is not served with sharded keys (--shards > 1 or a Redis Cluster); use rtmanagerctl")
-	} else if cfg.Console && cfg.HTTPAddr != "" {
+	if cfg.Console && cfg.HTTPAddr != "" {
 		con, err = console.New(rdb, console.Options{
-			Contract: doc, Group: group, Token: cfg.ConsoleToken,
+			Contract: doc, Group: group, Layout: layout, Token: cfg.ConsoleToken,
 			Ready: rd.ready, Metrics: m.Totals(), Logger: log,
 		})
 		if err != nil {

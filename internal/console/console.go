@@ -31,6 +31,9 @@ type Options struct {
 	Group string
 	// KeyPrefix is runtimestore.Options.KeyPrefix; default "rtmanager:".
 	KeyPrefix string
+	// Layout is where the keys are (api.NewLayout), the broker's and the
+	// store's; the zero value is the plain keys of one shard.
+	Layout api.Layout
 	// Token, when set, allows replays to whoever presents it; empty keeps
 	// the console read-only.
 	Token string
@@ -70,7 +73,8 @@ func New(rdb redis.UniversalClient, opts Options) (*Console, error) {
 	if opts.Contract == nil {
 		return nil, errors.New("console: no contract")
 	}
-	k, err := newKeys(opts.Contract, opts.Group, runtimestore.New(rdb, runtimestore.Options{KeyPrefix: opts.KeyPrefix}))
+	store := runtimestore.New(rdb, runtimestore.Options{KeyPrefix: opts.KeyPrefix, Layout: opts.Layout})
+	k, err := newKeys(opts.Contract, opts.Group, opts.Layout, store)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

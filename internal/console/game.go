@@ -63,9 +63,10 @@ func (c *Console) game(w http.ResponseWriter, r *http.Request) {
 
 // readGame reads the record (HGETALL of one hash) and filters the latest
 // gameScan entries of the results, the operation log and the runtime
-// events, each a bounded chunked walk (scan.go).
+// events of the game's shard, each a bounded chunked walk (scan.go).
 func (c *Console) readGame(ctx context.Context, id string) (gamePage, error) {
 	page := gamePage{GameID: id, Scanned: gameScan}
+	n := c.keys.shardOf(id)
 	fields, err := c.rdb.HGetAll(ctx, c.keys.record(id)).Result()
 	if err != nil {
 		return page, fmt.Errorf("read the record: %w", err)
@@ -87,14 +88,14 @@ func (c *Console) readGame(ctx context.Context, id string) (gamePage, error) {
 		sc, err := c.scan(ctx, scan{stream: stream, backward: true, budget: gameScan, want: gameShow, match: ofGame})
 		return sc.matches, err
 	}
-	res, err := walk(c.keys.results)
+	res, err := walk(c.keys.results[n])
 	if err != nil {
 		return page, err
 	}
 	for _, m := range res {
-		page.Results = append(page.Results, toResult(m))
+		page.Results = append(page.Results, c.shardResult(n, m))
 	}
-	ops, err := walk(c.keys.operations)
+	ops, err := walk(c.keys.opLogs[n])
 	if err != nil {
 		return page, err
 	}
@@ -105,7 +106,7 @@ func (c *Console) readGame(ctx context.Context, id string) (gamePage, error) {
 		}
 		page.Operations = append(page.Operations, opView{ID: m.ID, Fields: fieldsOf(m.Values), Values: vals})
 	}
-	evs, err := walk(c.keys.events)
+	evs, err := walk(c.keys.events[n])
 	if err != nil {
 		return page, err
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,23 +41,40 @@ type gameRow struct {
 
 func (c *Console) games(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
-	cursor, err := strconv.ParseUint(r.URL.Query().Get("cursor"), 10, 64)
-	if err != nil && r.URL.Query().Get("cursor") != "" {
-		c.render(w, r, http.StatusBadRequest, "error", "cursor: want a number")
-		return
+	raw := r.URL.Query().Get("cursor")
+	var (
+		rows    []gameRow
+		next    string
+		scanned int
+		err     error
+	)
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		node, cur, ok := parseNodeCursor(raw)
+		if !ok {
+			c.render(w, r, http.StatusBadRequest, "error", "cursor: want <node>:<number>")
+			return
+		}
+		rows, next, scanned, err = c.scanClusterGames(r.Context(), cc, node, cur, status)
+	} else {
+		cur, perr := strconv.ParseUint(raw, 10, 64)
+		if perr != nil && raw != "" {
+			c.render(w, r, http.StatusBadRequest, "error", "cursor: want a number")
+			return
+		}
+		var n uint64
+		rows, n, scanned, err = c.scanGames(r.Context(), cur, status)
+		if n != 0 {
+			next = strconv.FormatUint(n, 10)
+		}
 	}
-	rows, next, scanned, err := c.scanGames(r.Context(), cursor, status)
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "read the games", err)
 		return
 	}
-	page := gamesPage{Status: status, Statuses: statuses, Games: rows, Scanned: scanned}
-	if next != 0 {
-		page.Cursor = strconv.FormatUint(next, 10)
-	}
-	c.render(w, r, http.StatusOK, "games", page)
+	c.render(w, r, http.StatusOK, "games", gamesPage{Status: status, Statuses: statuses, Games: rows, Scanned: scanned, Cursor: next})
 }
 
+// scanGames reads one page of the records of a single Redis from cursor.
 func (c *Console) scanGames(ctx context.Context, cursor uint64, status string) ([]gameRow, uint64, int, error) {
 	var keys []string
 	for i := 0; i < gamesScanCalls; i++ {
@@ -69,6 +88,65 @@ func (c *Console) scanGames(ctx context.Context, cursor uint64, status string) (
 			break
 		}
 	}
+	return c.readGames(ctx, keys, status), cursor, len(keys), nil
+}
+
+// scanClusterGames reads one page of the records of a Redis Cluster: SCAN
+// runs on one master at a time (masters in address order), the page's
+// cursor names the master and its SCAN cursor, and one page makes at most
+// gamesScanCalls SCAN calls over the masters. A failover between two pages
+// may change the masters, so a page may repeat or skip records then.
+func (c *Console) scanClusterGames(ctx context.Context, cc *redis.ClusterClient, node int, cursor uint64, status string) ([]gameRow, string, int, error) {
+	var mu sync.Mutex
+	byAddr := map[string]*redis.Client{}
+	if err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+		mu.Lock()
+		byAddr[m.Options().Addr] = m
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return nil, "", 0, fmt.Errorf("list the masters: %w", err)
+	}
+	addrs := make([]string, 0, len(byAddr))
+	for a := range byAddr {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	var keys []string
+	for i := 0; i < gamesScanCalls && node < len(addrs) && len(keys) < gamesShow; i++ {
+		ks, next, err := byAddr[addrs[node]].Scan(ctx, cursor, c.keys.recordPattern(), gamesScanCount).Result()
+		if err != nil {
+			return nil, "", 0, fmt.Errorf("scan the records on %s: %w", addrs[node], err)
+		}
+		keys = append(keys, ks...)
+		cursor = next
+		if cursor == 0 {
+			node++
+		}
+	}
+	next := ""
+	if node < len(addrs) {
+		next = strconv.Itoa(node) + ":" + strconv.FormatUint(cursor, 10)
+	}
+	return c.readGames(ctx, keys, status), next, len(keys), nil
+}
+
+// parseNodeCursor reads scanClusterGames's cursor, "<node>:<scan cursor>";
+// empty is the start.
+func parseNodeCursor(s string) (int, uint64, bool) {
+	if s == "" {
+		return 0, 0, true
+	}
+	ns, cs, ok := strings.Cut(s, ":")
+	n, err1 := strconv.Atoi(ns)
+	cur, err2 := strconv.ParseUint(cs, 10, 64)
+	return n, cur, ok && err1 == nil && err2 == nil && n >= 0
+}
+
+// readGames reads the record fields of the keys found, one pipelined
+// HMGET each (a Cluster pipeline goes to each key's master), and keeps the
+// records of this layout with the status wanted.
+func (c *Console) readGames(ctx context.Context, keys []string, status string) []gameRow {
 	p := c.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(keys))
 	for i, k := range keys {
@@ -92,5 +170,5 @@ func (c *Console) scanGames(ctx context.Context, cursor uint64, status string) (
 		rows = append(rows, row)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].GameID < rows[j].GameID })
-	return rows, cursor, len(keys), nil
+	return rows
 }

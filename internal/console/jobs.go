@@ -9,10 +9,16 @@ import (
 
 var entryID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 
+// isJobRef matches a job id, bare or with its shard (keys.shardRef).
+func isJobRef(q string) bool { return jobRef.MatchString(q) }
+
+var jobRef = regexp.MustCompile(`^([0-9]+/)?[0-9]+-[0-9]+$`)
+
 type jobsPage struct {
 	Filter   resultFilter
 	Results  []resultView
-	Scanned  int
+	Scanned  int // per shard
+	Shards   int
 	Shown    int
 	LiveURL  string
 	Outcomes []string
@@ -28,7 +34,7 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	switch {
 	case q == "":
-	case entryID.MatchString(q):
+	case isJobRef(q):
 		c.timeline(w, r, q)
 		return
 	case c.gameID.MatchString(q):
@@ -50,8 +56,9 @@ func (c *Console) jobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "jobs", jobsPage{
-		Filter: f, Results: res, Scanned: budget, Shown: resultsShow,
-		LiveURL:  liveURL(newest, f),
+		Filter: f, Results: res, Shown: resultsShow,
+		Scanned: perShardBudget(budget, resultsShow, c.keys.shards()), Shards: c.keys.shards(),
+		LiveURL:  liveURL(newest.String(), f),
 		Outcomes: []string{"success", "failure"}, Codes: errorCodes,
 	})
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"galaxy/rtmanager/api"
@@ -11,52 +12,94 @@ import (
 	"galaxy/rtmanager/internal/runtimestore"
 )
 
-// Every Redis key the console reads is named here and nowhere else, so a
-// change of key layout (Redis Cluster shards, whose keys share a hash tag)
-// is one file's change. Stream keys come from the contract (channel
-// addresses and their x-redis-stream extension); record and log keys from
-// runtimestore (RecordKey, OperationsKey) with Options.KeyPrefix.
+// Every Redis key the console reads is named here and nowhere else. Stream
+// keys come from the contract through the key layout (api.Layout: one key
+// per channel, or in a sharded layout one per shard, shard 0 first); record
+// and log keys from runtimestore with the same layout and
+// Options.KeyPrefix. A game's keys are those of its shard
+// (api.Layout.ShardOf).
 
 // jobStream is one job stream of the contract: a channel read through a
 // consumer group with a dead-letter channel.
 type jobStream struct {
 	// Name is the channel key (stopJobs), used in URLs.
 	Name string
-	// Title is the channel's operation word: stop or start (the
+	// Operation is the channel's operation word: stop or start (the
 	// operation label of rtmanager_job_results_total).
 	Operation string
-	Jobs      string // stream key
-	Dead      string // its dead-letter stream key
-	Group     string
+	// Jobs and Dead name the stream and its dead letters on the pages: the
+	// key, or in a sharded layout the sharded address with {shard}.
+	Jobs, Dead string
+	// Address is the channel's address: the stream label of rtmanager's
+	// metrics, whatever the shard count.
+	Address string
+	// JobKeys and DeadKeys are the keys of every shard, shard 0 first.
+	JobKeys, DeadKeys []string
+	Group             string
 }
 
-// replayPair is where Replay moves this stream's dead letters.
-func (s jobStream) replayPair() deadletters.Pair {
-	return deadletters.Pair{Dead: s.Dead, Jobs: s.Jobs}
+// replayPair is where Replay moves shard n's dead letters: the job stream
+// of the same shard, so a replay stays in one Cluster slot.
+func (s jobStream) replayPair(n int) deadletters.Pair {
+	return deadletters.Pair{Dead: s.DeadKeys[n], Jobs: s.JobKeys[n]}
 }
 
 // keys are the console's keys.
 type keys struct {
-	streams    []jobStream
-	results    string
-	events     string
+	layout  api.Layout
+	store   *runtimestore.Store
+	streams []jobStream
+	results []string
+	events  []string
+	opLogs  []string // the operation log of every shard
+	// operations is shard 0's operation log: the only one when not
+	// sharded.
 	operations string
-	// Record keys are recordHead + game id + recordTail.
-	recordHead, recordTail string
+	// A record key is recordHead [+ shard tag + recordMid] + game id +
+	// recordTail; the shard tag and recordMid only in a sharded layout.
+	recordHead, recordMid, recordTail string
 }
 
 // newKeys reads the job streams from the contract. group overrides the
 // contract's consumer group when set (rtmanager --group).
-func newKeys(doc *api.Document, group string, store *runtimestore.Store) (keys, error) {
-	// A game id never holds a NUL (the contract's pattern), so it splits
-	// the record key into what goes before and after the id.
-	head, tail, _ := strings.Cut(store.RecordKey("\x00"), "\x00")
-	k := keys{
-		results:    runtimejobs.JobResultsChannelPath,
-		events:     runtimejobs.RuntimeEventsChannelPath,
-		operations: store.OperationsKey(),
-		recordHead: head, recordTail: tail,
+func newKeys(doc *api.Document, group string, layout api.Layout, store *runtimestore.Store) (keys, error) {
+	k := keys{layout: layout, store: store, opLogs: store.OperationsKeys(), operations: store.OperationsKey()}
+	if layout.Shards < 1 {
+		// The zero Layout: the plain keys, one shard.
+		k.layout = api.Layout{Shards: 1}
 	}
+	results, ok := doc.ChannelByAddress(runtimejobs.JobResultsChannelPath)
+	if !ok {
+		return keys{}, fmt.Errorf("the contract has no channel at %s", runtimejobs.JobResultsChannelPath)
+	}
+	events, ok := doc.ChannelByAddress(runtimejobs.RuntimeEventsChannelPath)
+	if !ok {
+		return keys{}, fmt.Errorf("the contract has no channel at %s", runtimejobs.RuntimeEventsChannelPath)
+	}
+	k.results, k.events = k.layout.Keys(results), k.layout.Keys(events)
+	if len(k.opLogs) != len(k.results) {
+		return keys{}, fmt.Errorf("the store has %d operation logs for %d shards", len(k.opLogs), len(k.results))
+	}
+	// A game id never holds a NUL (the contract's pattern), so it splits
+	// the record key into what goes before and after the id; the shard's
+	// tag is cut out the same way.
+	tmpl := store.RecordKey("\x00")
+	if k.layout.Sharded {
+		tag := k.layout.HashTag(k.layout.ShardOf("\x00"))
+		head, rest, ok := strings.Cut(tmpl, tag)
+		if !ok {
+			return keys{}, fmt.Errorf("record key %q has no shard tag %s", tmpl, tag)
+		}
+		k.recordHead = head
+		tmpl = rest
+	}
+	mid, tail, _ := strings.Cut(tmpl, "\x00")
+	if k.layout.Sharded {
+		k.recordMid = mid
+	} else {
+		k.recordHead = mid
+	}
+	k.recordTail = tail
 	for _, ch := range doc.Channels {
 		if ch.Stream.DeadLetter == "" || ch.Stream.Group == "" {
 			continue
@@ -69,10 +112,15 @@ func newKeys(doc *api.Document, group string, store *runtimestore.Store) (keys, 
 		if group != "" {
 			g = group
 		}
-		k.streams = append(k.streams, jobStream{
+		s := jobStream{
 			Name: ch.Key, Operation: strings.TrimSuffix(ch.Key, "Jobs"),
-			Jobs: ch.Address, Dead: dead.Address, Group: g,
-		})
+			Jobs: ch.Address, Dead: dead.Address, Group: g, Address: ch.Address,
+			JobKeys: k.layout.Keys(ch), DeadKeys: k.layout.Keys(dead),
+		}
+		if k.layout.Sharded {
+			s.Jobs, s.Dead = ch.Stream.ShardedAddress, dead.Stream.ShardedAddress
+		}
+		k.streams = append(k.streams, s)
 	}
 	if len(k.streams) == 0 {
 		return keys{}, fmt.Errorf("the contract has no job stream (a channel with a group and a dead-letter channel)")
@@ -80,6 +128,17 @@ func newKeys(doc *api.Document, group string, store *runtimestore.Store) (keys, 
 	// Stop jobs first: they are the older, busier stream.
 	sort.Slice(k.streams, func(i, j int) bool { return k.streams[i].Name > k.streams[j].Name })
 	return k, nil
+}
+
+// shards is S: how many keys each channel has.
+func (k keys) shards() int { return len(k.results) }
+
+// shardOf is a game's shard (0 when not sharded).
+func (k keys) shardOf(gameID string) int {
+	if !k.layout.Sharded {
+		return 0
+	}
+	return k.layout.ShardOf(gameID)
 }
 
 // stream returns the job stream named name (a channel key).
@@ -93,16 +152,62 @@ func (k keys) stream(name string) (jobStream, bool) {
 }
 
 // record is the runtime record hash of a game.
-func (k keys) record(gameID string) string { return k.recordHead + gameID + k.recordTail }
+func (k keys) record(gameID string) string { return k.store.RecordKey(gameID) }
 
-// recordPattern matches every record key (SCAN MATCH).
-func (k keys) recordPattern() string { return k.recordHead + "*" + k.recordTail }
+// recordPattern matches every record key (SCAN MATCH); braces are no glob
+// characters.
+func (k keys) recordPattern() string {
+	if !k.layout.Sharded {
+		return k.recordHead + "*" + k.recordTail
+	}
+	return k.recordHead + "{*}" + k.recordMid + "*" + k.recordTail
+}
 
-// gameOf returns the game id of a record key.
+// gameOf returns the game id of a record key; false for a key the store
+// would not address in this layout (another shard count, say).
 func (k keys) gameOf(key string) (string, bool) {
 	s, ok := strings.CutPrefix(key, k.recordHead)
 	if !ok {
 		return "", false
 	}
-	return strings.CutSuffix(s, k.recordTail)
+	if k.layout.Sharded {
+		if !strings.HasPrefix(s, "{") {
+			return "", false
+		}
+		i := strings.IndexByte(s, '}')
+		if i < 0 {
+			return "", false
+		}
+		if s, ok = strings.CutPrefix(s[i+1:], k.recordMid); !ok {
+			return "", false
+		}
+	}
+	id, ok := strings.CutSuffix(s, k.recordTail)
+	if !ok || id == "" || k.record(id) != key {
+		return "", false
+	}
+	return id, true
+}
+
+// shardRef names entry id of shard n where ids must be told apart across
+// shards (a form's value, a page's link): "n/id" in a sharded layout, the
+// bare id otherwise.
+func (k keys) shardRef(n int, id string) string {
+	if !k.layout.Sharded {
+		return id
+	}
+	return strconv.Itoa(n) + "/" + id
+}
+
+// parseShardRef reads shardRef's form back; a bare id is shard 0's.
+func (k keys) parseShardRef(ref string) (int, string, bool) {
+	ns, id, found := strings.Cut(ref, "/")
+	if !found {
+		return 0, ref, entryID.MatchString(ref) && (!k.layout.Sharded || k.shards() == 1)
+	}
+	n, err := strconv.Atoi(ns)
+	if err != nil || n < 0 || n >= k.shards() || strconv.Itoa(n) != ns || !entryID.MatchString(id) {
+		return 0, "", false
+	}
+	return n, id, true
 }

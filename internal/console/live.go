@@ -3,22 +3,32 @@ package console
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
-// live streams new results as server-sent events: event "result" with the
-// result as JSON and its entry id as the event id (a reconnecting browser
-// resumes with Last-Event-ID), and event "gap" when results were left out
+// live streams new results of every shard as server-sent events: event
+// "result" with the result as JSON and its entry id as the event id (with
+// shards, the cursor of one id per shard; a reconnecting browser resumes
+// with Last-Event-ID), and event "gap" when results were left out
 // because more arrived than one poll sends. The stream first catches up
 // from ?after= (one bounded read), then follows the console's hub, the one
 // reader of new results for all open streams.
 func (c *Console) live(w http.ResponseWriter, r *http.Request) {
+	shards := c.keys.shards()
 	after := r.URL.Query().Get("after")
-	if id := r.Header.Get("Last-Event-ID"); entryID.MatchString(id) {
-		after = id
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		if _, ok := readCursor(id, shards); ok {
+			after = id
+		}
 	}
-	if !entryID.MatchString(after) {
-		http.Error(w, "after: want a stream entry id", http.StatusBadRequest)
+	cur, ok := readCursor(after, shards)
+	if !ok {
+		want := "a stream entry id"
+		if shards > 1 {
+			want = fmt.Sprintf("%d stream entry ids, one per shard, joined by commas", shards)
+		}
+		http.Error(w, "after: want "+want, http.StatusBadRequest)
 		return
 	}
 	f := resultFilter{Outcome: r.URL.Query().Get("outcome"), ErrorCode: r.URL.Query().Get("code")}
@@ -34,7 +44,7 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	msgs, err := c.rdb.XRangeN(r.Context(), c.keys.results, "("+after, "+", liveBatchSize).Result()
+	first, err := c.readAfter(r.Context(), cur, true)
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "read the results", err)
 		return
@@ -45,23 +55,36 @@ func (c *Console) live(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
-	last := after
+	// last is what was sent per shard: the catch-up and the hub's batches
+	// overlap, and a result goes out once.
+	last := slices.Clone(cur)
 	send := func(b liveBatch) {
 		if b.gap {
 			_, _ = fmt.Fprint(w, "event: gap\ndata: {}\n\n")
 		}
+		moved := false
 		for _, it := range b.items {
-			if !newer(it.id, last) {
+			if !newer(it.id, last[it.shard]) {
 				continue
 			}
-			last = it.id
-			if f.match(it.res) {
-				_, _ = fmt.Fprintf(w, "id: %s\nevent: result\ndata: %s\n\n", it.id, it.data)
+			last[it.shard], moved = it.id, true
+			if !f.match(it.res) {
+				continue
 			}
+			if shards == 1 {
+				_, _ = fmt.Fprintf(w, "id: %s\n", it.id)
+			}
+			_, _ = fmt.Fprintf(w, "event: result\ndata: %s\n\n", it.data)
+		}
+		if shards > 1 && moved {
+			// The event id is where a reconnecting browser resumes: with
+			// shards, one id per shard, sent once per batch (an id line
+			// alone sets it without an event).
+			_, _ = fmt.Fprintf(w, "id: %s\n\n", last)
 		}
 		fl.Flush()
 	}
-	send(liveBatch{items: toItems(msgs), gap: len(msgs) == liveBatchSize})
+	send(first)
 	// A stream ends now and then; the browser reconnects where it was.
 	end := time.NewTimer(5 * time.Minute)
 	defer end.Stop()

@@ -30,6 +30,7 @@ type streamView struct {
 	Lag                               int64 // -1 when Redis cannot tell
 	Pending                           int64
 	OldestID                          string
+	OldestRef                         string // OldestID with its shard (keys.shardRef)
 	OldestIdle                        time.Duration
 	OldestConsumer                    string
 	DeadCount                         int64
@@ -37,6 +38,8 @@ type streamView struct {
 	MoreConsumers                     int
 	Rates                             rateView
 	Err                               string
+	// Shards is S; ShardsRead how many of them the totals are over.
+	Shards, ShardsRead int
 }
 
 type consumerView struct {
@@ -58,62 +61,118 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range c.keys.streams {
 		v := c.readStream(r.Context(), s)
-		v.Rates = c.rates.view(s.Operation, s.Jobs)
+		v.Rates = c.rates.view(s.Operation, s.Address)
 		page.Streams = append(page.Streams, v)
 	}
 	c.render(w, r, http.StatusOK, "overview", page)
 }
 
+// maxOverviewShards bounds the shards the overview reads per job stream:
+// its cost is a few commands per shard, so beyond this many the totals are
+// over the first maxOverviewShards shards, and the page says so.
+const maxOverviewShards = 64
+
+// shardRead is one shard's commands of readStream.
+type shardRead struct {
+	info      *redis.XInfoStreamCmd
+	groups    *redis.XInfoGroupsCmd
+	consumers *redis.XInfoConsumersCmd
+	summary   *redis.XPendingCmd
+	oldest    *redis.XPendingExtCmd
+	dead      *redis.IntCmd
+}
+
 // readStream reads one job stream's state in two pipelined round trips,
-// each command O(1) or O(consumers) in Redis whatever the backlog.
+// each command O(1) or O(consumers) in Redis whatever the backlog, per
+// shard key (at most maxOverviewShards); the view is the totals over the
+// shards.
 func (c *Console) readStream(ctx context.Context, s jobStream) streamView {
-	v := streamView{Name: s.Name, Operation: s.Operation, Key: s.Jobs, Dead: s.Dead, Group: s.Group, Lag: -1}
+	v := streamView{Name: s.Name, Operation: s.Operation, Key: s.Jobs, Dead: s.Dead, Group: s.Group, Lag: -1,
+		Shards: len(s.JobKeys), ShardsRead: min(len(s.JobKeys), maxOverviewShards)}
 	p := c.rdb.Pipeline()
-	info := p.XInfoStream(ctx, s.Jobs)
-	groups := p.XInfoGroups(ctx, s.Jobs)
-	consumers := p.XInfoConsumers(ctx, s.Jobs, s.Group)
-	summary := p.XPending(ctx, s.Jobs, s.Group)
-	oldest := p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Jobs, Group: s.Group, Start: "-", End: "+", Count: 1})
-	dead := p.XLen(ctx, s.Dead)
+	reads := make([]shardRead, v.ShardsRead)
+	for n := range reads {
+		jobs := s.JobKeys[n]
+		reads[n] = shardRead{
+			info:      p.XInfoStream(ctx, jobs),
+			groups:    p.XInfoGroups(ctx, jobs),
+			consumers: p.XInfoConsumers(ctx, jobs, s.Group),
+			summary:   p.XPending(ctx, jobs, s.Group),
+			oldest:    p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: jobs, Group: s.Group, Start: "-", End: "+", Count: 1}),
+			dead:      p.XLen(ctx, s.DeadKeys[n]),
+		}
+	}
 	_, _ = p.Exec(ctx) // each command's error is read below
 
-	if err := dead.Err(); err != nil {
-		v.Err = "read " + s.Dead + ": " + err.Error()
-		return v
-	}
-	v.DeadCount = dead.Val()
-	if err := info.Err(); err != nil {
-		if !noSuchKey(err) {
-			v.Err = "read " + s.Jobs + ": " + err.Error()
+	var lag int64
+	lagKnown := true
+	byName := map[string]*consumerView{}
+	// perShard[n] is shard n's pending count by consumer.
+	perShard := make([]map[string]int64, len(reads))
+	for n, rd := range reads {
+		if err := rd.dead.Err(); err != nil {
+			v.Err = "read " + s.DeadKeys[n] + ": " + err.Error()
+			return v
 		}
-		return v
-	}
-	v.Exists, v.Length, v.LastID = true, info.Val().Length, info.Val().LastGeneratedID
-	if groups.Err() == nil {
-		for _, g := range groups.Val() {
-			if g.Name == s.Group {
-				v.GroupExists, v.Lag, v.Pending = true, g.Lag, g.Pending
+		v.DeadCount += rd.dead.Val()
+		if err := rd.info.Err(); err != nil {
+			if !noSuchKey(err) {
+				v.Err = "read " + s.JobKeys[n] + ": " + err.Error()
+				return v
+			}
+			continue
+		}
+		v.Exists = true
+		v.Length += rd.info.Val().Length
+		if id := rd.info.Val().LastGeneratedID; v.LastID == "" || newer(id, v.LastID) {
+			v.LastID = id
+		}
+		groupHere := false
+		if rd.groups.Err() == nil {
+			for _, g := range rd.groups.Val() {
+				if g.Name == s.Group {
+					groupHere, v.GroupExists = true, true
+					v.Pending += g.Pending
+					if g.Lag < 0 {
+						lagKnown = false
+					}
+					lag += g.Lag
+				}
 			}
 		}
+		if !groupHere {
+			continue
+		}
+		if o := rd.oldest.Val(); rd.oldest.Err() == nil && len(o) == 1 {
+			if v.OldestID == "" || newer(v.OldestID, o[0].ID) {
+				v.OldestID, v.OldestIdle, v.OldestConsumer = o[0].ID, o[0].Idle, o[0].Consumer
+				v.OldestRef = c.keys.shardRef(n, o[0].ID)
+			}
+		}
+		if rd.consumers.Err() == nil {
+			for _, cs := range rd.consumers.Val() {
+				cv, ok := byName[cs.Name]
+				if !ok {
+					byName[cs.Name] = &consumerView{Name: cs.Name, LastSeen: cs.Idle}
+				} else if cs.Idle < cv.LastSeen {
+					cv.LastSeen = cs.Idle // seen last on the shard it read last
+				}
+			}
+		}
+		if rd.summary.Err() == nil {
+			perShard[n] = rd.summary.Val().Consumers
+			for name, k := range perShard[n] {
+				if cv, ok := byName[name]; ok {
+					cv.Pending += k
+				}
+			}
+		}
+	}
+	if v.GroupExists && lagKnown {
+		v.Lag = lag
 	}
 	if !v.GroupExists {
 		return v
-	}
-	if o := oldest.Val(); oldest.Err() == nil && len(o) == 1 {
-		v.OldestID, v.OldestIdle, v.OldestConsumer = o[0].ID, o[0].Idle, o[0].Consumer
-	}
-	byName := map[string]*consumerView{}
-	if consumers.Err() == nil {
-		for _, cs := range consumers.Val() {
-			byName[cs.Name] = &consumerView{Name: cs.Name, Pending: cs.Pending, LastSeen: cs.Idle}
-		}
-	}
-	if summary.Err() == nil {
-		for name, n := range summary.Val().Consumers {
-			if cv, ok := byName[name]; ok {
-				cv.Pending = n
-			}
-		}
 	}
 	list := make([]consumerView, 0, len(byName))
 	for _, cv := range byName {
@@ -130,30 +189,35 @@ func (c *Console) readStream(ctx context.Context, s jobStream) streamView {
 		v.MoreConsumers = len(list) - maxConsumers
 		list = list[:maxConsumers]
 	}
-	c.oldestPerConsumer(ctx, s, list)
+	c.oldestPerConsumer(ctx, s, perShard, list)
 	v.Consumers = list
 	return v
 }
 
 // oldestPerConsumer sets each consumer's oldest pending idle time: one
-// XPENDING ... COUNT 1 per consumer with entries, pipelined.
-func (c *Console) oldestPerConsumer(ctx context.Context, s jobStream, list []consumerView) {
+// XPENDING ... COUNT 1 per consumer and shard where it has entries,
+// pipelined; the oldest over the shards wins.
+func (c *Console) oldestPerConsumer(ctx context.Context, s jobStream, perShard []map[string]int64, list []consumerView) {
 	p := c.rdb.Pipeline()
-	cmds := make([]*redis.XPendingExtCmd, len(list))
-	some := false
+	type ask struct {
+		i   int
+		cmd *redis.XPendingExtCmd
+	}
+	var asks []ask
 	for i, cv := range list {
-		if cv.Pending > 0 {
-			cmds[i] = p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Jobs, Group: s.Group, Start: "-", End: "+", Count: 1, Consumer: cv.Name})
-			some = true
+		for n, pend := range perShard {
+			if cv.Pending > 0 && pend[cv.Name] > 0 {
+				asks = append(asks, ask{i, p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.JobKeys[n], Group: s.Group, Start: "-", End: "+", Count: 1, Consumer: cv.Name})})
+			}
 		}
 	}
-	if !some {
+	if len(asks) == 0 {
 		return
 	}
 	_, _ = p.Exec(ctx)
-	for i, cmd := range cmds {
-		if cmd != nil && cmd.Err() == nil && len(cmd.Val()) == 1 {
-			list[i].OldestIdle = cmd.Val()[0].Idle
+	for _, a := range asks {
+		if a.cmd.Err() == nil && len(a.cmd.Val()) == 1 && a.cmd.Val()[0].Idle > list[a.i].OldestIdle {
+			list[a.i].OldestIdle = a.cmd.Val()[0].Idle
 		}
 	}
 }

@@ -36,46 +36,77 @@ type timelineEvent struct {
 	Fields []deadletters.Field
 }
 
-func (c *Console) timeline(w http.ResponseWriter, r *http.Request, jobID string) {
-	evs, err := c.jobEvents(r.Context(), jobID)
+func (c *Console) timeline(w http.ResponseWriter, r *http.Request, ref string) {
+	shards, jobID, ok := c.timelineShards(ref)
+	if !ok {
+		c.render(w, r, http.StatusBadRequest, "error", "not a job id of this layout: "+ref)
+		return
+	}
+	evs, scanned, err := c.jobEvents(r.Context(), jobID, shards)
 	if err != nil {
 		c.fail(w, r, http.StatusBadGateway, "read the job's timeline", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "timeline", timelinePage{JobID: jobID, Events: evs, Scanned: followScan, Found: len(evs) > 0})
+	c.render(w, r, http.StatusOK, "timeline", timelinePage{JobID: jobID, Events: evs, Scanned: scanned, Found: len(evs) > 0})
+}
+
+// timelineShards are the shards a timeline search reads: the one a
+// reference names (n/id), or every shard for a bare id (job ids are unique
+// per stream only, so a bare id may find one job on each of several
+// shards; the timeline lists them all, each event with its stream key).
+func (c *Console) timelineShards(ref string) ([]int, string, bool) {
+	if strings.Contains(ref, "/") {
+		n, id, ok := c.keys.parseShardRef(ref)
+		return []int{n}, id, ok
+	}
+	all := make([]int, c.keys.shards())
+	for n := range all {
+		all[n] = n
+	}
+	return all, ref, true
 }
 
 // jobEvents reads, in one pipelined round trip, the job's entry and its
-// pending state on every job stream; then the dead letters, results and
-// operation-log entries of the job among the followScan entries from its id
-// on (bounded chunked walks, scan.go).
-func (c *Console) jobEvents(ctx context.Context, jobID string) ([]timelineEvent, error) {
+// pending state on every job stream of the given shards; then the dead
+// letters, results and operation-log entries of the job among the
+// followScan entries from its id on (bounded chunked walks, scan.go), on
+// the shards where the job was found (on each shard with a share of
+// followScan when it was found on none: its entry may be trimmed).
+// It returns the events and how many entries of each stream it searched.
+func (c *Console) jobEvents(ctx context.Context, jobID string, shards []int) ([]timelineEvent, int, error) {
 	p := c.rdb.Pipeline()
 	type perStream struct {
 		s       jobStream
+		n       int
 		entry   *redis.XMessageSliceCmd
 		pending *redis.XPendingExtCmd
 	}
 	var ps []perStream
-	for _, s := range c.keys.streams {
-		ps = append(ps, perStream{
-			s:       s,
-			entry:   p.XRangeN(ctx, s.Jobs, jobID, jobID, 1),
-			pending: p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.Jobs, Group: s.Group, Start: jobID, End: jobID, Count: 1}),
-		})
+	for _, n := range shards {
+		for _, s := range c.keys.streams {
+			ps = append(ps, perStream{
+				s: s, n: n,
+				entry:   p.XRangeN(ctx, s.JobKeys[n], jobID, jobID, 1),
+				pending: p.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: s.JobKeys[n], Group: s.Group, Start: jobID, End: jobID, Count: 1}),
+			})
+		}
 	}
 	_, _ = p.Exec(ctx) // a missing group is an error of its command alone
 	var evs []timelineEvent
+	found := map[int]bool{}
 	for _, x := range ps {
+		key := x.s.JobKeys[x.n]
 		if err := x.entry.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", x.s.Jobs, err)
+			return nil, 0, fmt.Errorf("read %s: %w", key, err)
 		}
 		if m := x.entry.Val(); len(m) == 1 {
-			evs = append(evs, timelineEvent{AtMS: idMS(jobID), Kind: "entry", Stream: x.s.Jobs, ID: jobID, Fields: fieldsOf(m[0].Values)})
+			found[x.n] = true
+			evs = append(evs, timelineEvent{AtMS: idMS(jobID), Kind: "entry", Stream: key, ID: jobID, Fields: fieldsOf(m[0].Values)})
 		}
 		if pe := x.pending.Val(); x.pending.Err() == nil && len(pe) == 1 {
+			found[x.n] = true
 			evs = append(evs, timelineEvent{
-				AtMS: time.Now().Add(-pe[0].Idle).UnixMilli(), Kind: "pending", Stream: x.s.Jobs, ID: jobID,
+				AtMS: time.Now().Add(-pe[0].Idle).UnixMilli(), Kind: "pending", Stream: key, ID: jobID,
 				Fields: []deadletters.Field{
 					{Name: "consumer", Value: pe[0].Consumer},
 					{Name: "deliveries", Value: strconv.FormatInt(pe[0].RetryCount, 10)},
@@ -84,40 +115,53 @@ func (c *Console) jobEvents(ctx context.Context, jobID string) ([]timelineEvent,
 			})
 		}
 	}
+	follows, budget := shards, followScan
+	if len(found) > 0 {
+		follows = follows[:0:0]
+		for _, n := range shards {
+			if found[n] {
+				follows = append(follows, n)
+			}
+		}
+	} else if len(shards) > 1 {
+		budget = max(scanChunk, followScan/len(shards))
+	}
 	follow := func(stream string, want int, match func(redis.XMessage) bool) ([]redis.XMessage, error) {
-		sc, err := c.scan(ctx, scan{stream: stream, from: jobID, budget: followScan, want: want, match: match})
+		sc, err := c.scan(ctx, scan{stream: stream, from: jobID, budget: budget, want: want, match: match})
 		return sc.matches, err
 	}
-	for _, x := range ps {
-		dead, err := follow(x.s.Dead, 1, func(m redis.XMessage) bool { return str(m.Values, redisstream.FieldOriginalID) == jobID })
+	for _, n := range follows {
+		for _, s := range c.keys.streams {
+			dead, err := follow(s.DeadKeys[n], 1, func(m redis.XMessage) bool { return str(m.Values, redisstream.FieldOriginalID) == jobID })
+			if err != nil {
+				return nil, 0, err
+			}
+			for _, m := range dead {
+				dl := redisstream.ReadDeadLetter(m.Values)
+				evs = append(evs, timelineEvent{AtMS: dl.DeadAtMS, Kind: "dead letter", Stream: s.DeadKeys[n], ID: m.ID, Fields: fieldsOf(m.Values)})
+			}
+		}
+		// Start and stop job ids come from different streams and may be
+		// equal: up to one result per job stream.
+		results, err := follow(c.keys.results[n], len(c.keys.streams), func(m redis.XMessage) bool { return str(m.Values, "job_id") == jobID })
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		for _, m := range dead {
-			dl := redisstream.ReadDeadLetter(m.Values)
-			evs = append(evs, timelineEvent{AtMS: dl.DeadAtMS, Kind: "dead letter", Stream: x.s.Dead, ID: m.ID, Fields: fieldsOf(m.Values)})
+		for _, m := range results {
+			at, _ := strconv.ParseInt(str(m.Values, "completed_at_ms"), 10, 64)
+			evs = append(evs, timelineEvent{AtMS: at, Kind: "result", Stream: c.keys.results[n], ID: m.ID, Fields: fieldsOf(m.Values)})
 		}
-	}
-	// Start and stop job ids come from different streams and may be equal:
-	// up to one result per job stream.
-	results, err := follow(c.keys.results, len(c.keys.streams), func(m redis.XMessage) bool { return str(m.Values, "job_id") == jobID })
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range results {
-		at, _ := strconv.ParseInt(str(m.Values, "completed_at_ms"), 10, 64)
-		evs = append(evs, timelineEvent{AtMS: at, Kind: "result", Stream: c.keys.results, ID: m.ID, Fields: fieldsOf(m.Values)})
-	}
-	ops, err := follow(c.keys.operations, 20, func(m redis.XMessage) bool { return str(m.Values, "source_ref") == jobID })
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ops {
-		at, _ := strconv.ParseInt(str(m.Values, "finished_at_ms"), 10, 64)
-		evs = append(evs, timelineEvent{AtMS: at, Kind: "operation", Stream: c.keys.operations, ID: m.ID, Fields: fieldsOf(m.Values)})
+		ops, err := follow(c.keys.opLogs[n], 20, func(m redis.XMessage) bool { return str(m.Values, "source_ref") == jobID })
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, m := range ops {
+			at, _ := strconv.ParseInt(str(m.Values, "finished_at_ms"), 10, 64)
+			evs = append(evs, timelineEvent{AtMS: at, Kind: "operation", Stream: c.keys.opLogs[n], ID: m.ID, Fields: fieldsOf(m.Values)})
+		}
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].AtMS < evs[j].AtMS })
-	return evs, nil
+	return evs, budget, nil
 }
 
 // fieldsOf lists an entry's fields by name.

@@ -38,7 +38,7 @@
       tr.setAttribute("data-job", r.job_id);
       cols.forEach(function (c) {
         var v = r[c] || "";
-        if (c === "job_id") cell(tr, v, "/jobs?q=" + encodeURIComponent(v));
+        if (c === "job_id") cell(tr, v, "/jobs?q=" + encodeURIComponent(r.job_ref || v));
         else if (c === "game_id") cell(tr, v, "/games/" + encodeURIComponent(v));
         else if (c === "outcome") cell(tr, v, null, v);
         else if (c === "completed_at_ms") cell(tr, fmtMS(v));
