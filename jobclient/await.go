@@ -69,7 +69,7 @@ func (c *Client) Await(ctx context.Context, job Job) (Result, error) {
 
 func (c *Client) decodeResult(m redis.XMessage) (Result, error) {
 	out := Result{EntryID: m.ID}
-	payload, err := redisstream.FieldsToPayload(c.results, m.Values)
+	payload, err := c.decodeFields.Decode(m.Values)
 	if err != nil {
 		return out, fmt.Errorf("jobclient: result %s: %w", m.ID, err)
 	}

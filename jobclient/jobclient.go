@@ -49,6 +49,8 @@ type Client struct {
 	stop    *api.Channel
 	start   *api.Channel
 	results *api.Channel
+	// decodeFields maps a result entry onto its payload (the broker's codec).
+	decodeFields *redisstream.PayloadDecoder
 }
 
 // New builds a Client on rdb.
@@ -69,6 +71,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Client, error) {
 	}
 	var err error
 	if c.schemas, err = contractschema.New(doc); err != nil {
+		return nil, fmt.Errorf("jobclient: %w", err)
+	}
+	if c.decodeFields, err = redisstream.NewPayloadDecoder(c.results); err != nil {
 		return nil, fmt.Errorf("jobclient: %w", err)
 	}
 	c.broker, err = redisstream.New(rdb, redisstream.Options{Contract: doc, Shards: opts.Shards, Logger: opts.Logger})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -38,44 +37,12 @@ type waitedProd struct {
 // A close of stop ends it after the current batch (nil: write them all).
 func produceWaited(ctx context.Context, cc *redis.ClusterClient, keys []string, entries [][]string, rate, batch int, confirmFor, timeout time.Duration, stop <-chan struct{}) (waitedProd, error) {
 	st := waitedProd{ids: make([]string, len(entries)), keys: keys}
-	t0 := time.Now()
-	deadline := t0.Add(timeout)
-	for from := 0; from < len(entries); from += batch {
-		select {
-		case <-stop:
-			st.took = time.Since(t0)
-			return st, nil
-		default:
-		}
-		todo := make([]int, 0, batch)
-		for i := from; i < min(from+batch, len(entries)); i++ {
-			todo = append(todo, i)
-		}
-		backoff := 20 * time.Millisecond
-		for len(todo) > 0 {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			if time.Now().After(deadline) {
-				st.took = time.Since(t0)
-				return st, fmt.Errorf("produce: %d entries not written within %s", len(entries)-from, timeout)
-			}
-			todo = st.writeOnce(ctx, cc, entries, todo, confirmFor)
-			if len(todo) > 0 {
-				// A master is away or moved: read the slot map again.
-				cc.ReloadState(ctx)
-				time.Sleep(backoff)
-				backoff = min(2*backoff, 500*time.Millisecond)
-			}
-		}
-		if rate > 0 {
-			if d := time.Until(t0.Add(time.Duration(from+batch) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
-			}
-		}
-	}
-	st.took = time.Since(t0)
-	return st, nil
+	var err error
+	st.took, err = pace(ctx, len(entries), rate, batch, timeout, stop,
+		func(todo []int) []int { return st.writeOnce(ctx, cc, entries, todo, confirmFor) },
+		// A master is away or moved: read the slot map again.
+		func() { cc.ReloadState(ctx) })
+	return st, err
 }
 
 // writeOnce writes the entries todo names, one pipeline per master, and

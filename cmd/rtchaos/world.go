@@ -103,56 +103,27 @@ type prodStats struct {
 // ids of entries never written stay "".
 func produce(ctx context.Context, rdb redis.UniversalClient, entries [][]string, rate, batch int, timeout time.Duration, stop <-chan struct{}) (prodStats, error) {
 	st := prodStats{ids: make([]string, len(entries))}
-	t0 := time.Now()
-	deadline := t0.Add(timeout)
-	for from := 0; from < len(entries); from += batch {
-		select {
-		case <-stop:
-			st.took = time.Since(t0)
-			return st, nil
-		default:
+	write := func(todo []int) []int {
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(todo))
+		for k, i := range todo {
+			cmds[k] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: entries[i]})
 		}
-		todo := make([]int, 0, batch)
-		for i := from; i < min(from+batch, len(entries)); i++ {
-			todo = append(todo, i)
+		_, _ = pipe.Exec(ctx)
+		var again []int
+		for k, i := range todo {
+			if err := cmds[k].Err(); err != nil {
+				again = append(again, i)
+				continue
+			}
+			st.ids[i] = cmds[k].Val()
 		}
-		wait := 20 * time.Millisecond
-		for len(todo) > 0 {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
-			if time.Now().After(deadline) {
-				return st, fmt.Errorf("produce: %d entries not written within %s", len(entries)-from, timeout)
-			}
-			pipe := rdb.Pipeline()
-			cmds := make([]*redis.StringCmd, len(todo))
-			for k, i := range todo {
-				cmds[k] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: entries[i]})
-			}
-			_, _ = pipe.Exec(ctx)
-			var again []int
-			for k, i := range todo {
-				if err := cmds[k].Err(); err != nil {
-					again = append(again, i)
-					continue
-				}
-				st.ids[i] = cmds[k].Val()
-			}
-			if len(again) > 0 {
-				st.retries += len(again)
-				time.Sleep(wait)
-				wait = min(2*wait, 500*time.Millisecond)
-			}
-			todo = again
-		}
-		if rate > 0 {
-			if d := time.Until(t0.Add(time.Duration(from+batch) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
-			}
-		}
+		st.retries += len(again)
+		return again
 	}
-	st.took = time.Since(t0)
-	return st, nil
+	var err error
+	st.took, err = pace(ctx, len(entries), rate, batch, timeout, stop, write, func() {})
+	return st, err
 }
 
 // waitConsumerEmpty waits until consumer has nothing pending on any of the

@@ -400,11 +400,29 @@ func hexDigit(b byte) byte {
 // the broker does when it receives it, with the default limits. Tests and
 // tools use it to read streams through the contract.
 func FieldsToPayload(ch *api.Channel, values map[string]any) ([]byte, error) {
+	d, err := NewPayloadDecoder(ch)
+	if err != nil {
+		return nil, err
+	}
+	return d.Decode(values)
+}
+
+// PayloadDecoder is FieldsToPayload with the channel's mapping worked out
+// once, for a reader that decodes many entries of one channel.
+type PayloadDecoder struct{ c *codec }
+
+// NewPayloadDecoder works out ch's mapping, with the default limits.
+func NewPayloadDecoder(ch *api.Channel) (*PayloadDecoder, error) {
 	c, err := newCodec(ch, DefaultMaxFieldSize, DefaultMaxFields)
 	if err != nil {
 		return nil, err
 	}
-	d := c.decode(values)
+	return &PayloadDecoder{c: c}, nil
+}
+
+// Decode maps a stream entry onto its JSON payload, as FieldsToPayload.
+func (p *PayloadDecoder) Decode(values map[string]any) ([]byte, error) {
+	d := p.c.decode(values)
 	if d.err != nil {
 		return d.payload, d.err
 	}
