@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,6 +113,8 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		}
 	}
 	cpu0, own0 := redisCPU(ctx, e.rdb), ownCPU()
+	var mem0 runtime.MemStats
+	runtime.ReadMemStats(&mem0)
 	inst, err := p(ctx, e)
 	if err != nil {
 		return drainResult{}, err
@@ -143,6 +146,8 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	}
 	info := inst.stop()
 	ownSec := ownCPU() - own0
+	var mem1 runtime.MemStats
+	runtime.ReadMemStats(&mem1)
 	if err != nil {
 		return drainResult{}, err
 	}
@@ -175,7 +180,9 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	if span <= 0 {
 		span = 0.001
 	}
-	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n), Spread: info.acks, PeakRSSMiB: info.rss}, nil
+	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n),
+		AllocsPerJob: float64(mem1.Mallocs-mem0.Mallocs) / float64(n), AllocBytesPerJob: float64(mem1.TotalAlloc-mem0.TotalAlloc) / float64(n),
+		Spread: info.acks, PeakRSSMiB: info.rss}, nil
 }
 
 // checkStopped fails unless every game a drain of n jobs stopped (each when

@@ -70,9 +70,15 @@ type drainResult struct {
 	RedisCPUus float64 `json:"redis_cpu_us_per_job"`
 	// ClientCPUus is the consumer's side: rtbench's own CPU over the drain
 	// (the in-process pipelines run in it) plus the rtmanager processes'.
-	ClientCPUus float64   `json:"client_cpu_us_per_job"`
-	Spread      []int64   `json:"acks_per_process,omitempty"`
-	PeakRSSMiB  []float64 `json:"peak_rss_mib,omitempty"`
+	ClientCPUus float64 `json:"client_cpu_us_per_job"`
+	// AllocsPerJob and AllocBytesPerJob are this process's heap
+	// allocations over the drain per job (runtime.MemStats): the in-process
+	// pipelines' own, steady from run to run where CPU on shared cores is
+	// not. Of a binary pipeline they count only rtbench's side.
+	AllocsPerJob     float64   `json:"allocs_per_job"`
+	AllocBytesPerJob float64   `json:"alloc_bytes_per_job"`
+	Spread           []int64   `json:"acks_per_process,omitempty"`
+	PeakRSSMiB       []float64 `json:"peak_rss_mib,omitempty"`
 }
 
 type latencyResult struct {
