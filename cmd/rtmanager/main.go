@@ -204,8 +204,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer psrv.Close()
 	}
 
+	stopper := &forgetOnBegin{Stopper: svc}
 	svcRun, err := service.Start(ctx, rdb, service.Options{
-		Stopper:  svc,
+		Stopper:  stopper,
 		Workers:  cfg.Workers,
 		Contract: doc,
 		Logger:   log,
@@ -237,6 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	starter.OnRunning(watch.Watch)
+	stopper.watch.Store(watch)
 
 	log.Info("rtmanager started", "consumer", cfg.Consumer, "group", group, "workers", cfg.Workers,
 		"shards", layout.Shards, "sharded_keys", layout.Sharded,

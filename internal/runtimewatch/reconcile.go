@@ -60,9 +60,15 @@ func (w *Watcher) reconcile() {
 	}
 	w.mu.Lock()
 	keep := make(map[string]bool, len(mine))
+	// A game whose exit wait runs needs no inspection: the wait sees its
+	// end first (and a new wait checks the runtime as it begins).
+	inspect := make([]stopruntime.Record, 0, len(mine))
 	for _, rec := range mine {
 		keep[rec.GameID] = true
 		w.addLocked(rec)
+		if g := w.games[rec.GameID]; g == nil || !g.waiting {
+			inspect = append(inspect, rec)
+		}
 	}
 	for id, g := range w.games {
 		// A game that began while the list was read (a start job) is not
@@ -73,7 +79,7 @@ func (w *Watcher) reconcile() {
 	}
 	w.mu.Unlock()
 
-	w.each(mine, w.opts.InspectConcurrency, w.check)
+	w.each(inspect, w.opts.InspectConcurrency, w.check)
 	w.opts.Metrics.Reconciled(time.Since(began), byStatus)
 }
 

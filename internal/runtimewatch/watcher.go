@@ -178,7 +178,10 @@ type game struct {
 	rec      stopruntime.Record
 	since    time.Time          // when the watch began
 	stopWait context.CancelFunc // ends its ExitWaiter's wait; nil when none
-	failures int                // health checks failed in a row
+	// waiting: its ExitWaiter's wait runs, so the reconciliation need not
+	// inspect it (the wait sees the end first).
+	waiting  bool
+	failures int // health checks failed in a row
 }
 
 // New builds a Watcher.
@@ -259,9 +262,36 @@ func (w *Watcher) addLocked(rec stopruntime.Record) {
 	w.games[rec.GameID] = g
 	if ew, ok := w.opts.Drivers[rec.Runtime].(ExitWaiter); ok {
 		ctx, cancel := context.WithCancel(w.ctx)
-		g.stopWait = cancel
-		w.run(func() { w.waitExit(ctx, ew, rec) })
+		g.stopWait, g.waiting = cancel, true
+		w.run(func() {
+			defer w.waitEnded(g)
+			w.waitExit(ctx, ew, rec)
+		})
 	}
+}
+
+// waitEnded notes that g's exit wait has returned: from now on the
+// reconciliation inspects it.
+func (w *Watcher) waitEnded(g *game) {
+	w.mu.Lock()
+	g.waiting = false
+	w.mu.Unlock()
+}
+
+// Forget stops watching a game whose stop a job has begun (its record is
+// stopping, owned by the job): the end of its runtime is the stop's to
+// record, and a transition of the watch would find the record changed and
+// write nothing. Forgetting spares that script per stopped game, which in a
+// mass stop is one Redis round trip per game. If the stop does not end the
+// runtime, the reconciliation watches the game again once its record says
+// running. A nil Watcher forgets nothing.
+func (w *Watcher) Forget(gameID string) {
+	if w == nil || w.ctx == nil {
+		return
+	}
+	w.mu.Lock()
+	w.dropLocked(gameID)
+	w.mu.Unlock()
 }
 
 func (w *Watcher) dropLocked(id string) {

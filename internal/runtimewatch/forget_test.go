@@ -1,0 +1,104 @@
+package runtimewatch_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/internal/runtimes"
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/runtimewatch"
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// countingStore counts the watch's transition scripts.
+type countingStore struct {
+	*runtimestore.Store
+	transitions atomic.Int64
+}
+
+func (s *countingStore) Transition(ctx context.Context, eventsKey string, maxLen int64, c runtimestore.Change) (string, error) {
+	s.transitions.Add(1)
+	return s.Store.Transition(ctx, eventsKey, maxLen, c)
+}
+
+// countingDriver counts inspections; failWait makes every exit wait fail
+// (as one whose driver could not tell).
+type countingDriver struct {
+	runtimewatch.Inspector
+	inspections atomic.Int64
+	failWait    bool
+}
+
+func (d *countingDriver) Inspect(ctx context.Context, id string) (runtimes.State, error) {
+	d.inspections.Add(1)
+	return d.Inspector.Inspect(ctx, id)
+}
+
+func (d *countingDriver) WaitExit(ctx context.Context, id string) (runtimes.State, error) {
+	if d.failWait {
+		return runtimes.State{}, errors.New("cannot wait")
+	}
+	return d.Inspector.(runtimewatch.ExitWaiter).WaitExit(ctx, id)
+}
+
+// A game forgotten when its stop began costs the watch no transition when
+// its engine ends: the stop job records the end. Without Forget the exit
+// wait wakes and runs the script, which finds the record stopping.
+func TestForgottenGameCostsNoTransition(t *testing.T) {
+	e := setup(t)
+	store := &countingStore{Store: e.store}
+	id := e.sleeper(t, "f1")
+	e.register(t, "f1", id, "")
+	w, err := runtimewatch.New(store, runtimewatch.Options{
+		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv},
+		ReconcileInterval: 100 * time.Millisecond,
+		ProbeInterval:     -1,
+		Events:            e.ch,
+		Metrics:           (*counter)(e),
+	})
+	require.NoError(t, err)
+	w.Start()
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	e.settle(t, 1)
+
+	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f1", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	require.NoError(t, err)
+	w.Forget("f1")
+	kill(t, id)
+	e.settle(t, 1)
+	assert.Zero(t, store.transitions.Load(), "the stop's end is not the watch's to write")
+	assert.Empty(t, e.events(t))
+	assert.Equal(t, "stopping", e.status(t, "f1").Status)
+
+	var nilWatcher *runtimewatch.Watcher
+	nilWatcher.Forget("f1") // no watch (--watch=false): nothing to forget
+}
+
+// The reconciliation inspects only the games no exit wait covers: a
+// running wait sees the end first, and a wait that failed leaves its game
+// to the reconciliation.
+func TestReconcileInspectsOnlyGamesWithoutAWait(t *testing.T) {
+	for _, failWait := range []bool{false, true} {
+		e := setup(t)
+		drv := &countingDriver{Inspector: e.drv, failWait: failWait}
+		for _, g := range []string{"w1", "w2", "w3"} {
+			e.register(t, g, e.sleeper(t, g), "")
+		}
+		e.watcher(t, func(o *runtimewatch.Options) {
+			o.Drivers = map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: drv}
+			o.ReconcileInterval = 50 * time.Millisecond
+		})
+		e.settle(t, 2)
+		if failWait {
+			assert.GreaterOrEqual(t, drv.inspections.Load(), int64(3), "games whose wait failed are inspected")
+		} else {
+			assert.Zero(t, drv.inspections.Load(), "every game has a running exit wait")
+		}
+	}
+}
