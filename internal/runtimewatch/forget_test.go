@@ -3,6 +3,7 @@ package runtimewatch_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,4 +102,55 @@ func TestReconcileInspectsOnlyGamesWithoutAWait(t *testing.T) {
 			assert.Zero(t, drv.inspections.Load(), "every game has a running exit wait")
 		}
 	}
+}
+
+// heldStore holds the first reconciliation between reading its list and
+// going on, so a test can act in between.
+type heldStore struct {
+	*countingStore
+	listed, resume chan struct{}
+	once           sync.Once
+}
+
+func (s *heldStore) Watched(ctx context.Context, statuses ...string) ([]stopruntime.Record, error) {
+	recs, err := s.countingStore.Watched(ctx, statuses...)
+	s.once.Do(func() {
+		close(s.listed)
+		<-s.resume
+	})
+	return recs, err
+}
+
+// A reconciliation that listed a game as running before its stop began
+// (and Forget) does not watch it again: its end would cost a transition.
+func TestForgetDuringReconcileHolds(t *testing.T) {
+	e := setup(t)
+	store := &heldStore{countingStore: &countingStore{Store: e.store}, listed: make(chan struct{}), resume: make(chan struct{})}
+	id := e.sleeper(t, "f2")
+	e.register(t, "f2", id, "")
+	w, err := runtimewatch.New(store, runtimewatch.Options{
+		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv},
+		ReconcileInterval: time.Second,
+		ProbeInterval:     -1,
+		Events:            e.ch,
+		Metrics:           (*counter)(e),
+	})
+	require.NoError(t, err)
+	w.Start()
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	select {
+	case <-store.listed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reconciliation")
+	}
+	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f2", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	require.NoError(t, err)
+	w.Forget("f2")
+	// Ended before the reconciliation goes on: a wait it started would
+	// report at once, a second after which the next one drops the game.
+	kill(t, id)
+	close(store.resume)
+	e.settle(t, 1)
+	assert.Zero(t, store.transitions.Load())
+	assert.Equal(t, "stopping", e.status(t, "f2").Status)
 }

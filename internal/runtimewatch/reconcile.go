@@ -63,7 +63,15 @@ func (w *Watcher) reconcile() {
 	// A game whose exit wait runs needs no inspection: the wait sees its
 	// end first (and a new wait checks the runtime as it begins).
 	inspect := make([]stopruntime.Record, 0, len(mine))
+	for id, at := range w.forgotten {
+		if at.Before(began) {
+			delete(w.forgotten, id) // the list below is newer
+		}
+	}
 	for _, rec := range mine {
+		if _, ok := w.forgotten[rec.GameID]; ok {
+			continue // its stop began after the list was read
+		}
 		keep[rec.GameID] = true
 		w.addLocked(rec)
 		if g := w.games[rec.GameID]; g == nil || !g.waiting {

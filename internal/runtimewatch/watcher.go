@@ -165,6 +165,10 @@ type Watcher struct {
 
 	mu    sync.Mutex
 	games map[string]*game // the games this replica watches, by id
+	// forgotten: when each game was last forgotten (Forget), so a
+	// reconciliation that listed it before does not watch it again; an
+	// entry lives until the next reconciliation begins after it.
+	forgotten map[string]time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -193,7 +197,7 @@ func New(store Store, opts Options) (*Watcher, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Watcher{store: store, opts: opts, games: map[string]*game{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
+	return &Watcher{store: store, opts: opts, games: map[string]*game{}, forgotten: map[string]time.Time{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
 }
 
 // Start runs the loops until Close.
@@ -246,6 +250,7 @@ func (w *Watcher) Watch(rec stopruntime.Record) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	delete(w.forgotten, rec.GameID) // running again: a new runtime
 	w.addLocked(rec)
 }
 
@@ -284,13 +289,15 @@ func (w *Watcher) waitEnded(g *game) {
 // write nothing. Forgetting spares that script per stopped game, which in a
 // mass stop is one Redis round trip per game. If the stop does not end the
 // runtime, the reconciliation watches the game again once its record says
-// running. A nil Watcher forgets nothing.
+// running (a reconciliation that listed the record before the stop began
+// does not watch it again). A nil Watcher forgets nothing.
 func (w *Watcher) Forget(gameID string) {
 	if w == nil || w.ctx == nil {
 		return
 	}
 	w.mu.Lock()
 	w.dropLocked(gameID)
+	w.forgotten[gameID] = time.Now()
 	w.mu.Unlock()
 }
 
