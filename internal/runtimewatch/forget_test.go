@@ -154,3 +154,54 @@ func TestForgetDuringReconcileHolds(t *testing.T) {
 	assert.Zero(t, store.transitions.Load())
 	assert.Equal(t, "stopping", e.status(t, "f2").Status)
 }
+
+// waitRecorder records how each exit wait ended: by its runtime's end or
+// by its context.
+type waitRecorder struct {
+	runtimewatch.Inspector
+	ended, cancelled atomic.Int64
+}
+
+func (d *waitRecorder) WaitExit(ctx context.Context, id string) (runtimes.State, error) {
+	st, err := d.Inspector.(runtimewatch.ExitWaiter).WaitExit(ctx, id)
+	if ctx.Err() != nil {
+		d.cancelled.Add(1)
+	} else {
+		d.ended.Add(1)
+	}
+	return st, err
+}
+
+// Forget leaves the game's exit wait to end with the runtime instead of
+// waking it at once: in a burst of stops those wakes crowd the workers.
+// The wait's end then reports nothing.
+func TestForgetLeavesTheWaitToTheRuntimesEnd(t *testing.T) {
+	e := setup(t)
+	store := &countingStore{Store: e.store}
+	drv := &waitRecorder{Inspector: e.drv}
+	id := e.sleeper(t, "f3")
+	e.register(t, "f3", id, "")
+	w, err := runtimewatch.New(store, runtimewatch.Options{
+		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: drv},
+		ReconcileInterval: time.Hour, // the first only
+		ProbeInterval:     -1,
+		Events:            e.ch,
+		Metrics:           (*counter)(e),
+	})
+	require.NoError(t, err)
+	w.Start()
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	require.Eventually(t, func() bool { return e.recs.Load() >= 1 }, 10*time.Second, time.Millisecond)
+
+	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f3", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	require.NoError(t, err)
+	w.Forget("f3")
+	require.Never(t, func() bool { return drv.cancelled.Load() > 0 || drv.ended.Load() > 0 }, 300*time.Millisecond, time.Millisecond,
+		"Forget woke the wait")
+	kill(t, id)
+	require.Eventually(t, func() bool { return drv.ended.Load() == 1 }, 10*time.Second, time.Millisecond)
+	// The report follows the wait's end at once.
+	require.Never(t, func() bool { return store.transitions.Load() > 0 }, 300*time.Millisecond, time.Millisecond)
+	assert.Zero(t, drv.cancelled.Load())
+	assert.Empty(t, e.events(t))
+}

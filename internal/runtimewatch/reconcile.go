@@ -70,7 +70,10 @@ func (w *Watcher) reconcile() {
 	}
 	for _, rec := range mine {
 		if _, ok := w.forgotten[rec.GameID]; ok {
-			continue // its stop began after the list was read
+			// Its stop began after the list was read: kept as it is, not
+			// watched again.
+			keep[rec.GameID] = true
+			continue
 		}
 		keep[rec.GameID] = true
 		w.addLocked(rec)

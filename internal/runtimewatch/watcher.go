@@ -184,8 +184,12 @@ type game struct {
 	stopWait context.CancelFunc // ends its ExitWaiter's wait; nil when none
 	// waiting: its ExitWaiter's wait runs, so the reconciliation need not
 	// inspect it (the wait sees the end first).
-	waiting  bool
-	failures int // health checks failed in a row
+	waiting bool
+	// forgotten: a stop job owns it (Forget); its end is not reported, and
+	// the game is dropped once its wait returns or a reconciliation no
+	// longer lists it.
+	forgotten bool
+	failures  int // health checks failed in a row
 }
 
 // New builds a Watcher.
@@ -258,7 +262,9 @@ func (w *Watcher) Watch(rec stopruntime.Record) {
 func (w *Watcher) addLocked(rec stopruntime.Record) {
 	if g, ok := w.games[rec.GameID]; ok {
 		if g.rec.ContainerID == rec.ContainerID {
-			g.rec.Status, g.rec.EngineEndpoint = rec.Status, rec.EngineEndpoint
+			// Listed as running after its stop began: the stop did not end
+			// it, so it is watched again (by the wait that still runs).
+			g.rec.Status, g.rec.EngineEndpoint, g.forgotten = rec.Status, rec.EngineEndpoint, false
 			return
 		}
 		w.dropLocked(rec.GameID)
@@ -291,12 +297,22 @@ func (w *Watcher) waitEnded(g *game) {
 // runtime, the reconciliation watches the game again once its record says
 // running (a reconciliation that listed the record before the stop began
 // does not watch it again). A nil Watcher forgets nothing.
+//
+// The game's exit wait is left to end with the runtime rather than
+// cancelled: cancelling wakes it (and its driver's timer) at once, and
+// thousands of such wakes in a burst of stops queue the job workers behind
+// them; the runtime's end wakes it anyway.
 func (w *Watcher) Forget(gameID string) {
 	if w == nil || w.ctx == nil {
 		return
 	}
 	w.mu.Lock()
-	w.dropLocked(gameID)
+	if g := w.games[gameID]; g != nil {
+		g.forgotten = true
+		if !g.waiting {
+			w.dropLocked(gameID)
+		}
+	}
 	w.forgotten[gameID] = time.Now()
 	w.mu.Unlock()
 }
@@ -316,7 +332,9 @@ func (w *Watcher) watched() []stopruntime.Record {
 	defer w.mu.Unlock()
 	out := make([]stopruntime.Record, 0, len(w.games))
 	for _, g := range w.games {
-		out = append(out, g.rec)
+		if !g.forgotten {
+			out = append(out, g.rec)
+		}
 	}
 	return out
 }
