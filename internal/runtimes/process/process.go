@@ -59,6 +59,8 @@ type Driver struct {
 	procRead func(name string)
 	// waitSetups holds a slot per WaitExit setting up its wait.
 	waitSetups chan struct{}
+	// poller waits for the exits of pidfds (poller.go).
+	poller exitPoller
 }
 
 // New builds a Driver.
@@ -144,7 +146,7 @@ func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Durati
 	if err != nil {
 		return err
 	}
-	if !d.opts.PollOnly {
+	if !d.opts.PollOnly && d.poller.start() == nil {
 		if p := openPidfd(pid); p != nil {
 			defer p.close()
 			return d.stopPidfd(ctx, p, pid, start, grace)
@@ -173,7 +175,7 @@ func (d *Driver) stopPidfd(ctx context.Context, p *pidfd, pid int, start uint64,
 	if err := p.signal(pid, group, syscall.SIGTERM); err != nil {
 		return err
 	}
-	if gone, err := p.wait(ctx, pid, grace); gone || err != nil {
+	if gone, err := d.poller.wait(ctx, p, pid, grace); gone || err != nil {
 		return err
 	}
 	if err := p.signal(pid, group, syscall.SIGKILL); err != nil {
@@ -182,7 +184,7 @@ func (d *Driver) stopPidfd(ctx context.Context, p *pidfd, pid int, start uint64,
 		}
 		return err
 	}
-	gone, err := p.wait(ctx, pid, d.opts.KillWait)
+	gone, err := d.poller.wait(ctx, p, pid, d.opts.KillWait)
 	if err != nil {
 		return err
 	}
