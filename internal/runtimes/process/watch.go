@@ -138,11 +138,10 @@ func endState(pid int, ps *os.ProcessState) runtimes.State {
 // child to end: on a pidfd (checked to name our process after it was
 // opened), else by polling /proc.
 //
-// The set-up (a pidfd, a /proc read) runs
-// MaxWaitSetups at a time: a reconciliation starts a wait per running
-// game at once, thousands at start-up, and so many runnable goroutines
-// would queue the job workers behind them. Once set up, a wait costs
-// nothing until the process ends.
+// The set-up (a pidfd, a /proc read) runs MaxWaitSetups at a time: a
+// reconciliation starts a wait per running game at once, thousands at
+// start-up, and so many runnable goroutines would queue the job workers
+// behind them. Once set up, a wait costs nothing until the process ends.
 func (d *Driver) waitEnd(ctx context.Context, pid int, start uint64, wait time.Duration) (bool, error) {
 	if !d.opts.PollOnly && d.poller.start() == nil {
 		select {
