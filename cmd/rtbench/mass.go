@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"galaxy/rtmanager/internal/runtimes/process"
+	"galaxy/rtmanager/internal/runtimestore"
 	"galaxy/rtmanager/internal/service"
 	"galaxy/rtmanager/internal/stopruntime"
 )
@@ -46,10 +47,15 @@ type massResult struct {
 	MeasuredFloorS float64 `json:"measured_floor_s,omitempty"`
 	VsMeasured     float64 `json:"all_results_vs_measured_floor,omitempty"`
 	// FastMS is the fast game's result id less its job id, ms.
-	FastMS     int64   `json:"fast_game_ms"`
-	PeakRSSMiB float64 `json:"rtmanager_peak_rss_mib"`
-	CPUS       float64 `json:"rtmanager_cpu_s"`
-	Results    int     `json:"results"`
+	FastMS int64 `json:"fast_game_ms"`
+	// BegunS is when the last begin step ran (from the first job's entry
+	// id); FastBeginMS when the fast game's did, less its job id
+	// (massbegin.go).
+	BegunS      float64 `json:"all_begun_s"`
+	FastBeginMS int64   `json:"fast_game_begin_ms"`
+	PeakRSSMiB  float64 `json:"rtmanager_peak_rss_mib"`
+	CPUS        float64 `json:"rtmanager_cpu_s"`
+	Results     int     `json:"results"`
 	// ExactlyOnce: every job (N+1) has exactly one result, each a success.
 	ExactlyOnce bool `json:"exactly_one_result_per_job"`
 }
@@ -167,6 +173,13 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 		return res, fmt.Errorf("mass stop: %w (log %s)", err, rt.logPath)
 	}
 	res.ExactlyOnce = true
+	ops, err := e.rdb.XRange(ctx, runtimestore.New(e.rdb, runtimestore.Options{}).OperationsKey(), "-", "+").Result()
+	if err != nil {
+		return res, fmt.Errorf("read the operation log: %w", err)
+	}
+	if err := massBegins(&res, jobIDs, ops); err != nil {
+		return res, fmt.Errorf("mass stop: %w", err)
+	}
 	// Every engine stopped with a success result is gone; the spawners end
 	// once they have reaped them.
 	if err := slow.wait(10 * time.Second); err != nil {

@@ -45,3 +45,24 @@ func TestMassTimesFailUnlessExactlyOneSuccessPerJob(t *testing.T) {
 		assert.ErrorContains(t, err, "not exactly one success result per job", name)
 	}
 }
+
+func op(id, job, startedAt string) redis.XMessage {
+	return redis.XMessage{ID: id, Values: map[string]any{"operation": "stop", "source_ref": job, "started_at_ms": startedAt}}
+}
+
+func TestMassBeginsFromTheOperationLog(t *testing.T) {
+	jobs := []string{"1000-0", "1000-1", "1002-0"} // two slow games, then the fast one
+	var res massResult
+	require.NoError(t, massBegins(&res, jobs, []redis.XMessage{
+		op("2000-0", "1000-0", "1001"),
+		op("2001-0", "1002-0", "1350"), // the fast game, begun 348 ms after its job
+		op("2002-0", "1000-1", "1400"), // a retry: its first begin counts
+		op("2003-0", "1000-1", "1100"),
+		{ID: "2004-0", Values: map[string]any{"operation": "start", "source_ref": "1000-0", "started_at_ms": "9999"}},
+	}))
+	assert.InDelta(t, 0.350, res.BegunS, 1e-9)
+	assert.Equal(t, int64(348), res.FastBeginMS)
+
+	err := massBegins(&res, jobs, []redis.XMessage{op("2000-0", "1000-0", "1001")})
+	assert.ErrorContains(t, err, "no stop of job 1000-1")
+}

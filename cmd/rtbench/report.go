@@ -221,11 +221,11 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "\nmass stop: %d games (runtime process) whose engines exit %.1fs after SIGTERM, stopped at once by the rtmanager binary with default flags (--workers %d); engines started in %.1fs\n",
 			m.Games, m.DelayS, m.Workers, m.EnginesStartS)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "jobs written s\tfirst result s\tall results s\tfloor s\tone stop per worker s\tvs floor\tvs per worker\tfast game ms\trtmanager peak RSS MiB\trtmanager CPU s\tresults\texactly once\t")
-		fmt.Fprintf(tw, "%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.1f\t%.2f\t%d\t%v\t\n",
-			m.WrittenS, m.FirstResultS, m.AllResultsS, m.FloorS, m.PerWorkerS, m.VsFloor, m.VsPerWorker, m.FastMS, m.PeakRSSMiB, m.CPUS, m.Results, m.ExactlyOnce)
+		fmt.Fprintln(tw, "jobs written s\tall begun s\tfirst result s\tall results s\tfloor s\tone stop per worker s\tvs floor\tvs per worker\tfast game begun ms\tfast game ms\trtmanager peak RSS MiB\trtmanager CPU s\tresults\texactly once\t")
+		fmt.Fprintf(tw, "%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%d\t%.1f\t%.2f\t%d\t%v\t\n",
+			m.WrittenS, m.BegunS, m.FirstResultS, m.AllResultsS, m.FloorS, m.PerWorkerS, m.VsFloor, m.VsPerWorker, m.FastBeginMS, m.FastMS, m.PeakRSSMiB, m.CPUS, m.Results, m.ExactlyOnce)
 		tw.Flush()
-		fmt.Fprintln(w, "  times from the first job's entry id to the entry ids of the last job, the first result and the last result (server clock); fast game: a game whose engine exits at once, its job written right after the others, result id less job id")
+		fmt.Fprintln(w, "  times from the first job's entry id to the entry ids of the last job, the first result and the last result (server clock); all begun: the last begin step (started_at_ms of the operation log); fast game: a game whose engine exits at once, its job written right after the others, result id (begun: its begin step) less job id")
 		if m.MeasuredFloorS > 0 {
 			fmt.Fprintf(w, "  measured floor (--mass-floor): %d fresh engines sent SIGTERM straight from rtbench, no rtmanager or Redis, all exited %.2fs after the first signal; all results / measured floor %.2f\n",
 				m.Games, m.MeasuredFloorS, m.VsMeasured)

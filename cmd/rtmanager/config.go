@@ -71,6 +71,11 @@ type config struct {
 	// DockerConcurrency bounds concurrent Docker Engine API requests
 	// (--docker-concurrency).
 	DockerConcurrency int
+
+	// PprofAddr serves net/http/pprof (--pprof-addr); CPUProfile is a file
+	// for a CPU profile of the whole run (--cpu-profile). Both off: "".
+	PprofAddr  string
+	CPUProfile string
 }
 
 // maxPrefetch bounds --prefetch: each job read ahead is held in memory.
@@ -116,6 +121,8 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	fs.StringVar(&c.EnginesFile, "engines", "", "YAML file of the engine profiles start jobs may name (see docs/operations.md); empty: start jobs are refused as invalid")
 	fs.DurationVar(&c.StartTimeout, "start-timeout", startruntime.DefaultStartTimeout, "how long a started engine has to accept a TCP connection before the start fails and its runtime is removed")
 	c.Watch.flags(fs)
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "address of Go's profiling endpoints /debug/pprof/ (a listener of its own; keep it on loopback, e.g. 127.0.0.1:6060); empty: off")
+	fs.StringVar(&c.CPUProfile, "cpu-profile", "", "file to write a CPU profile of the whole run to, from start-up to shutdown (go tool pprof); empty: none")
 	var allowUIDs string
 	fs.StringVar(&allowUIDs, "process-allow-uids", "self", "--runtime process stops only processes whose every uid is in this comma-separated list; self is rtmanager's own uid, any lifts the check")
 
@@ -180,6 +187,11 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 	if c.HTTPAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 			return c, usagef("invalid --http-addr %q: want host:port", c.HTTPAddr)
+		}
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			return c, usagef("invalid --pprof-addr %q: want host:port", c.PprofAddr)
 		}
 	}
 	switch c.LogFormat {

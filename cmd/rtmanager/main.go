@@ -74,6 +74,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); perr != nil {
+			log.Error("cpu profile", "err", perr.Error())
+		}
+	}()
 
 	rdb, err := redisclient.New(cfg.RedisURL, redisclient.Tuning{
 		// Pool sized for the workers and the broker's own loops (per node
@@ -184,9 +193,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return usagef("listen on --http-addr %s: %s", cfg.HTTPAddr, err)
 	}
+	psrv, err := startPprof(cfg.PprofAddr, log)
+	if err != nil {
+		if srv != nil {
+			_ = srv.Close()
+		}
+		return usagef("listen on --pprof-addr %s: %s", cfg.PprofAddr, err)
+	}
+	if psrv != nil {
+		defer psrv.Close()
+	}
 
+	stopper := &forgetOnBegin{Stopper: svc}
 	svcRun, err := service.Start(ctx, rdb, service.Options{
-		Stopper:  svc,
+		Stopper:  stopper,
 		Workers:  cfg.Workers,
 		Contract: doc,
 		Logger:   log,
@@ -218,6 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	starter.OnRunning(watch.Watch)
+	stopper.watch.Store(watch)
 
 	log.Info("rtmanager started", "consumer", cfg.Consumer, "group", group, "workers", cfg.Workers,
 		"shards", layout.Shards, "sharded_keys", layout.Sharded,

@@ -86,7 +86,11 @@ func (w *Watcher) report(gameID, containerID string, st runtimes.State) {
 	g := w.games[gameID]
 	var rec stopruntime.Record
 	if g != nil && g.rec.ContainerID == containerID {
-		rec = g.rec
+		if g.forgotten {
+			w.dropLocked(gameID) // its stop records the end
+		} else {
+			rec = g.rec
+		}
 	}
 	w.mu.Unlock()
 	if rec.GameID == "" {

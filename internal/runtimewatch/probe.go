@@ -50,7 +50,7 @@ func (w *Watcher) probe(rec stopruntime.Record) {
 	}
 	w.mu.Lock()
 	g := w.games[rec.GameID]
-	if g == nil || g.rec.ContainerID != rec.ContainerID {
+	if g == nil || g.rec.ContainerID != rec.ContainerID || g.forgotten {
 		w.mu.Unlock()
 		return
 	}

@@ -60,9 +60,26 @@ func (w *Watcher) reconcile() {
 	}
 	w.mu.Lock()
 	keep := make(map[string]bool, len(mine))
+	// A game whose exit wait runs needs no inspection: the wait sees its
+	// end first (and a new wait checks the runtime as it begins).
+	inspect := make([]stopruntime.Record, 0, len(mine))
+	for id, at := range w.forgotten {
+		if at.Before(began) {
+			delete(w.forgotten, id) // the list below is newer
+		}
+	}
 	for _, rec := range mine {
+		if _, ok := w.forgotten[rec.GameID]; ok {
+			// Its stop began after the list was read: kept as it is, not
+			// watched again.
+			keep[rec.GameID] = true
+			continue
+		}
 		keep[rec.GameID] = true
 		w.addLocked(rec)
+		if g := w.games[rec.GameID]; g == nil || !g.waiting {
+			inspect = append(inspect, rec)
+		}
 	}
 	for id, g := range w.games {
 		// A game that began while the list was read (a start job) is not
@@ -73,7 +90,7 @@ func (w *Watcher) reconcile() {
 	}
 	w.mu.Unlock()
 
-	w.each(mine, w.opts.InspectConcurrency, w.check)
+	w.each(inspect, w.opts.InspectConcurrency, w.check)
 	w.opts.Metrics.Reconciled(time.Since(began), byStatus)
 }
 

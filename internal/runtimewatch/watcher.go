@@ -165,6 +165,10 @@ type Watcher struct {
 
 	mu    sync.Mutex
 	games map[string]*game // the games this replica watches, by id
+	// forgotten: when each game was last forgotten (Forget), so a
+	// reconciliation that listed it before does not watch it again; an
+	// entry lives until the next reconciliation begins after it.
+	forgotten map[string]time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -178,7 +182,14 @@ type game struct {
 	rec      stopruntime.Record
 	since    time.Time          // when the watch began
 	stopWait context.CancelFunc // ends its ExitWaiter's wait; nil when none
-	failures int                // health checks failed in a row
+	// waiting: its ExitWaiter's wait runs, so the reconciliation need not
+	// inspect it (the wait sees the end first).
+	waiting bool
+	// forgotten: a stop job owns it (Forget); its end is not reported, and
+	// the game is dropped once its wait returns or a reconciliation no
+	// longer lists it.
+	forgotten bool
+	failures  int // health checks failed in a row
 }
 
 // New builds a Watcher.
@@ -190,7 +201,7 @@ func New(store Store, opts Options) (*Watcher, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Watcher{store: store, opts: opts, games: map[string]*game{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
+	return &Watcher{store: store, opts: opts, games: map[string]*game{}, forgotten: map[string]time.Time{}, kick: make(chan struct{}, 1), http: newProbeClient(opts.ProbeTimeout)}, nil
 }
 
 // Start runs the loops until Close.
@@ -243,6 +254,7 @@ func (w *Watcher) Watch(rec stopruntime.Record) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	delete(w.forgotten, rec.GameID) // running again: a new runtime
 	w.addLocked(rec)
 }
 
@@ -250,7 +262,9 @@ func (w *Watcher) Watch(rec stopruntime.Record) {
 func (w *Watcher) addLocked(rec stopruntime.Record) {
 	if g, ok := w.games[rec.GameID]; ok {
 		if g.rec.ContainerID == rec.ContainerID {
-			g.rec.Status, g.rec.EngineEndpoint = rec.Status, rec.EngineEndpoint
+			// Listed as running after its stop began: the stop did not end
+			// it, so it is watched again (by the wait that still runs).
+			g.rec.Status, g.rec.EngineEndpoint, g.forgotten = rec.Status, rec.EngineEndpoint, false
 			return
 		}
 		w.dropLocked(rec.GameID)
@@ -259,9 +273,48 @@ func (w *Watcher) addLocked(rec stopruntime.Record) {
 	w.games[rec.GameID] = g
 	if ew, ok := w.opts.Drivers[rec.Runtime].(ExitWaiter); ok {
 		ctx, cancel := context.WithCancel(w.ctx)
-		g.stopWait = cancel
-		w.run(func() { w.waitExit(ctx, ew, rec) })
+		g.stopWait, g.waiting = cancel, true
+		w.run(func() {
+			defer w.waitEnded(g)
+			w.waitExit(ctx, ew, rec)
+		})
 	}
+}
+
+// waitEnded notes that g's exit wait has returned: from now on the
+// reconciliation inspects it.
+func (w *Watcher) waitEnded(g *game) {
+	w.mu.Lock()
+	g.waiting = false
+	w.mu.Unlock()
+}
+
+// Forget stops watching a game whose stop a job has begun (its record is
+// stopping, owned by the job): the end of its runtime is the stop's to
+// record, and a transition of the watch would find the record changed and
+// write nothing. Forgetting spares that script per stopped game, which in a
+// mass stop is one Redis round trip per game. If the stop does not end the
+// runtime, the reconciliation watches the game again once its record says
+// running (a reconciliation that listed the record before the stop began
+// does not watch it again). A nil Watcher forgets nothing.
+//
+// The game's exit wait is left to end with the runtime rather than
+// cancelled: cancelling wakes it (and its driver's timer) at once, and
+// thousands of such wakes in a burst of stops queue the job workers behind
+// them; the runtime's end wakes it anyway.
+func (w *Watcher) Forget(gameID string) {
+	if w == nil || w.ctx == nil {
+		return
+	}
+	w.mu.Lock()
+	if g := w.games[gameID]; g != nil {
+		g.forgotten = true
+		if !g.waiting {
+			w.dropLocked(gameID)
+		}
+	}
+	w.forgotten[gameID] = time.Now()
+	w.mu.Unlock()
 }
 
 func (w *Watcher) dropLocked(id string) {
@@ -279,7 +332,9 @@ func (w *Watcher) watched() []stopruntime.Record {
 	defer w.mu.Unlock()
 	out := make([]stopruntime.Record, 0, len(w.games))
 	for _, g := range w.games {
-		out = append(out, g.rec)
+		if !g.forgotten {
+			out = append(out, g.rec)
+		}
 	}
 	return out
 }

@@ -1,12 +1,9 @@
 package process
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -18,15 +15,18 @@ import (
 // check to the exit: it is opened first, then one /proc read checks the
 // pid's start time; from then on the pidfd names that very process, so the
 // signal (pidfd_send_signal(2)), the uid check (PIDFD_GET_INFO, Linux
-// 6.13+) and the wait (the netpoller) need no further /proc reads. /proc
+// 6.13+) and the wait (the driver's exit poller) need no further /proc
+// reads. /proc
 // reads are what a mass stop spends most of its CPU on: a stat file costs
 // tens of µs of kernel time, a status file over 100 µs.
 
-// pidfd is an open, non-blocking pidfd in the netpoller.
+// pidfd is an open pidfd; its exit is waited for on the driver's
+// exitPoller (poller.go).
 type pidfd struct {
-	fd int // for the system calls; f owns it
-	f  *os.File
-	rc syscall.RawConn
+	fd int
+	// inPoller: added to the exit poller once (a one-shot entry stays
+	// there, disabled, until the pidfd is closed).
+	inPoller bool
 }
 
 // openPidfd opens a pidfd for pid, or returns nil when none can be had (no
@@ -37,21 +37,11 @@ func openPidfd(pid int) *pidfd {
 	if err != nil {
 		return nil
 	}
-	// Non-blocking, so os.NewFile hands it to the netpoller.
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return nil
-	}
-	f := os.NewFile(uintptr(fd), "pidfd")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
-		return nil
-	}
-	return &pidfd{fd: fd, f: f, rc: rc}
+	return &pidfd{fd: fd}
 }
 
-func (p *pidfd) close() { _ = p.f.Close() }
+// close closes the pidfd, which also takes it out of the exit poller.
+func (p *pidfd) close() { _ = unix.Close(p.fd) }
 
 // exited asks, without blocking, whether the process has exited (a zombie
 // has).
@@ -85,34 +75,6 @@ func (p *pidfd) signal(pid int, group bool, sig syscall.Signal) error {
 		return stopruntime.ErrGone
 	default:
 		return fmt.Errorf("signal %s to process %d: %w", sig, pid, err)
-	}
-}
-
-// wait waits up to wait for the process to exit: true when it has, false
-// when the wait elapsed, a transient error when ctx ended (a retry
-// resumes).
-func (p *pidfd) wait(ctx context.Context, pid int, wait time.Duration) (bool, error) {
-	if err := p.f.SetReadDeadline(time.Now().Add(wait)); err != nil {
-		return false, fmt.Errorf("wait for process %d: %w: %w", pid, stopruntime.ErrTransient, err)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = p.f.SetReadDeadline(time.Now()) })
-	defer stop()
-	var exited bool
-	rerr := p.rc.Read(func(uintptr) bool {
-		// Called at once, then each time the netpoller reports the pidfd
-		// readable (the process exited).
-		exited = p.exited()
-		return exited
-	})
-	switch {
-	case exited:
-		return true, nil
-	case ctx.Err() != nil:
-		return false, fmt.Errorf("wait for process %d: %w: %w", pid, stopruntime.ErrTransient, ctx.Err())
-	case rerr == nil || errors.Is(rerr, os.ErrDeadlineExceeded):
-		return p.exited(), nil
-	default:
-		return false, fmt.Errorf("wait for process %d: %w: %w", pid, stopruntime.ErrTransient, rerr)
 	}
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	AllowUIDs []int
 	// AnyUID lifts the uid guard (AllowUIDs is then ignored).
 	AnyUID bool
+	// MaxWaitSetups bounds the exit waits of the runtime watch (WaitExit)
+	// setting up at once (watch.go). Default 8.
+	MaxWaitSetups int
 }
 
 // Driver implements stopruntime.Driver for local processes.
@@ -54,6 +57,10 @@ type Driver struct {
 	noPidfdInfo atomic.Bool
 	// procRead, when set (tests), is told the name of each /proc file read.
 	procRead func(name string)
+	// waitSetups holds a slot per WaitExit setting up its wait.
+	waitSetups chan struct{}
+	// poller waits for the exits of pidfds (poller.go).
+	poller exitPoller
 }
 
 // New builds a Driver.
@@ -70,7 +77,10 @@ func New(opts Options) *Driver {
 	if opts.AllowUIDs == nil {
 		opts.AllowUIDs = []int{os.Getuid()}
 	}
-	return &Driver{opts: opts, self: whoAmI()}
+	if opts.MaxWaitSetups <= 0 {
+		opts.MaxWaitSetups = 8
+	}
+	return &Driver{opts: opts, self: whoAmI(), waitSetups: make(chan struct{}, opts.MaxWaitSetups)}
 }
 
 // IDForPID returns the container id of a live process.
@@ -96,17 +106,19 @@ func FormatID(pid int, startTicks uint64) string {
 }
 
 // ParseID splits a container id made by FormatID.
+// Every stop and exit wait parses one, so it does not allocate.
 func ParseID(id string) (pid int, startTicks uint64, err error) {
-	parts := strings.Split(id, ":")
-	if len(parts) != 4 || parts[0] != "pid" || parts[2] != "start" {
+	rest, ok := strings.CutPrefix(id, "pid:")
+	pidPart, ticks, ok2 := strings.Cut(rest, ":start:")
+	if !ok || !ok2 || strings.Contains(ticks, ":") {
 		return 0, 0, fmt.Errorf("process container id %q: want pid:<pid>:start:<ticks>", id)
 	}
-	pid, err = strconv.Atoi(parts[1])
+	pid, err = strconv.Atoi(pidPart)
 	if err != nil || pid <= 1 {
 		// pid 1 (and 0, negatives) would signal init or whole groups.
 		return 0, 0, fmt.Errorf("process container id %q: bad pid", id)
 	}
-	startTicks, err = strconv.ParseUint(parts[3], 10, 64)
+	startTicks, err = strconv.ParseUint(ticks, 10, 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("process container id %q: bad start time", id)
 	}
@@ -134,7 +146,7 @@ func (d *Driver) Stop(ctx context.Context, containerID string, grace time.Durati
 	if err != nil {
 		return err
 	}
-	if !d.opts.PollOnly {
+	if !d.opts.PollOnly && d.poller.start() == nil {
 		if p := openPidfd(pid); p != nil {
 			defer p.close()
 			return d.stopPidfd(ctx, p, pid, start, grace)
@@ -163,7 +175,7 @@ func (d *Driver) stopPidfd(ctx context.Context, p *pidfd, pid int, start uint64,
 	if err := p.signal(pid, group, syscall.SIGTERM); err != nil {
 		return err
 	}
-	if gone, err := p.wait(ctx, pid, grace); gone || err != nil {
+	if gone, err := d.poller.wait(ctx, p, pid, grace); gone || err != nil {
 		return err
 	}
 	if err := p.signal(pid, group, syscall.SIGKILL); err != nil {
@@ -172,7 +184,7 @@ func (d *Driver) stopPidfd(ctx context.Context, p *pidfd, pid int, start uint64,
 		}
 		return err
 	}
-	gone, err := p.wait(ctx, pid, d.opts.KillWait)
+	gone, err := d.poller.wait(ctx, p, pid, d.opts.KillWait)
 	if err != nil {
 		return err
 	}

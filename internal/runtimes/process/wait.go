@@ -10,9 +10,10 @@ import (
 
 // Waiting for a process to exit. Thousands of stops may wait at once (a
 // platform shutdown), so a wait must cost next to nothing: a stop waits on
-// its pidfd (pidfd.go), which becomes readable when the process exits, and
-// Go's netpoller waits on it with the other file descriptors — no thread,
-// no timer, no /proc read per wait. Where pidfd_open is not available (old
+// its pidfd (pidfd.go), which becomes readable when the process exits; the
+// driver's exit poller (poller.go) waits on all of them with one epoll
+// instance in Go's netpoller — no thread, no /proc read per wait, a timer
+// for the wait's bound. Where pidfd_open is not available (old
 // kernel, seccomp, out of file descriptors) the wait polls /proc with a
 // backoff from PollInterval to maxPollInterval.
 

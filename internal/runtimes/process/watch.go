@@ -137,15 +137,29 @@ func endState(pid int, ps *os.ProcessState) runtimes.State {
 // waitEnd waits up to wait for a process that is not this rtmanager's
 // child to end: on a pidfd (checked to name our process after it was
 // opened), else by polling /proc.
+//
+// The set-up (a pidfd, a /proc read) runs MaxWaitSetups at a time: a
+// reconciliation starts a wait per running game at once, thousands at
+// start-up, and so many runnable goroutines would queue the job workers
+// behind them. Once set up, a wait costs nothing until the process ends.
 func (d *Driver) waitEnd(ctx context.Context, pid int, start uint64, wait time.Duration) (bool, error) {
-	if !d.opts.PollOnly {
-		if p := openPidfd(pid); p != nil {
+	if !d.opts.PollOnly && d.poller.start() == nil {
+		select {
+		case d.waitSetups <- struct{}{}:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		p := openPidfd(pid)
+		if p != nil {
 			defer p.close()
-			if ok, err := d.alive(pid, start); err != nil || !ok {
+			ok, err := d.alive(pid, start)
+			<-d.waitSetups
+			if err != nil || !ok {
 				return err == nil, err
 			}
-			return p.wait(ctx, pid, wait)
+			return d.poller.wait(ctx, p, pid, wait)
 		}
+		<-d.waitSetups
 	}
 	return d.pollGone(ctx, pid, start, wait)
 }
