@@ -93,19 +93,30 @@ func (c *call) logErr() error {
 	return c.entryErr
 }
 
-// result is the script's reply for the caller's record.
+// result is the script's reply for the caller's record, an array (the
+// start scripts).
 func (c *call) result() ([]any, error) {
+	v, err := c.value()
+	if err != nil {
+		return nil, err
+	}
+	a, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("script reply: unexpected %T", v)
+	}
+	return a, nil
+}
+
+// value is the script's reply for the caller's record, whatever its type
+// (the stop scripts reply with a string or an integer).
+func (c *call) value() (any, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	switch v := c.reply.(type) {
-	case []any:
-		return v, nil
-	case error:
-		return nil, v
-	default:
-		return nil, fmt.Errorf("script reply: unexpected %T", c.reply)
+	if err, ok := c.reply.(error); ok {
+		return nil, err
 	}
+	return c.reply, nil
 }
 
 // maxBatch bounds the calls of one pipeline.

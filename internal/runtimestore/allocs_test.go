@@ -1,0 +1,47 @@
+package runtimestore_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
+)
+
+// The stop path's heap allocations are most of its client CPU (the
+// collector's share with them): a stop's begin and finish, a lone caller
+// on a real Redis, stay within a budget. The budget is what the store
+// needs now plus a small margin; the go-redis reply of the old array
+// replies alone (two allocations per string) was over it.
+func TestStopAllocationBudget(t *testing.T) {
+	const budget = 95 // allocations per begin + finish, whole process (the test's own included)
+	_, s := setup(t, runtimestore.Options{})
+	require.NoError(t, s.Preload(ctx))
+	n := 0
+	games := make([]string, 60) // a fresh running record for each stop
+	for i := range games {
+		games[i] = "alloc-" + strconv.Itoa(i)
+		register(t, s, games[i])
+	}
+	stop := func() {
+		g, job := games[n%len(games)], "1-"+strconv.Itoa(n)
+		n++
+		b, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: g, JobID: job, NowMS: 1000 + int64(n), TakeoverMS: 120000})
+		require.NoError(t, err)
+		require.Equal(t, stopruntime.BeginStarted, b.Verdict)
+		o := op(g)
+		o.SourceRef, o.StartedAtMS, o.FinishedAtMS, o.RequestedAtMS = job, 1000, 1001, 999
+		f, err := s.FinishStop(ctx, stopruntime.FinishRequest{GameID: g, JobID: job, NowMS: 2000 + int64(n), Status: stopruntime.StatusStopped,
+			Result: stopruntime.StoredResult{Outcome: stopruntime.OutcomeSuccess, ContainerID: b.Record.ContainerID, EngineEndpoint: b.Record.EngineEndpoint},
+			Begun:  b.Record}, o)
+		require.NoError(t, err)
+		require.Equal(t, stopruntime.FinishOK, f.Verdict)
+	}
+	stop() // warm the connection pool
+	got := testing.AllocsPerRun(50, stop)
+	t.Logf("begin + finish: %.1f allocations", got)
+	assert.LessOrEqual(t, got, float64(budget))
+}
