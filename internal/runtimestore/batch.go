@@ -68,9 +68,10 @@ func newLoggedScript(src string) *script {
 type call struct {
 	script *script // nil: the log entry only
 	key    string
-	args   []any
-	shard  int   // the record's shard: calls merge per script and shard
-	log    []any // the whole XADD of an operation log entry, pipelined
+	args   []any // may point into callValues (args.go)
+	callValues
+	shard int   // the record's shard: calls merge per script and shard
+	log   []any // the whole XADD of an operation log entry, pipelined
 	// A logged script's entry: the log's key (the record's shard's) and
 	// the entry's field values.
 	logKey string
@@ -191,7 +192,7 @@ func (g *scriptGroup) command(maxLen any) []any {
 	cmd := make([]any, 0, 3+len(g.calls)+n)
 	cmd = append(cmd, "evalsha", g.script.Hash(), len(g.calls))
 	for _, c := range g.calls {
-		cmd = append(cmd, c.key)
+		cmd = append(cmd, &c.key) // a pointer: no allocation (args.go)
 	}
 	for _, c := range g.calls {
 		cmd = append(cmd, c.args...)

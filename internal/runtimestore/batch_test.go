@@ -59,7 +59,7 @@ func TestBatchMergesScriptCallsAndIsolatesFailures(t *testing.T) {
 		return &call{script: s.begin, key: s.RecordKey(g), args: []any{"1-" + g, 100, 1000}}
 	}
 	calls := []*call{begin("g1"), begin("bad"), begin("g2"), begin("missing"), begin("g3")}
-	logged := &call{log: s.xaddArgs(stopruntime.Operation{GameID: "g9", Operation: "stop"})}
+	logged := s.appendCall(stopruntime.Operation{GameID: "g9", Operation: "stop"})
 	runQueued(s.batch, append(calls, logged)...)
 
 	assert.Equal(t, 1, evalshaCalls(t, c), "five begins, one script call")

@@ -1,10 +1,6 @@
 package runtimestore
 
-import (
-	"fmt"
-
-	"galaxy/rtmanager/internal/stopruntime"
-)
+import "fmt"
 
 // In the sharded layout a record and its shard's operation log share a
 // slot, so the finishing scripts append the log entry themselves: one round
@@ -75,7 +71,7 @@ func (g *scriptGroup) loggedCommand(maxLen any) []any {
 	cmd := make([]any, 0, 5+len(g.calls)+n)
 	cmd = append(cmd, "evalsha", g.script.Hash(), 1+len(g.calls), g.calls[0].logKey)
 	for _, c := range g.calls {
-		cmd = append(cmd, c.key)
+		cmd = append(cmd, &c.key)
 	}
 	cmd = append(cmd, maxLen)
 	for _, c := range g.calls {
@@ -100,28 +96,4 @@ func splitLogged(v any) (reply any, entryErr error) {
 		entryErr = err
 	}
 	return pair[0], entryErr
-}
-
-// entryFields are the field values of op's log entry, in XADD order.
-func entryFields(op stopruntime.Operation) []any { return appendEntry(make([]any, 0, 26), op) }
-
-// appendEntry appends the field values of op's log entry to f.
-func appendEntry(f []any, op stopruntime.Operation) []any {
-	f = append(f,
-		"game_id", op.GameID,
-		"operation", op.Operation,
-		"source", string(op.Source),
-		"source_ref", op.SourceRef,
-		"reason", op.Reason,
-		"outcome", op.Outcome,
-		"error_code", op.ErrorCode,
-		"error_message", op.ErrorMessage,
-		"container_id", op.ContainerID,
-		"started_at_ms", op.StartedAtMS,
-		"finished_at_ms", op.FinishedAtMS,
-	)
-	if op.RequestedAtMS > 0 {
-		f = append(f, "requested_at_ms", op.RequestedAtMS)
-	}
-	return f
 }

@@ -75,7 +75,7 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	}
 	var maxLen any = opts.OperationsMaxLen
 	return &Store{
-		c: c, keys: keys{prefix: opts.KeyPrefix, layout: opts.Layout}, maxLen: maxLen, log: opts.Logger,
+		c: c, keys: newKeys(opts.KeyPrefix, opts.Layout), maxLen: maxLen, log: opts.Logger,
 		begin:        newScript(beginLua),
 		finish:       newScript(finishLua),
 		finishLogged: newLoggedScript(finishLoggedLua),
@@ -291,7 +291,9 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	c := &call{script: s.begin, key: key, args: []any{req.JobID, req.NowMS, req.TakeoverMS}, shard: s.keys.shard(req.GameID)}
+	c := &call{script: s.begin, key: key, shard: s.keys.shard(req.GameID)}
+	c.job, c.now, c.takeover = req.JobID, req.NowMS, req.TakeoverMS
+	c.args = append(c.argv[:0], &c.job, &c.now, &c.takeover)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
@@ -318,11 +320,14 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
 	}
-	result, err := json.Marshal(req.Result)
+	raw, err := json.Marshal(req.Result)
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
 	}
-	c := s.logCall(s.finish, s.finishLogged, req.GameID, key, []any{req.JobID, req.NowMS, req.Status, result}, op)
+	result := string(raw)
+	c := s.logCall(s.finish, s.finishLogged, req.GameID, key, nil, op)
+	c.job, c.now, c.status, c.text = req.JobID, req.NowMS, req.Status, result
+	c.args = append(c.argv[:0], &c.job, &c.now, &c.status, &c.text)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
@@ -352,12 +357,21 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 // logCall is a call of a finishing script with op's log entry: in a
 // sharded layout the logged script writes the entry in the record's shard's
 // log; otherwise the plain script and the entry's XADD share a pipeline.
+// args may be nil and set by the caller (pointing into the call: args.go).
 func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *call {
+	lc := &loggedCall{op: op, source: string(op.Source)}
+	c := &lc.call
+	c.key, c.args = key, args
 	if !s.keys.layout.Sharded {
-		return &call{script: plain, key: key, args: args, log: s.xaddArgs(op)}
+		c.script = plain
+		c.log = append(lc.buf[:0], "xadd", s.keys.operationsRef(s.keys.shard(gameID)), "maxlen", "~", s.maxLen, "*")
+		c.log = lc.appendEntry(c.log)
+		return c
 	}
-	n := s.keys.shard(gameID)
-	return &call{script: logged, key: key, args: args, shard: n, logKey: s.keys.operations(n), entry: entryFields(op)}
+	c.script, c.shard = logged, s.keys.shard(gameID)
+	c.logKey = s.keys.operations(c.shard)
+	c.entry = lc.appendEntry(lc.buf[:0])
+	return c
 }
 
 // entryLost reports a log entry that could not be written. It is not the
@@ -372,7 +386,7 @@ func (s *Store) entryLost(ctx context.Context, what string, op stopruntime.Opera
 
 // AppendOperation implements stopruntime.Store.
 func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) error {
-	c := &call{log: s.xaddArgs(op)}
+	c := s.appendCall(op)
 	if err := s.batch.do(ctx, c); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
@@ -382,13 +396,14 @@ func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) e
 	return nil
 }
 
-// xaddArgs is the whole XADD of op's log entry in the log of its game's
-// shard, built at its final size (a per-stop cost: go-redis's XAddArgs
-// would copy the fields again).
-func (s *Store) xaddArgs(op stopruntime.Operation) []any {
-	args := make([]any, 0, 6+26)
-	args = append(args, "xadd", s.keys.operations(s.keys.shard(op.GameID)), "maxlen", "~", s.maxLen, "*")
-	return appendEntry(args, op)
+// appendCall is a call with op's log entry only: the whole XADD in the log
+// of its game's shard, built at its final size (go-redis's XAddArgs would
+// copy the fields again).
+func (s *Store) appendCall(op stopruntime.Operation) *call {
+	lc := &loggedCall{op: op, source: string(op.Source)}
+	lc.log = append(lc.buf[:0], "xadd", s.keys.operationsRef(s.keys.shard(op.GameID)), "maxlen", "~", s.maxLen, "*")
+	lc.log = lc.appendEntry(lc.log)
+	return &lc.call
 }
 
 // Register implements stopruntime.Store. It fails with stopruntime.ErrBusy
