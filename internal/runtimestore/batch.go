@@ -77,7 +77,8 @@ type call struct {
 	logKey string
 	entry  []any
 
-	// Set by the batcher before done is closed.
+	// Set by the batcher before it signals done (buffered: one send,
+	// which never blocks; the channel outlives the call in callPool).
 	reply    any // the script's reply for key: []any, or an error
 	err      error
 	logCmd   *redis.Cmd
@@ -129,7 +130,9 @@ func (b *batcher) do(ctx context.Context, c *call) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.done = make(chan struct{})
+	if c.done == nil {
+		c.done = make(chan struct{}, 1)
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if !b.running {
@@ -163,7 +166,7 @@ func (b *batcher) loop() {
 
 		b.send(batch)
 		for _, c := range batch {
-			close(c.done)
+			c.done <- struct{}{}
 		}
 	}
 }

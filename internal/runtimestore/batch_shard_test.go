@@ -72,7 +72,7 @@ func TestBatchMergesPerShard(t *testing.T) {
 	var fins []*call
 	for _, g := range append(games, "hello") {
 		op := stopruntime.Operation{GameID: g, Operation: "stop", SourceRef: "1-" + g, Outcome: "success"}
-		fins = append(fins, s.logCall(s.finish, s.finishLogged, g, s.RecordKey(g), []any{"1-" + g, 200, "stopped", `{"outcome":"success"}`}, op))
+		fins = append(fins, &s.logCall(s.finish, s.finishLogged, g, s.RecordKey(g), []any{"1-" + g, 200, "stopped", `{"outcome":"success"}`}, op).call)
 	}
 	runQueued(s.batch, fins...)
 	assert.Equal(t, 4, evalshaCalls(t, c), "five logged finishes in four shards, entries included")
@@ -163,7 +163,7 @@ func TestLoggedScriptBoundsTheLog(t *testing.T) {
 	for i := range 2000 {
 		op := stopruntime.Operation{GameID: "foo", Operation: "stop", SourceRef: strconv.Itoa(i), Outcome: "success"}
 		// No record: each finish is not_found, and its entry is written.
-		calls = append(calls, s.logCall(s.finish, s.finishLogged, "foo", s.RecordKey("foo"), []any{strconv.Itoa(i), 1, "stopped", "{}"}, op))
+		calls = append(calls, &s.logCall(s.finish, s.finishLogged, "foo", s.RecordKey("foo"), []any{strconv.Itoa(i), 1, "stopped", "{}"}, op).call)
 	}
 	runQueued(s.batch, calls...)
 	for _, cl := range calls {

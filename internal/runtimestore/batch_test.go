@@ -34,7 +34,7 @@ func evalshaCalls(t *testing.T, c *redis.Client) int {
 func runQueued(b *batcher, calls ...*call) {
 	b.mu.Lock()
 	for _, c := range calls {
-		c.done = make(chan struct{})
+		c.done = make(chan struct{}, 1)
 		b.queue = append(b.queue, c)
 	}
 	b.running = true

@@ -58,6 +58,7 @@ type Store struct {
 	register      *redis.Script
 	transition    *redis.Script // watch.go
 	batch         *batcher
+	pool          callPool // the stop path's calls, recycled (pool.go)
 }
 
 var _ stopruntime.Store = (*Store)(nil)
@@ -291,13 +292,15 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	c := &call{script: s.begin, key: key, shard: s.keys.shard(req.GameID)}
+	c := s.pool.call()
+	c.script, c.key, c.shard = s.begin, key, s.keys.shard(req.GameID)
 	c.job, c.now, c.takeover = req.JobID, req.NowMS, req.TakeoverMS
 	c.args = append(c.argv[:0], &c.job, &c.now, &c.takeover)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
 	v, err := c.value()
+	s.pool.putCall(c)
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
@@ -325,13 +328,16 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
 	}
 	result := string(raw)
-	c := s.logCall(s.finish, s.finishLogged, req.GameID, key, nil, op)
+	lc := s.logCall(s.finish, s.finishLogged, req.GameID, key, nil, op)
+	c := &lc.call
 	c.job, c.now, c.status, c.text = req.JobID, req.NowMS, req.Status, result
 	c.args = append(c.argv[:0], &c.job, &c.now, &c.status, &c.text)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
 	v, err := c.value()
+	logErr := c.logErr()
+	s.pool.putLogged(lc)
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
@@ -350,7 +356,7 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		rec.Status, rec.UpdatedAtMS, rec.LastJobID, rec.LastResult = req.Status, req.NowMS, req.JobID, req.Result
 		rec.StoppingJobID, rec.StoppingSinceMS = "", 0
 	}
-	s.entryLost(ctx, "finish stop", op, c.logErr())
+	s.entryLost(ctx, "finish stop", op, logErr)
 	return stopruntime.FinishResponse{Verdict: stopruntime.FinishVerdict(verdict), Record: rec}, nil
 }
 
@@ -358,20 +364,21 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 // sharded layout the logged script writes the entry in the record's shard's
 // log; otherwise the plain script and the entry's XADD share a pipeline.
 // args may be nil and set by the caller (pointing into the call: args.go).
-func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *call {
-	lc := &loggedCall{op: op, source: string(op.Source)}
+func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *loggedCall {
+	lc := s.pool.loggedCall()
+	lc.op, lc.source = op, string(op.Source)
 	c := &lc.call
 	c.key, c.args = key, args
 	if !s.keys.layout.Sharded {
 		c.script = plain
 		c.log = append(lc.buf[:0], "xadd", s.keys.operationsRef(s.keys.shard(gameID)), "maxlen", "~", s.maxLen, "*")
 		c.log = lc.appendEntry(c.log)
-		return c
+		return lc
 	}
 	c.script, c.shard = logged, s.keys.shard(gameID)
 	c.logKey = s.keys.operations(c.shard)
 	c.entry = lc.appendEntry(lc.buf[:0])
-	return c
+	return lc
 }
 
 // entryLost reports a log entry that could not be written. It is not the
