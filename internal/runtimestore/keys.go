@@ -60,6 +60,9 @@ func (k keys) record(gameID string) string {
 
 // operations is the key of shard n's operation log.
 func (k keys) operations(n int) string {
+	if n < len(k.ops) {
+		return k.ops[n]
+	}
 	if !k.layout.Sharded {
 		return k.prefix + "operations"
 	}

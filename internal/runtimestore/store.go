@@ -362,8 +362,10 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 
 // logCall is a call of a finishing script with op's log entry: in a
 // sharded layout the logged script writes the entry in the record's shard's
-// log; otherwise the plain script and the entry's XADD share a pipeline.
-// args may be nil and set by the caller (pointing into the call: args.go).
+// log; otherwise the plain script and the entry's XADD share a pipeline
+// (the XADD inside the script, on a single Redis, cost Redis more CPU per
+// job in rtbench than the command of its own). args may be nil and set by
+// the caller (pointing into the call: args.go).
 func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *loggedCall {
 	lc := s.pool.loggedCall()
 	lc.op, lc.source = op, string(op.Source)
