@@ -323,14 +323,9 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
 	}
-	raw, err := json.Marshal(req.Result)
-	if err != nil {
-		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
-	}
-	result := string(raw)
 	lc := s.logCall(s.finish, s.finishLogged, req.GameID, key, nil, op)
 	c := &lc.call
-	c.job, c.now, c.status, c.text = req.JobID, req.NowMS, req.Status, result
+	c.job, c.now, c.status, c.text = req.JobID, req.NowMS, req.Status, encodeResult(req.Result)
 	c.args = append(c.argv[:0], &c.job, &c.now, &c.status, &c.text)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
