@@ -79,7 +79,9 @@ type call struct {
 
 	// Set by the batcher before it signals done (buffered: one send,
 	// which never blocks; the channel outlives the call in callPool).
-	reply    any // the script's reply for key: []any, or an error
+	// reply is the script's reply for key (a stop script's string or
+	// integer, a start script's array) or an error.
+	reply    any
 	err      error
 	logCmd   *redis.Cmd
 	entryErr error // a logged script's error for the entry
