@@ -455,19 +455,14 @@ func ceilingRound(ctx context.Context, rdb *redis.Client, st *runtimestore.Store
 		if err != nil {
 			return err
 		}
-		v, ok := all[0].([]any)
-		if !ok || len(v) == 0 {
-			return fmt.Errorf("begin script: reply %v", all[0])
+		verdict, vals, n, err := runtimestore.SplitStopReply(all[0])
+		if err != nil {
+			return fmt.Errorf("begin script: %w", err)
 		}
-		j.verdict, _ = v[0].(string)
+		j.verdict = verdict
 		j.rec = map[string]string{}
-		if len(v) > 1 {
-			vals, _ := v[1].([]any)
-			for k, name := range runtimestore.RecordFields() {
-				if k < len(vals) {
-					j.rec[name], _ = vals[k].(string)
-				}
-			}
+		for k, name := range runtimestore.RecordFields()[:n] {
+			j.rec[name] = vals[k]
 		}
 		switch j.verdict {
 		case "started", "resumed", "taken_over":

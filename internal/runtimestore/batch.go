@@ -68,16 +68,20 @@ func newLoggedScript(src string) *script {
 type call struct {
 	script *script // nil: the log entry only
 	key    string
-	args   []any
-	shard  int   // the record's shard: calls merge per script and shard
-	log    []any // the whole XADD of an operation log entry, pipelined
+	args   []any // may point into callValues (args.go)
+	callValues
+	shard int   // the record's shard: calls merge per script and shard
+	log   []any // the whole XADD of an operation log entry, pipelined
 	// A logged script's entry: the log's key (the record's shard's) and
 	// the entry's field values.
 	logKey string
 	entry  []any
 
-	// Set by the batcher before done is closed.
-	reply    any // the script's reply for key: []any, or an error
+	// Set by the batcher before it signals done (buffered: one send,
+	// which never blocks; the channel outlives the call in callPool).
+	// reply is the script's reply for key (a stop script's string or
+	// integer, a start script's array) or an error.
+	reply    any
 	err      error
 	logCmd   *redis.Cmd
 	entryErr error // a logged script's error for the entry
@@ -93,19 +97,30 @@ func (c *call) logErr() error {
 	return c.entryErr
 }
 
-// result is the script's reply for the caller's record.
+// result is the script's reply for the caller's record, an array (the
+// start scripts).
 func (c *call) result() ([]any, error) {
+	v, err := c.value()
+	if err != nil {
+		return nil, err
+	}
+	a, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("script reply: unexpected %T", v)
+	}
+	return a, nil
+}
+
+// value is the script's reply for the caller's record, whatever its type
+// (the stop scripts reply with a string or an integer).
+func (c *call) value() (any, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	switch v := c.reply.(type) {
-	case []any:
-		return v, nil
-	case error:
-		return nil, v
-	default:
-		return nil, fmt.Errorf("script reply: unexpected %T", c.reply)
+	if err, ok := c.reply.(error); ok {
+		return nil, err
 	}
+	return c.reply, nil
 }
 
 // maxBatch bounds the calls of one pipeline.
@@ -117,7 +132,9 @@ func (b *batcher) do(ctx context.Context, c *call) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.done = make(chan struct{})
+	if c.done == nil {
+		c.done = make(chan struct{}, 1)
+	}
 	b.mu.Lock()
 	b.queue = append(b.queue, c)
 	if !b.running {
@@ -151,7 +168,7 @@ func (b *batcher) loop() {
 
 		b.send(batch)
 		for _, c := range batch {
-			close(c.done)
+			c.done <- struct{}{}
 		}
 	}
 }
@@ -180,7 +197,7 @@ func (g *scriptGroup) command(maxLen any) []any {
 	cmd := make([]any, 0, 3+len(g.calls)+n)
 	cmd = append(cmd, "evalsha", g.script.Hash(), len(g.calls))
 	for _, c := range g.calls {
-		cmd = append(cmd, c.key)
+		cmd = append(cmd, &c.key) // a pointer: no allocation (args.go)
 	}
 	for _, c := range g.calls {
 		cmd = append(cmd, c.args...)

@@ -59,30 +59,32 @@ func TestBatchMergesPerShard(t *testing.T) {
 	runQueued(s.batch, begins...)
 	assert.Equal(t, 4, evalshaCalls(t, c), "five begins in four shards")
 	for i, g := range games {
-		v, err := begins[i].result()
+		v, err := begins[i].value()
 		require.NoError(t, err, g)
-		assert.Equal(t, "started", v[0], g)
+		verdict, _, _, err := parseFields(g, v, false)
+		require.NoError(t, err, g)
+		assert.Equal(t, "started", verdict, g)
 	}
-	_, err := begins[4].result()
+	_, err := begins[4].value()
 	require.ErrorContains(t, err, "WRONGTYPE")
 
 	require.NoError(t, c.ConfigResetStat(ctx).Err())
 	var fins []*call
 	for _, g := range append(games, "hello") {
 		op := stopruntime.Operation{GameID: g, Operation: "stop", SourceRef: "1-" + g, Outcome: "success"}
-		fins = append(fins, s.logCall(s.finish, s.finishLogged, g, s.RecordKey(g), []any{"1-" + g, 200, "stopped", `{"outcome":"success"}`}, op))
+		fins = append(fins, &s.logCall(s.finish, s.finishLogged, g, s.RecordKey(g), []any{"1-" + g, 200, "stopped", `{"outcome":"success"}`}, op).call)
 	}
 	runQueued(s.batch, fins...)
 	assert.Equal(t, 4, evalshaCalls(t, c), "five logged finishes in four shards, entries included")
 	for i, g := range games {
-		v, err := fins[i].result()
+		v, err := fins[i].value()
 		require.NoError(t, err, g)
-		assert.Equal(t, []any{"ok"}, v, g)
+		assert.Equal(t, int64(1), v, g)
 		rec, _, err := s.Get(ctx, g)
 		require.NoError(t, err)
 		assert.Equal(t, "stopped", rec.Status, g)
 	}
-	_, err = fins[4].result()
+	_, err = fins[4].value()
 	require.ErrorContains(t, err, "WRONGTYPE")
 	require.ErrorContains(t, fins[4].logErr(), "no entry")
 	require.ErrorContains(t, fins[3].logErr(), "WRONGTYPE operation log rtmanager:{rt-5}:operations")
@@ -146,7 +148,7 @@ func TestLoggedScriptChecksArgumentsFirst(t *testing.T) {
 	v, err := c.Eval(ctx, finishLoggedLua, []string{log, key}, append(append([]any{0}, rec...), 2, "game_id", "foo")...).Slice()
 	require.NoError(t, err)
 	require.Len(t, v, 1)
-	assert.Equal(t, []any{"ok"}, v[0].([]any)[0])
+	assert.Equal(t, int64(1), v[0].([]any)[0])
 	assert.Equal(t, int64(1), c.XLen(ctx, log).Val())
 }
 
@@ -161,13 +163,13 @@ func TestLoggedScriptBoundsTheLog(t *testing.T) {
 	for i := range 2000 {
 		op := stopruntime.Operation{GameID: "foo", Operation: "stop", SourceRef: strconv.Itoa(i), Outcome: "success"}
 		// No record: each finish is not_found, and its entry is written.
-		calls = append(calls, s.logCall(s.finish, s.finishLogged, "foo", s.RecordKey("foo"), []any{strconv.Itoa(i), 1, "stopped", "{}"}, op))
+		calls = append(calls, &s.logCall(s.finish, s.finishLogged, "foo", s.RecordKey("foo"), []any{strconv.Itoa(i), 1, "stopped", "{}"}, op).call)
 	}
 	runQueued(s.batch, calls...)
 	for _, cl := range calls {
-		v, err := cl.result()
+		v, err := cl.value()
 		require.NoError(t, err)
-		require.Equal(t, []any{"not_found"}, v)
+		require.Equal(t, "9:not_found", v)
 		require.NoError(t, cl.logErr())
 	}
 	n, err := c.XLen(ctx, s.OperationsKeyOf("foo")).Result()

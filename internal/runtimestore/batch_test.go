@@ -34,7 +34,7 @@ func evalshaCalls(t *testing.T, c *redis.Client) int {
 func runQueued(b *batcher, calls ...*call) {
 	b.mu.Lock()
 	for _, c := range calls {
-		c.done = make(chan struct{})
+		c.done = make(chan struct{}, 1)
 		b.queue = append(b.queue, c)
 	}
 	b.running = true
@@ -59,24 +59,24 @@ func TestBatchMergesScriptCallsAndIsolatesFailures(t *testing.T) {
 		return &call{script: s.begin, key: s.RecordKey(g), args: []any{"1-" + g, 100, 1000}}
 	}
 	calls := []*call{begin("g1"), begin("bad"), begin("g2"), begin("missing"), begin("g3")}
-	logged := &call{log: s.xaddArgs(stopruntime.Operation{GameID: "g9", Operation: "stop"})}
+	logged := s.appendCall(stopruntime.Operation{GameID: "g9", Operation: "stop"})
 	runQueued(s.batch, append(calls, logged)...)
 
 	assert.Equal(t, 1, evalshaCalls(t, c), "five begins, one script call")
 	for i, g := range []string{"g1", "g2", "g3"} {
-		v, err := calls[[]int{0, 2, 4}[i]].result()
+		v, err := calls[[]int{0, 2, 4}[i]].value()
 		require.NoError(t, err, g)
-		verdict, rec, err := parseFields(g, v, true)
+		verdict, rec, _, err := parseFields(g, v, true)
 		require.NoError(t, err)
 		assert.Equal(t, "started", verdict, g)
 		assert.Equal(t, "c-"+g, rec.ContainerID, g)
 		assert.Equal(t, "1-"+g, rec.StoppingJobID, g)
 	}
-	_, err := calls[1].result()
+	_, err := calls[1].value()
 	require.ErrorContains(t, err, "WRONGTYPE")
-	v, err := calls[3].result()
+	v, err := calls[3].value()
 	require.NoError(t, err)
-	assert.Equal(t, []any{"not_found"}, v)
+	assert.Equal(t, "9:not_found", v)
 	require.NoError(t, logged.logCmd.Err())
 	n, err := c.XLen(ctx, s.OperationsKey()).Result()
 	require.NoError(t, err)
@@ -90,9 +90,9 @@ func TestBatchMergesScriptCallsAndIsolatesFailures(t *testing.T) {
 	calls = []*call{fin("g1"), fin("g2")}
 	runQueued(s.batch, calls...)
 	for i, g := range []string{"g1", "g2"} {
-		v, err := calls[i].result()
+		v, err := calls[i].value()
 		require.NoError(t, err, g)
-		assert.Equal(t, "ok", v[0], g)
+		assert.Equal(t, int64(1), v, g)
 		rec, ok, err := s.Get(ctx, g)
 		require.NoError(t, err)
 		require.True(t, ok)
@@ -114,8 +114,8 @@ func TestBatchKeepsOneScriptCallPerRecordWithoutMerge(t *testing.T) {
 	runQueued(s.batch, calls...)
 	assert.Equal(t, 2, evalshaCalls(t, c))
 	for _, cl := range calls {
-		v, err := cl.result()
+		v, err := cl.value()
 		require.NoError(t, err)
-		assert.Equal(t, []any{"not_found"}, v)
+		assert.Equal(t, "9:not_found", v)
 	}
 }

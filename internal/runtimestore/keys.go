@@ -19,6 +19,24 @@ import (
 type keys struct {
 	prefix string
 	layout api.Layout
+	ops    []string // operations(n) of every shard, built once
+}
+
+func newKeys(prefix string, layout api.Layout) keys {
+	k := keys{prefix: prefix, layout: layout}
+	k.ops = k.allOperations()
+	return k
+}
+
+// operationsRef points at shard n's log key, for a command argument
+// (go-redis writes a *string as its value; boxing the string itself would
+// allocate on every call).
+func (k keys) operationsRef(n int) *string {
+	if n < len(k.ops) {
+		return &k.ops[n]
+	}
+	key := k.operations(n)
+	return &key
 }
 
 // shard is the game's shard; 0 when not sharded.
@@ -42,6 +60,9 @@ func (k keys) record(gameID string) string {
 
 // operations is the key of shard n's operation log.
 func (k keys) operations(n int) string {
+	if n < len(k.ops) {
+		return k.ops[n]
+	}
 	if !k.layout.Sharded {
 		return k.prefix + "operations"
 	}

@@ -1,10 +1,6 @@
 package runtimestore
 
-import (
-	"fmt"
-
-	"galaxy/rtmanager/internal/stopruntime"
-)
+import "fmt"
 
 // In the sharded layout a record and its shard's operation log share a
 // slot, so the finishing scripts append the log entry themselves: one round
@@ -20,8 +16,9 @@ import (
 // KEYS[1] the shard's operation log, KEYS[2..] the records; ARGV[1] the
 // log's MAXLEN (0: unbounded), then per record its nargs arguments, the
 // count n of its entry's field values and those n values (n = 0: no
-// entry). Returns per record {the function's reply, the entry's id (” when
-// none) or an error}. Every argument and the log's type are checked before
+// entry). Returns per record {the function's reply, 1 when the entry was
+// written (0 when none; not its id, which nobody reads and the client would
+// allocate) or an error}. Every argument and the log's type are checked before
 // the first write; a malformed list fails the whole call with nothing
 // written.
 const loggedLoop = `
@@ -48,7 +45,7 @@ for i = 2, #KEYS do
   local s = at[i - 1]
   local ok, res = pcall(fn, KEYS[i], unpack(ARGV, s, s + nargs - 1))
   if not ok and not (type(res) == 'table' and res.err) then res = {err = tostring(res)} end
-  local n, entry = tonumber(ARGV[s + nargs]), ''
+  local n, entry = tonumber(ARGV[s + nargs]), 0
   if type(res) == 'table' and res.err then
     entry = {err = 'ERR operation log: no entry, the record failed'}
   elseif logerr then
@@ -59,6 +56,7 @@ for i = 2, #KEYS do
     xa[#xa + 1] = '*'
     for j = s + nargs + 1, s + nargs + n do xa[#xa + 1] = ARGV[j] end
     entry = redis.pcall(unpack(xa))
+    if type(entry) ~= 'table' or not entry.err then entry = 1 end
   end
   out[i - 1] = {res, entry}
 end
@@ -73,9 +71,9 @@ func (g *scriptGroup) loggedCommand(maxLen any) []any {
 		n += len(c.args) + 1 + len(c.entry)
 	}
 	cmd := make([]any, 0, 5+len(g.calls)+n)
-	cmd = append(cmd, "evalsha", g.script.Hash(), 1+len(g.calls), g.calls[0].logKey)
+	cmd = append(cmd, "evalsha", g.script.Hash(), 1+len(g.calls), &g.calls[0].logKey)
 	for _, c := range g.calls {
-		cmd = append(cmd, c.key)
+		cmd = append(cmd, &c.key)
 	}
 	cmd = append(cmd, maxLen)
 	for _, c := range g.calls {
@@ -100,28 +98,4 @@ func splitLogged(v any) (reply any, entryErr error) {
 		entryErr = err
 	}
 	return pair[0], entryErr
-}
-
-// entryFields are the field values of op's log entry, in XADD order.
-func entryFields(op stopruntime.Operation) []any { return appendEntry(make([]any, 0, 26), op) }
-
-// appendEntry appends the field values of op's log entry to f.
-func appendEntry(f []any, op stopruntime.Operation) []any {
-	f = append(f,
-		"game_id", op.GameID,
-		"operation", op.Operation,
-		"source", string(op.Source),
-		"source_ref", op.SourceRef,
-		"reason", op.Reason,
-		"outcome", op.Outcome,
-		"error_code", op.ErrorCode,
-		"error_message", op.ErrorMessage,
-		"container_id", op.ContainerID,
-		"started_at_ms", op.StartedAtMS,
-		"finished_at_ms", op.FinishedAtMS,
-	)
-	if op.RequestedAtMS > 0 {
-		f = append(f, "requested_at_ms", op.RequestedAtMS)
-	}
-	return f
 }

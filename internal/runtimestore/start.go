@@ -151,12 +151,9 @@ func (s *Store) FinishStart(ctx context.Context, gameID, job string, nowMS int64
 	if err != nil {
 		return "", stopruntime.Record{}, fmt.Errorf("finish start: %w", err)
 	}
-	raw, err := json.Marshal(res)
-	if err != nil {
-		return "", stopruntime.Record{}, fmt.Errorf("finish start: encode result: %w", err)
-	}
-	c := s.logCall(s.start.finish, s.start.finishLogged, gameID, key,
-		[]any{job, nowMS, status, res.ContainerID, res.EngineEndpoint, runtime, raw}, op)
+	raw := encodeResult(res)
+	c := &s.logCall(s.start.finish, s.start.finishLogged, gameID, key,
+		[]any{job, nowMS, status, res.ContainerID, res.EngineEndpoint, runtime, raw}, op).call
 	if err := s.batch.do(ctx, c); err != nil {
 		return "", stopruntime.Record{}, fmt.Errorf("finish start: run script: %w", err)
 	}

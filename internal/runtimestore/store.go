@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -57,6 +58,7 @@ type Store struct {
 	register      *redis.Script
 	transition    *redis.Script // watch.go
 	batch         *batcher
+	pool          callPool // the stop path's calls, recycled (pool.go)
 }
 
 var _ stopruntime.Store = (*Store)(nil)
@@ -74,7 +76,7 @@ func New(c redis.UniversalClient, opts Options) *Store {
 	}
 	var maxLen any = opts.OperationsMaxLen
 	return &Store{
-		c: c, keys: keys{prefix: opts.KeyPrefix, layout: opts.Layout}, maxLen: maxLen, log: opts.Logger,
+		c: c, keys: newKeys(opts.KeyPrefix, opts.Layout), maxLen: maxLen, log: opts.Logger,
 		begin:        newScript(beginLua),
 		finish:       newScript(finishLua),
 		finishLogged: newLoggedScript(finishLoggedLua),
@@ -114,26 +116,27 @@ const (
 	// Stop transitions of one or more records, atomically as one script
 	// (the batcher sends every begin waiting for a round trip as one call).
 	// KEYS[i] record i; ARGV[3i-2..3i] its job, now_ms, takeover_ms.
-	// Returns per record {verdict, fields as after the call, previous
-	// stopping_job_id}: one HMGET of the fields in recordFields order,
+	// Returns per record one string (packLua): the verdict, the fields as
+	// after the call and, when it began a stop, the previous
+	// stopping_job_id. The fields are one HMGET in recordFields order,
 	// patched in Lua with what HSET wrote, so no second read and no field
 	// names on the wire. A record that fails (a key of the wrong type, say)
 	// gets its own error reply and does not fail the others.
-	beginLua = `
+	beginLua = packLua + `
 local function begin(key, job, now, takeover)
   local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
   if not tonumber(now) or not tonumber(takeover) or not job or job == '' then
     return {err = 'begin stop: bad arguments'}
   end
   local status, last, owner, since = r[1], r[6], r[8], r[9]
-  if not status then return {'not_found'} end
-  if last == job then return {'done', r} end
-  if status == 'stopped' or status == 'removed' or status == 'exited' then return {'replay', r} end
+  if not status then return pack('not_found') end
+  if last == job then return pack('done', r) end
+  if status == 'stopped' or status == 'removed' or status == 'exited' then return pack('replay', r) end
   local verdict = 'started'
   if status == 'starting' then
     -- A start owns the game: busy until it finishes, unless it is stale.
     local ss = tonumber(redis.call('HGET', key, 'starting_since_ms')) or 0
-    if tonumber(now) - ss < tonumber(takeover) then return {'busy', r} end
+    if tonumber(now) - ss < tonumber(takeover) then return pack('busy', r) end
     redis.call('HDEL', key, 'starting_job_id', 'starting_since_ms')
   end
   if status == 'stopping' then
@@ -142,12 +145,12 @@ local function begin(key, job, now, takeover)
     elseif tonumber(now) - (tonumber(since) or 0) >= tonumber(takeover) then
       verdict = 'taken_over'
     else
-      return {'busy', r}
+      return pack('busy', r)
     end
   end
   redis.call('HSET', key, 'status', 'stopping', 'stopping_job_id', job, 'stopping_since_ms', now, 'updated_at_ms', now)
   r[1], r[5], r[8], r[9] = 'stopping', now, job, now
-  return {verdict, r, owner or ''}
+  return pack(verdict, r, owner or '')
 end
 local out = {}
 for i = 1, #KEYS do
@@ -158,9 +161,10 @@ return out
 `
 
 	// KEYS[i] record i; ARGV[4i-3..4i] its job, now_ms, final status,
-	// last_result JSON. Returns per record {'ok'} once written (the caller
-	// knows the record: FinishRequest.Begun), else {verdict, fields in
-	// recordFields order}, or an error reply.
+	// last_result JSON. Returns per record the integer 1 once written (the
+	// caller knows the record: FinishRequest.Begun), else one string
+	// (packLua) with the verdict and the fields in recordFields order, or
+	// an error reply.
 	finishLua = finishFn + `
 local out = {}
 for i = 1, #KEYS do
@@ -173,21 +177,40 @@ return out
 	finishLoggedLua = finishFn + "local fn, nargs = finish, 4\n" + loggedLoop
 
 	// finish of one record: see finishLua.
-	finishFn = `
+	finishFn = packLua + `
 local function finish(key, job, now, status, result)
   if (status ~= 'stopped' and status ~= 'failed') or not tonumber(now) or not job or job == '' or not result or result == '' then
     return {err = 'finish stop: bad arguments'}
   end
   local st = redis.call('HMGET', key, 'status', 'stopping_job_id', 'last_job_id')
-  if not st[1] then return {'not_found'} end
+  if not st[1] then return pack('not_found') end
   if st[1] ~= 'stopping' or st[2] ~= job then
     local r = redis.call('HMGET', key, 'status', 'container_id', 'engine_endpoint', 'runtime', 'updated_at_ms', 'last_job_id', 'last_result', 'stopping_job_id', 'stopping_since_ms')
-    if st[3] == job then return {'done', r} end
-    return {'lost', r}
+    if st[3] == job then return pack('done', r) end
+    return pack('lost', r)
   end
   redis.call('HSET', key, 'status', status, 'updated_at_ms', now, 'last_job_id', job, 'last_result', result)
   redis.call('HDEL', key, 'stopping_job_id', 'stopping_since_ms')
-  return {'ok'}
+  return 1
+end
+`
+
+	// pack(verdict, r, extra) is a stop script's reply for one record as
+	// one string: the verdict, then (when r is given) the 9 fields of r
+	// and extra, each as <length>:<bytes>, a missing field as "0:". The
+	// client reads one bulk string per record instead of an array of a
+	// dozen, each of which it would allocate twice (unpackStop).
+	packLua = `
+local function pack(verdict, r, extra)
+  local t = {#verdict, ':', verdict}
+  if r then
+    for i = 1, 9 do
+      local v = r[i] or ''
+      t[3 * i + 1], t[3 * i + 2], t[3 * i + 3] = #v, ':', v
+    end
+    if extra then t[31], t[32], t[33] = #extra, ':', extra end
+  end
+  return table.concat(t)
 end
 `
 
@@ -205,9 +228,9 @@ return {'ok', redis.call('HGETALL', key)}
 
 // BeginLua and FinishLua are the Lua sources of the stop transition (one
 // reply per key; with one key, ARGV as BeginStop and FinishStop pass them;
-// replies with the record's fields in RecordFields order), exported so
-// cmd/rtbench can pipeline the very same transition in its reference
-// pipelines without this package's per-call API.
+// a record's reply is read by SplitStopReply), exported so cmd/rtbench can
+// pipeline the very same transition in its reference pipelines without
+// this package's per-call API.
 const (
 	BeginLua  = beginLua
 	FinishLua = finishLua
@@ -215,6 +238,17 @@ const (
 
 // RecordFields returns the order of the fields in the stop scripts' replies.
 func RecordFields() []string { return recordFields[:] }
+
+// SplitStopReply reads one record's reply of BeginLua or FinishLua: the
+// verdict and, when the reply has them, the fields in RecordFields order
+// (n is how many; 0 for not_found and for a finish's "ok"). The strings
+// share the reply's memory.
+func SplitStopReply(v any) (verdict string, fields [len(recordFields)]string, n int, err error) {
+	var items [len(recordFields) + 2]string
+	verdict, n, err = unpackStop(v, &items)
+	copy(fields[:], items[1:])
+	return verdict, fields, max(0, min(n-1, len(recordFields))), err
+}
 
 // RecordKey is the key of a game's record (keys.go). The id must already
 // be valid (stopruntime.ValidateGameID).
@@ -258,23 +292,25 @@ func (s *Store) BeginStop(ctx context.Context, req stopruntime.BeginRequest) (st
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	c := &call{script: s.begin, key: key, args: []any{req.JobID, req.NowMS, req.TakeoverMS}, shard: s.keys.shard(req.GameID)}
+	c := s.pool.call()
+	c.script, c.key, c.shard = s.begin, key, s.keys.shard(req.GameID)
+	c.job, c.now, c.takeover = req.JobID, req.NowMS, req.TakeoverMS
+	c.args = append(c.argv[:0], &c.job, &c.now, &c.takeover)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
-	v, err := c.result()
+	v, err := c.value()
+	s.pool.putCall(c)
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: run script: %w", err)
 	}
-	verdict, rec, err := parseFields(req.GameID, v, true)
+	verdict, rec, prev, err := parseFields(req.GameID, v, true)
 	if err != nil {
 		return stopruntime.BeginResponse{}, fmt.Errorf("begin stop: %w", err)
 	}
-	if verdict == string(stopruntime.BeginTakenOver) && len(v) > 2 {
+	if verdict == string(stopruntime.BeginTakenOver) {
 		// Report whose stop was taken over rather than our own id.
-		if prev, ok := v[2].(string); ok {
-			rec.StoppingJobID = prev
-		}
+		rec.StoppingJobID = prev
 	}
 	return stopruntime.BeginResponse{Verdict: stopruntime.BeginVerdict(verdict), Record: rec}, nil
 }
@@ -287,19 +323,20 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
 	}
-	result, err := json.Marshal(req.Result)
-	if err != nil {
-		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: encode result: %w", err)
-	}
-	c := s.logCall(s.finish, s.finishLogged, req.GameID, key, []any{req.JobID, req.NowMS, req.Status, result}, op)
+	lc := s.logCall(s.finish, s.finishLogged, req.GameID, key, nil, op)
+	c := &lc.call
+	c.job, c.now, c.status, c.text = req.JobID, req.NowMS, req.Status, encodeResult(req.Result)
+	c.args = append(c.argv[:0], &c.job, &c.now, &c.status, &c.text)
 	if err := s.batch.do(ctx, c); err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
-	v, err := c.result()
+	v, err := c.value()
+	logErr := c.logErr()
+	s.pool.putLogged(lc)
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: run script: %w", err)
 	}
-	verdict, rec, err := parseFields(req.GameID, v, true)
+	verdict, rec, _, err := parseFields(req.GameID, v, true)
 	if err != nil {
 		return stopruntime.FinishResponse{}, fmt.Errorf("finish stop: %w", err)
 	}
@@ -314,19 +351,31 @@ func (s *Store) FinishStop(ctx context.Context, req stopruntime.FinishRequest, o
 		rec.Status, rec.UpdatedAtMS, rec.LastJobID, rec.LastResult = req.Status, req.NowMS, req.JobID, req.Result
 		rec.StoppingJobID, rec.StoppingSinceMS = "", 0
 	}
-	s.entryLost(ctx, "finish stop", op, c.logErr())
+	s.entryLost(ctx, "finish stop", op, logErr)
 	return stopruntime.FinishResponse{Verdict: stopruntime.FinishVerdict(verdict), Record: rec}, nil
 }
 
 // logCall is a call of a finishing script with op's log entry: in a
 // sharded layout the logged script writes the entry in the record's shard's
-// log; otherwise the plain script and the entry's XADD share a pipeline.
-func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *call {
+// log; otherwise the plain script and the entry's XADD share a pipeline
+// (the XADD inside the script, on a single Redis, cost Redis more CPU per
+// job in rtbench than the command of its own). args may be nil and set by
+// the caller (pointing into the call: args.go).
+func (s *Store) logCall(plain, logged *script, gameID, key string, args []any, op stopruntime.Operation) *loggedCall {
+	lc := s.pool.loggedCall()
+	lc.op, lc.source = op, string(op.Source)
+	c := &lc.call
+	c.key, c.args = key, args
 	if !s.keys.layout.Sharded {
-		return &call{script: plain, key: key, args: args, log: s.xaddArgs(op)}
+		c.script = plain
+		c.log = append(lc.buf[:0], "xadd", s.keys.operationsRef(s.keys.shard(gameID)), "maxlen", "~", s.maxLen, "*")
+		c.log = lc.appendEntry(c.log)
+		return lc
 	}
-	n := s.keys.shard(gameID)
-	return &call{script: logged, key: key, args: args, shard: n, logKey: s.keys.operations(n), entry: entryFields(op)}
+	c.script, c.shard = logged, s.keys.shard(gameID)
+	c.logKey = s.keys.operations(c.shard)
+	c.entry = lc.appendEntry(lc.buf[:0])
+	return lc
 }
 
 // entryLost reports a log entry that could not be written. It is not the
@@ -341,7 +390,7 @@ func (s *Store) entryLost(ctx context.Context, what string, op stopruntime.Opera
 
 // AppendOperation implements stopruntime.Store.
 func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) error {
-	c := &call{log: s.xaddArgs(op)}
+	c := s.appendCall(op)
 	if err := s.batch.do(ctx, c); err != nil {
 		return fmt.Errorf("append operation: %w", err)
 	}
@@ -351,13 +400,14 @@ func (s *Store) AppendOperation(ctx context.Context, op stopruntime.Operation) e
 	return nil
 }
 
-// xaddArgs is the whole XADD of op's log entry in the log of its game's
-// shard, built at its final size (a per-stop cost: go-redis's XAddArgs
-// would copy the fields again).
-func (s *Store) xaddArgs(op stopruntime.Operation) []any {
-	args := make([]any, 0, 6+26)
-	args = append(args, "xadd", s.keys.operations(s.keys.shard(op.GameID)), "maxlen", "~", s.maxLen, "*")
-	return appendEntry(args, op)
+// appendCall is a call with op's log entry only: the whole XADD in the log
+// of its game's shard, built at its final size (go-redis's XAddArgs would
+// copy the fields again).
+func (s *Store) appendCall(op stopruntime.Operation) *call {
+	lc := &loggedCall{op: op, source: string(op.Source)}
+	lc.log = append(lc.buf[:0], "xadd", s.keys.operationsRef(s.keys.shard(op.GameID)), "maxlen", "~", s.maxLen, "*")
+	lc.log = lc.appendEntry(lc.log)
+	return &lc.call
 }
 
 // Register implements stopruntime.Store. It fails with stopruntime.ErrBusy
@@ -402,44 +452,69 @@ func (s *Store) Get(ctx context.Context, gameID string) (stopruntime.Record, boo
 	return rec, true, nil
 }
 
-// parseFields reads {verdict, [fields in recordFields order]} from a stop
-// script; last_result is decoded only when withResult.
-func parseFields(gameID string, v []any, withResult bool) (string, stopruntime.Record, error) {
-	if len(v) == 0 {
-		return "", stopruntime.Record{}, errors.New("empty script reply")
+// unpackStop splits a stop script's reply for one record (packLua) into
+// items: the verdict, the fields in recordFields order, and the previous
+// owner; n is how many items it held. The finish's integer 1 is the
+// verdict "ok". The items share the reply's memory: no allocation.
+func unpackStop(v any, items *[len(recordFields) + 2]string) (verdict string, n int, err error) {
+	switch v := v.(type) {
+	case int64:
+		if v != 1 {
+			return "", 0, fmt.Errorf("script reply: integer %d", v)
+		}
+		items[0] = string(stopruntime.FinishOK)
+		return items[0], 1, nil
+	case string:
+		for s := v; s != ""; n++ {
+			i := strings.IndexByte(s, ':')
+			if i <= 0 || n == len(items) {
+				return "", 0, fmt.Errorf("script reply: malformed at item %d", n)
+			}
+			l, err := strconv.Atoi(s[:i])
+			if err != nil || l < 0 || l > len(s)-i-1 {
+				return "", 0, fmt.Errorf("script reply: malformed length at item %d", n)
+			}
+			items[n], s = s[i+1:i+1+l], s[i+1+l:]
+		}
+		if n != 1 && n != 1+len(recordFields) && n != 2+len(recordFields) {
+			return "", 0, fmt.Errorf("script reply: %d items", n)
+		}
+		return items[0], n, nil
+	default:
+		return "", 0, fmt.Errorf("script reply: unexpected %T", v)
 	}
-	verdict, ok := v[0].(string)
-	if !ok {
-		return "", stopruntime.Record{}, fmt.Errorf("script reply: verdict is %T", v[0])
+}
+
+// parseFields reads a stop script's reply for one record (unpackStop):
+// the verdict, the record when the reply has its fields, and the item
+// after them (begin: the previous stopping_job_id). last_result is decoded
+// only when withResult.
+func parseFields(gameID string, v any, withResult bool) (verdict string, rec stopruntime.Record, extra string, err error) {
+	var items [len(recordFields) + 2]string
+	verdict, n, err := unpackStop(v, &items)
+	rec.GameID = gameID
+	if err != nil || n == 1 {
+		return verdict, rec, "", err
 	}
-	rec := stopruntime.Record{GameID: gameID}
-	if len(v) < 2 {
-		return verdict, rec, nil
+	f := items[1:]
+	rec.Status, rec.ContainerID, rec.EngineEndpoint, rec.Runtime = f[0], f[1], f[2], f[3]
+	rec.LastJobID, rec.StoppingJobID = f[5], f[7]
+	if rec.UpdatedAtMS, err = parseInt(fUpdatedAtMS, f[4]); err != nil {
+		return "", rec, "", err
 	}
-	f, ok := v[1].([]any)
-	if !ok || len(f) != len(recordFields) {
-		return "", rec, fmt.Errorf("script reply: bad field list %T", v[1])
+	if rec.StoppingSinceMS, err = parseInt(fStoppingSinceMS, f[8]); err != nil {
+		return "", rec, "", err
 	}
-	str := func(i int) string { s, _ := f[i].(string); return s }
-	rec.Status, rec.ContainerID, rec.EngineEndpoint, rec.Runtime = str(0), str(1), str(2), str(3)
-	rec.LastJobID, rec.StoppingJobID = str(5), str(7)
-	var err error
-	if rec.UpdatedAtMS, err = parseInt(fUpdatedAtMS, str(4)); err != nil {
-		return "", rec, err
-	}
-	if rec.StoppingSinceMS, err = parseInt(fStoppingSinceMS, str(8)); err != nil {
-		return "", rec, err
-	}
-	if raw := str(6); withResult && raw != "" {
+	if raw := f[6]; withResult && raw != "" {
 		// Decoded into a local: a pointer into rec would move the whole
 		// record to the heap on every call.
 		var lr stopruntime.StoredResult
 		if err := json.Unmarshal([]byte(raw), &lr); err != nil {
-			return "", rec, fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
+			return "", rec, "", fmt.Errorf("record of game %s: field %s: %w", gameID, fLastResult, err)
 		}
 		rec.LastResult = lr
 	}
-	return verdict, rec, nil
+	return verdict, rec, items[n-1], nil
 }
 
 // parseReply reads {verdict, [flat HGETALL]} from a script.

@@ -229,3 +229,43 @@ func TestScriptRecordsMatchStored(t *testing.T) {
 	want.StoppingJobID = "4-0"
 	assert.Equal(t, want, r.Record)
 }
+
+// The stop scripts pack a record into one string of <length>:<bytes>
+// items: values holding the separator, digits, multi-byte text or nothing
+// come back exactly as stored.
+func TestPackedRepliesKeepAnyValue(t *testing.T) {
+	_, s := setup(t, runtimestore.Options{})
+	_, err := s.Register(ctx, stopruntime.Record{GameID: "g", Status: "running", ContainerID: "12:ab:3:", EngineEndpoint: "[::1]:8080",
+		Runtime: "docker", UpdatedAtMS: 100})
+	require.NoError(t, err)
+	b, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: "1-0", NowMS: 200, TakeoverMS: 1000})
+	require.NoError(t, err)
+	stored := func() stopruntime.Record {
+		rec, ok, err := s.Get(ctx, "g")
+		require.NoError(t, err)
+		require.True(t, ok)
+		return rec
+	}
+	assert.Equal(t, stored(), b.Record)
+	_, err = s.FinishStop(ctx, stopruntime.FinishRequest{GameID: "g", JobID: "1-0", NowMS: 300, Status: stopruntime.StatusFailed,
+		Result: stopruntime.StoredResult{Outcome: stopruntime.OutcomeFailure, ErrorCode: stopruntime.CodeStopFailed,
+			ErrorMessage: "3:x 0: ünïcödé \n\"", ContainerID: "12:ab:3:"}, Begun: b.Record}, op("g"))
+	require.NoError(t, err)
+	r, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: "g", JobID: "1-0", NowMS: 400, TakeoverMS: 1000})
+	require.NoError(t, err)
+	require.Equal(t, stopruntime.BeginDone, r.Verdict)
+	assert.Equal(t, stored(), r.Record)
+	assert.Equal(t, "3:x 0: ünïcödé \n\"", r.Record.LastResult.ErrorMessage)
+
+	for _, bad := range []any{"", "x", "5:ab", "2:ok3:", "-1:", int64(2), []any{"ok"}} {
+		_, _, _, err := runtimestore.SplitStopReply(bad)
+		require.Error(t, err, "%#v", bad)
+	}
+	_, _, _, err = runtimestore.SplitStopReply("4:lost0:1:a")
+	require.Error(t, err, "an item count no script sends")
+	v, f, n, err := runtimestore.SplitStopReply("9:not_found")
+	require.NoError(t, err)
+	assert.Equal(t, "not_found", v)
+	assert.Zero(t, n)
+	assert.Equal(t, [9]string{}, f)
+}
