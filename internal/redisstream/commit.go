@@ -227,12 +227,16 @@ func (r *reader) scriptCommand(sh *shard, batch []commitReq) []any {
 		lo, hi = "", ""
 	}
 	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi, maxPublicationItems)
+	// Per entry, strings and the max length go in as pointers (go-redis
+	// writes *string and *int64 as their values): a string or an int64 above
+	// 255 put in an interface is one allocation each, ~25 per entry. The
+	// pointed-to values are not written while the batch is being committed.
 	for _, req := range batch {
-		cmd = append(cmd, req.d.id, len(req.pubs))
+		cmd = append(cmd, &req.d.id, len(req.pubs))
 		for _, p := range req.pubs {
-			cmd = append(cmd, slices.Index(keys, p.channel.keyIn(sh.n))+1, p.channel.maxLen, len(p.fields))
-			for _, f := range p.fields {
-				cmd = append(cmd, f)
+			cmd = append(cmd, slices.Index(keys, p.channel.keyIn(sh.n))+1, &p.channel.maxLen, len(p.fields))
+			for j := range p.fields {
+				cmd = append(cmd, &p.fields[j])
 			}
 		}
 	}
