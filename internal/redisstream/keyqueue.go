@@ -1,6 +1,9 @@
 package redisstream
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // keyQueue is the reader's queue of held entries: entries with equal
 // partition key are handed out one at a time and in stream order, entries
@@ -13,13 +16,19 @@ type keyQueue struct {
 	busy    map[string]*Delivery   // partition key -> delivery that holds it
 	held    map[string]*Delivery   // every entry the process holds, by id (and shard: Delivery.ref)
 	bytes   int64                  // the size of the held entries
+	// byPayload is held by the first byte of each entry's payload: every
+	// held entry has a payload array of its own (accept, readloop.go), so Middleware
+	// finds a message's delivery from the message alone, with no header to
+	// add to every message for it.
+	byPayload map[*byte]*Delivery
 }
 
 func newKeyQueue() keyQueue {
 	return keyQueue{
-		waiting: map[string][]*Delivery{},
-		busy:    map[string]*Delivery{},
-		held:    map[string]*Delivery{},
+		waiting:   map[string][]*Delivery{},
+		busy:      map[string]*Delivery{},
+		held:      map[string]*Delivery{},
+		byPayload: map[*byte]*Delivery{},
 	}
 }
 
@@ -249,6 +258,9 @@ func (q *keyQueue) releaseQueued() {
 // hold records d as held.
 func (q *keyQueue) hold(d *Delivery) {
 	q.held[d.ref()] = d
+	if p := unsafe.SliceData(d.dec.payload); p != nil {
+		q.byPayload[p] = d
+	}
 	q.bytes += d.size
 	if d.sh != nil {
 		d.sh.held++
@@ -259,6 +271,9 @@ func (q *keyQueue) hold(d *Delivery) {
 func (q *keyQueue) drop(d *Delivery) {
 	if ref := d.ref(); q.held[ref] == d {
 		delete(q.held, ref)
+		if p := unsafe.SliceData(d.dec.payload); p != nil && q.byPayload[p] == d {
+			delete(q.byPayload, p)
+		}
 		q.bytes -= d.size
 		if d.sh != nil {
 			d.sh.held--
