@@ -41,11 +41,11 @@ func TestScriptCommandAllocationsDoNotGrowWithEntries(t *testing.T) {
 	one, many := allocs(1), allocs(200)
 	assert.LessOrEqual(t, many, one+2, "allocations for 200 entries (%v) against 1 (%v)", many, one)
 
-	// After evalsha, hash, key count, 3 keys and 6 batch arguments: the
+	// After evalsha, hash, key count, 3 keys and 7 batch arguments: the
 	// first entry id, as a pointer go-redis writes as its value.
 	batch := batchOf(2)
 	cmd := r.scriptCommand(sh, batch)
-	id, ok := cmd[12].(*string)
-	require.True(t, ok, "entry id argument is %T", cmd[12])
+	id, ok := cmd[13].(*string)
+	require.True(t, ok, "entry id argument is %T", cmd[13])
 	assert.Equal(t, batch[0].d.id, *id)
 }
