@@ -19,12 +19,22 @@ type contContext struct {
 func (c *contContext) Deadline() (time.Time, bool) { return c.life.Deadline() }
 func (c *contContext) Done() <-chan struct{}       { return c.life.Done() }
 func (c *contContext) Err() error                  { return c.life.Err() }
-func (c *contContext) Value(key any) any           { return c.values.Value(key) }
 
-// AfterFunc lets a context derived from this one (fn's WithTimeout, say)
-// hang its cancellation on the reader's contCtx directly: without it the
-// context package would start a goroutine per derived context to watch
-// Done.
+// Value asks the reader's contCtx first. It is a WithCancel of Background
+// (newReader), so the one key it answers is the context package's own for
+// its cancelCtx: a context derived from this one (fn's WithTimeout, say)
+// then registers with contCtx directly, as the child of a plain
+// WithCancel would, with no AfterFunc or goroutine to watch Done. Every
+// other key is the handler's.
+func (c *contContext) Value(key any) any {
+	if v := c.life.Value(key); v != nil {
+		return v
+	}
+	return c.values.Value(key)
+}
+
+// AfterFunc is what the context package falls back on should contCtx ever
+// not be a plain cancelCtx: without it, a goroutine per derived context.
 func (c *contContext) AfterFunc(f func()) func() bool { return context.AfterFunc(c.life, f) }
 
 func (c *contContext) String() string { return "redisstream.continuation" }

@@ -26,6 +26,18 @@ func TestContinuationContext(t *testing.T) {
 	})
 	assert.LessOrEqual(t, allocs, 1.0)
 
+	// Deriving a context from it costs what deriving from a plain
+	// WithCancel does.
+	derive := func(parent context.Context) float64 {
+		return testing.AllocsPerRun(100, func() {
+			_, cancel := context.WithTimeout(parent, time.Hour)
+			cancel()
+		})
+	}
+	plain, plainCancel := context.WithCancel(context.Background())
+	defer plainCancel()
+	assert.Equal(t, derive(plain), derive(&contContext{values: hctx, life: contCtx}))
+
 	derived := make(chan context.Context, 1)
 	require.NoError(t, r.runContinuation(hctx, func(ctx context.Context) error {
 		hcancel() // the controller ends the handler's context
