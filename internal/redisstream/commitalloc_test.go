@@ -49,3 +49,17 @@ func TestScriptCommandAllocationsDoNotGrowWithEntries(t *testing.T) {
 	require.True(t, ok, "entry id argument is %T", cmd[13])
 	assert.Equal(t, batch[0].d.id, *id)
 }
+
+// A handler's one publication is buffered in the delivery's own array.
+func TestBufferOnePublicationDoesNotAllocate(t *testing.T) {
+	d := &Delivery{}
+	p := publication{fields: []string{"game_id", "g1"}}
+	allocs := testing.AllocsPerRun(100, func() {
+		d.pubs = nil // as settleAck and settleNak leave it
+		d.buffer(p)
+	})
+	assert.Zero(t, allocs)
+	require.Len(t, d.pubs, 1)
+	d.buffer(p)
+	assert.Len(t, d.pubs, 2, "a second publication still fits")
+}

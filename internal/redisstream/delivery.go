@@ -32,6 +32,7 @@ type Delivery struct {
 	hctx       context.Context             // the handler's context, with the delivery in it
 	cont       func(context.Context) error // set by Continue during this handling
 	pubs       []publication
+	pub0       [1]publication // pubs' first array: a handler publishes one result
 	lastErr    error
 	deadReason string // set when the entry is dead-lettered on Ack or Nak
 	deadErr    string
@@ -149,6 +150,11 @@ func (d *Delivery) takeContinuation() (context.Context, func(context.Context) er
 
 func (d *Delivery) buffer(p publication) {
 	d.mu.Lock()
+	if d.pubs == nil {
+		// Not shared: a handling's pubs go to one commit and are dropped
+		// (nil) before the next handling buffers any.
+		d.pubs = d.pub0[:0]
+	}
 	d.pubs = append(d.pubs, p)
 	d.mu.Unlock()
 }
