@@ -105,11 +105,15 @@ func idLess(a, b string) bool {
 
 // dispatch hands ready entries to idle workers, oldest idle worker first,
 // and calls hand for each pair. Only idle workers get an entry, so hand
-// never has to wait for a worker.
+// never has to wait for a worker. The idle list is shifted down in place
+// (at most one per worker): slicing off its head instead made each
+// workerDone's append find no room and allocate, about once per job.
 func (q *keyQueue) dispatch(hand func(w *worker, d *Delivery)) {
 	for len(q.idle) > 0 && len(q.ready) > 0 {
 		w := q.idle[0]
-		q.idle = q.idle[1:]
+		n := copy(q.idle, q.idle[1:])
+		q.idle[n] = nil
+		q.idle = q.idle[:n]
 		d := q.ready[0]
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
