@@ -36,7 +36,7 @@ func (w *respWalker) header() (byte, int, error) {
 	}
 	t := w.b[w.i]
 	end := w.i + 1
-	for end+1 < len(w.b) && !(w.b[end] == '\r' && w.b[end+1] == '\n') {
+	for end+1 < len(w.b) && (w.b[end] != '\r' || w.b[end+1] != '\n') {
 		end++
 	}
 	if end+1 >= len(w.b) {
