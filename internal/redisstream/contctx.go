@@ -25,7 +25,9 @@ func (c *contContext) Err() error                  { return c.life.Err() }
 // its cancelCtx: a context derived from this one (fn's WithTimeout, say)
 // then registers with contCtx directly, as the child of a plain
 // WithCancel would, with no AfterFunc or goroutine to watch Done. Every
-// other key is the handler's.
+// other key is the handler's. (Unlike the per-continuation WithCancel this
+// replaces, nothing ends such a context when fn returns: fn cancels what it
+// derives, as go vet's lostcancel asks anyway.)
 func (c *contContext) Value(key any) any {
 	if v := c.life.Value(key); v != nil {
 		return v
