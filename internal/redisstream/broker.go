@@ -28,6 +28,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
 	"github.com/redis/go-redis/v9"
@@ -39,23 +40,16 @@ import (
 // Check that the broker still fills the generated code's interface.
 var _ extensions.BrokerController = (*Broker)(nil)
 
-// Headers the broker puts on every received message. They are kept few: the
-// generated controllers format every header of every message into a string
-// (BrokerMessage.String), the largest single cost of the broker's per-message
-// path. The stream and the consumer are the same for every message of a
-// subscription; a handler behind Middleware finds them, and more, through
-// DeliveryFrom.
+// Headers the broker puts on a received message only when it will
+// dead-letter the entry whatever the handler does (undecodable, or out of
+// deliveries); the handler may still answer it. The broker adds no other
+// header: the generated controllers format every header of every message
+// into a string (BrokerMessage.String), which was the largest single cost
+// of the broker's per-message path. A handler behind Middleware finds the
+// entry's id, delivery count, stream and shard through DeliveryFrom.
 const (
-	HeaderEntryID       = "redis-entry-id"
-	HeaderDeliveryCount = "redis-delivery-count"
-	// HeaderDeadReason is set when the broker will dead-letter the entry
-	// whatever the handler does (undecodable, or out of deliveries); the
-	// handler may still answer it.
 	HeaderDeadReason = "redis-dead-reason"
 	HeaderDeadError  = "redis-dead-error"
-	// HeaderShard is the shard the entry was read from (decimal), set only
-	// when the layout is sharded.
-	HeaderShard = "redis-shard"
 )
 
 // Dead-letter reasons, as the contract's dead_reason enum names them.
@@ -388,11 +382,11 @@ func (b *Broker) Middleware() extensions.Middleware {
 		if dir, _ := ctx.Value(extensions.ContextKeyIsDirection).(string); dir != "reception" {
 			return next(ctx)
 		}
-		ref := heldRef(msg.Headers[HeaderEntryID], msg.Headers[HeaderShard])
+		p := unsafe.SliceData(msg.Payload)
 		var d *Delivery
 		b.mu.Lock()
 		for _, r := range b.readers {
-			if d = r.lookup(ref, msg.Headers); d != nil {
+			if d = r.lookup(p); d != nil {
 				break
 			}
 		}

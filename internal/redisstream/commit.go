@@ -53,12 +53,13 @@ const maxPublicationItems = 4096
 //
 // Ownership is read with one XPENDING over the batch's id range for this
 // consumer, and the acknowledgements go out as one XACK: per entry, the
-// script costs Redis little more than the XADD of its result. When the
-// process holds many more entries than the batch (thousands of stops
-// waiting in continuations, answered a few at a time), that range would
-// span most of them on every commit; then each entry's owner is read on
-// its own (lowest and highest id empty), which costs a look-up per entry
-// instead of a scan of the consumer's pending entries.
+// script costs Redis little more than the XADD of its result. The scan
+// reads at most rangeScanRatio entries per entry of the batch: when the
+// process holds many more entries than it commits (thousands of stops
+// waiting in continuations, answered a few at a time), the range may span
+// most of them, and then the entries the scan did not reach have their
+// owner read one by one. So the scan costs at most a few rows per entry,
+// and a whole batch of neighbouring entries one call.
 //
 // An entry pending with nobody was acknowledged already (say by an earlier
 // try of this batch whose reply was lost) unless the consumer group was
@@ -70,8 +71,8 @@ const maxPublicationItems = 4096
 // KEYS[1] is the source stream, KEYS[2] the group's record (groupKey),
 // KEYS[3..] the target streams.
 // ARGV: group, consumer, entry count, lowest and highest entry id of the
-// batch (both empty: read ownership per entry), maxPublicationItems, then
-// per entry: id, publication count,
+// batch, the scan's COUNT, maxPublicationItems, then per entry: id,
+// publication count,
 // then per publication: key index, maxlen (0 = none), field count n, then n
 // field/value items. It returns one reply per entry: 1 committed, 0 owned
 // by another consumer, 2 no longer pending (acknowledged already), 3
@@ -81,13 +82,13 @@ const maxPublicationItems = 4096
 var publishAndAck = redis.NewScript(publishAndAckLua)
 
 const publishAndAckLua = idNotAfterLua + `
+-- Entries of this consumer in the batch's range, as far as the scan went;
+-- an entry not among them has its owner read on its own.
 local owned = {}
-local perEntry = ARGV[4] == ''
-if not perEntry then
-  local pend = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], 1000000, ARGV[2])
-  for _, p in ipairs(pend) do owned[p[1]] = true end
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[4], ARGV[5], ARGV[6], ARGV[2])) do
+  owned[p[1]] = true
 end
-local maxItems = tonumber(ARGV[6])
+local maxItems = tonumber(ARGV[7])
 local ktype = {}
 local function keyProblem(k)
   if k == nil or k < 3 or k > #KEYS then return 'ERR commit: bad key index' end
@@ -116,24 +117,20 @@ end
 -- Check pass: no write before every entry is known to be writable.
 local state = {}
 local first = {}
-local i = 7
+local i = 8
 for e = 1, tonumber(ARGV[3]) do
   local id = ARGV[i]
   local np = tonumber(ARGV[i + 1])
   i = i + 2
   first[e] = i
-  local s = 0
-  if perEntry then
+  local s = 1
+  if not owned[id] then
     local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
     if #p == 0 then
       s = 2
-    elseif p[1][2] == ARGV[2] then
-      s = 1
+    elseif p[1][2] ~= ARGV[2] then
+      s = 0
     end
-  elseif owned[id] then
-    s = 1
-  elseif #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1) == 0 then
-    s = 2
   end
   if s == 2 and owed(id) then s = 3 end
   for k = 1, np do
@@ -182,19 +179,13 @@ end
 return state
 `
 
-// rangeScanRatio: ownership is read by one scan of the batch's id range
-// while the process holds at most this many entries per entry of the batch.
-const rangeScanRatio = 8
+// rangeScanRatio bounds the commit script's scan of the batch's id range:
+// at most this many pending entries per entry of the batch.
+const rangeScanRatio = 4
 
 // scriptCommand is the whole EVALSHA of publishAndAck for a batch, built at
 // its final size (go-redis's EvalSha would copy every argument once more).
 func (r *reader) scriptCommand(sh *shard, batch []commitReq) []any {
-	r.mu.Lock()
-	held := len(r.q.held)
-	if len(r.shards) > 1 {
-		held = sh.held
-	}
-	r.mu.Unlock()
 	// The keys first: KEYS[1] is the source, KEYS[2] the group's record,
 	// then one per stream published to, in order of first use: each in the
 	// entries' shard (shard.go), so all share one slot.
@@ -223,16 +214,17 @@ func (r *reader) scriptCommand(sh *shard, batch []commitReq) []any {
 	for _, k := range keys {
 		cmd = append(cmd, k)
 	}
-	if held > rangeScanRatio*len(batch) {
-		lo, hi = "", ""
-	}
-	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi, maxPublicationItems)
+	cmd = append(cmd, r.ci.group, r.b.opts.Consumer, len(batch), lo, hi, rangeScanRatio*len(batch), maxPublicationItems)
+	// Per entry, strings and the max length go in as pointers (go-redis
+	// writes *string and *int64 as their values): a string or an int64 above
+	// 255 put in an interface is one allocation each, ~25 per entry. The
+	// pointed-to values are not written while the batch is being committed.
 	for _, req := range batch {
-		cmd = append(cmd, req.d.id, len(req.pubs))
+		cmd = append(cmd, &req.d.id, len(req.pubs))
 		for _, p := range req.pubs {
-			cmd = append(cmd, slices.Index(keys, p.channel.keyIn(sh.n))+1, p.channel.maxLen, len(p.fields))
-			for _, f := range p.fields {
-				cmd = append(cmd, f)
+			cmd = append(cmd, slices.Index(keys, p.channel.keyIn(sh.n))+1, &p.channel.maxLen, len(p.fields))
+			for j := range p.fields {
+				cmd = append(cmd, &p.fields[j])
 			}
 		}
 	}

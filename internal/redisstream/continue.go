@@ -53,17 +53,14 @@ func (r *reader) continueEntry(d *Delivery, hctx context.Context, fn func(contex
 
 // runContinuation runs fn with the handler's context values (the delivery
 // above all) but not its cancellation — the generated controller cancels
-// that context when the handler returns; fn's context ends instead when
-// Close gives up waiting. A panic in fn becomes an error (a Nak), as a
+// that context when the handler returns; fn's context (contctx.go) ends
+// instead when Close gives up waiting. A panic in fn becomes an error (a Nak), as a
 // failed handler's would.
 func (r *reader) runContinuation(hctx context.Context, fn func(context.Context) error) (err error) {
 	if hctx == nil {
 		hctx = context.Background()
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(hctx))
-	defer cancel()
-	stop := context.AfterFunc(r.contCtx, cancel)
-	defer stop()
+	ctx := &contContext{values: hctx, life: r.contCtx}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("continuation panicked: %v\n%s", p, debug.Stack())

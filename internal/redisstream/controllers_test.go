@@ -3,6 +3,7 @@ package redisstream_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"testing"
@@ -67,27 +68,43 @@ func TestUserAndAppControllersExchangeOverRedis(t *testing.T) {
 	assert.NotContains(t, userLog.String(), "WARN", "a group-less subscription has nothing to acknowledge")
 }
 
-func TestStreamMetadataReachesHandlerAsHeaders(t *testing.T) {
+// A received message carries no header of the broker's own (the generated
+// controller formats every header of every message): the entry's metadata
+// reaches the handler through DeliveryFrom.
+func TestStreamMetadataReachesHandlerThroughDeliveryNotHeaders(t *testing.T) {
 	srv := testredis.Start(t)
 	rdb := newClient(t, srv)
 	opts := fastOptions()
 	opts.Consumer = "c-1"
 	headers := make(chan map[string]string, 1)
+	meta := make(chan string, 1)
 	b, err := redisstream.New(rdb, opts)
 	require.NoError(t, err)
 	c, err := runtimejobs.NewAppController(b, runtimejobs.WithMiddlewares(b.Middleware(), headerSpy(headers)))
 	require.NoError(t, err)
-	require.NoError(t, c.SubscribeToAllChannels(context.Background(), handlerFunc(func(context.Context, runtimejobs.RuntimeStopJobMessage) error { return nil })))
+	require.NoError(t, c.SubscribeToAllChannels(context.Background(), handlerFunc(func(ctx context.Context, _ runtimejobs.RuntimeStopJobMessage) error {
+		d, ok := redisstream.DeliveryFrom(ctx)
+		if !ok {
+			meta <- "no delivery"
+			return nil
+		}
+		meta <- fmt.Sprintf("%s %d %s", d.ID(), d.Count(), d.Stream())
+		return nil
+	})))
 	defer func() { _ = b.Close(context.Background()); c.Close(context.Background()) }()
 
 	id := addJob(t, rdb, "game_id", "g1", "reason", "game_finished")
 	select {
 	case h := <-headers:
-		assert.Equal(t, id, h[redisstream.HeaderEntryID])
-		assert.Equal(t, "1", h[redisstream.HeaderDeliveryCount])
-		assert.Len(t, h, 2, "only the entry's metadata: %v", h)
+		assert.Empty(t, h, "no broker headers on an ordinary entry")
 	case <-time.After(10 * time.Second):
 		t.Fatal("no message")
+	}
+	select {
+	case m := <-meta:
+		assert.Equal(t, id+" 1 "+jobs, m)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not run")
 	}
 }
 

@@ -2,7 +2,6 @@ package redisstream
 
 import (
 	"context"
-	"strconv"
 	"sync"
 
 	"github.com/lerenn/asyncapi-codegen/pkg/extensions"
@@ -23,8 +22,7 @@ type Delivery struct {
 	dec    decoded
 
 	// Owned by the reader (under r.mu).
-	count      int64             // deliveries so far, this one included
-	hdr        map[string][]byte // headers of the message last handed out
+	count      int64 // deliveries so far, this one included
 	worker     *worker
 	retrying   bool   // Nak'ed, waiting for its backoff to end
 	continuing bool   // handled by a continuation, its worker freed (continue.go)
@@ -34,6 +32,7 @@ type Delivery struct {
 	hctx       context.Context             // the handler's context, with the delivery in it
 	cont       func(context.Context) error // set by Continue during this handling
 	pubs       []publication
+	pub0       [1]publication // pubs' first array: a handler publishes one result
 	lastErr    error
 	deadReason string // set when the entry is dead-lettered on Ack or Nak
 	deadErr    string
@@ -151,6 +150,11 @@ func (d *Delivery) takeContinuation() (context.Context, func(context.Context) er
 
 func (d *Delivery) buffer(p publication) {
 	d.mu.Lock()
+	if d.pubs == nil {
+		// Not shared: a handling's pubs go to one commit and are dropped
+		// (nil) before the next handling buffers any.
+		d.pubs = d.pub0[:0]
+	}
 	d.pubs = append(d.pubs, p)
 	d.mu.Unlock()
 }
@@ -161,23 +165,22 @@ func (d *Delivery) setErr(err error) {
 	d.mu.Unlock()
 }
 
-// message builds what the generated controller receives. Called under
-// r.mu: the headers map identifies the message to Middleware (lookup).
+// message builds what the generated controller receives. Middleware finds
+// d again by the payload's backing array (keyQueue.byPayload). The headers
+// are the entry's own (payload encoding), copied so a handler cannot change
+// what a retry gets, plus the dead-letter pair when it applies; usually
+// none, which keeps the generated BrokerMessage.String to one Sprintf.
 func (d *Delivery) message() extensions.AcknowledgeableBrokerMessage {
-	h := make(map[string][]byte, len(d.dec.headers)+5)
-	for k, v := range d.dec.headers {
-		h[k] = v
-	}
-	if d.sh != nil && d.sh.ref != "" {
-		h[HeaderShard] = []byte(d.sh.ref[1:])
-	} else {
-		delete(h, HeaderShard) // a header of the message itself: not ours
-	}
-	h[HeaderEntryID] = []byte(d.id)
-	h[HeaderDeliveryCount] = strconv.AppendInt(nil, d.count, 10)
-	d.hdr = h
+	var h map[string][]byte
 	d.mu.Lock()
-	if d.deadReason != "" {
+	dead := d.deadReason != ""
+	if dead || len(d.dec.headers) > 0 {
+		h = make(map[string][]byte, len(d.dec.headers)+2)
+		for k, v := range d.dec.headers {
+			h[k] = v
+		}
+	}
+	if dead {
 		h[HeaderDeadReason] = []byte(d.deadReason)
 		h[HeaderDeadError] = []byte(d.deadErr)
 	}

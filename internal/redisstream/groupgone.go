@@ -43,16 +43,35 @@ import (
 // answeredKeep is how many answered ids a reader remembers.
 const answeredKeep = 1 << 16
 
-// answeredIDs is a bounded set of entry ids, oldest forgotten first.
+// answeredIDs is a bounded set of entry ids, oldest forgotten first. Ids
+// are kept as numbers: an id string read from a reply is a substring of
+// its whole entry (rawresp.go), which keeping it would keep alive.
 type answeredIDs struct {
-	set  map[string]struct{}
-	ring []string
+	set  map[streamID]struct{}
+	ring []streamID
 	next int
 }
 
-func (a *answeredIDs) add(id string) {
+// streamID is an entry id, <ms>-<seq>.
+type streamID struct{ ms, seq uint64 }
+
+func parseStreamID(s string) (streamID, bool) {
+	ms, seq, ok := strings.Cut(s, "-")
+	if !ok {
+		return streamID{}, false
+	}
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	return streamID{a, b}, err1 == nil && err2 == nil
+}
+
+func (a *answeredIDs) add(s string) {
+	id, ok := parseStreamID(s)
+	if !ok {
+		return // not an id Redis gives: never read again
+	}
 	if a.set == nil {
-		a.set = make(map[string]struct{}, 1024)
+		a.set = make(map[streamID]struct{}, 1024)
 	}
 	if len(a.ring) < answeredKeep {
 		a.ring = append(a.ring, id)
@@ -64,8 +83,12 @@ func (a *answeredIDs) add(id string) {
 	a.set[id] = struct{}{}
 }
 
-func (a *answeredIDs) has(id string) bool {
-	_, ok := a.set[id]
+func (a *answeredIDs) has(s string) bool {
+	id, ok := parseStreamID(s)
+	if !ok {
+		return false
+	}
+	_, ok = a.set[id]
 	return ok
 }
 

@@ -1,6 +1,9 @@
 package redisstream
 
-import "strings"
+import (
+	"strings"
+	"unsafe"
+)
 
 // keyQueue is the reader's queue of held entries: entries with equal
 // partition key are handed out one at a time and in stream order, entries
@@ -13,13 +16,19 @@ type keyQueue struct {
 	busy    map[string]*Delivery   // partition key -> delivery that holds it
 	held    map[string]*Delivery   // every entry the process holds, by id (and shard: Delivery.ref)
 	bytes   int64                  // the size of the held entries
+	// byPayload is held by the first byte of each entry's payload: every
+	// held entry has a payload array of its own (accept, readloop.go), so Middleware
+	// finds a message's delivery from the message alone, with no header to
+	// add to every message for it.
+	byPayload map[*byte]*Delivery
 }
 
 func newKeyQueue() keyQueue {
 	return keyQueue{
-		waiting: map[string][]*Delivery{},
-		busy:    map[string]*Delivery{},
-		held:    map[string]*Delivery{},
+		waiting:   map[string][]*Delivery{},
+		busy:      map[string]*Delivery{},
+		held:      map[string]*Delivery{},
+		byPayload: map[*byte]*Delivery{},
 	}
 }
 
@@ -96,11 +105,15 @@ func idLess(a, b string) bool {
 
 // dispatch hands ready entries to idle workers, oldest idle worker first,
 // and calls hand for each pair. Only idle workers get an entry, so hand
-// never has to wait for a worker.
+// never has to wait for a worker. The idle list is shifted down in place
+// (at most one per worker): slicing off its head instead made each
+// workerDone's append find no room and allocate, about once per job.
 func (q *keyQueue) dispatch(hand func(w *worker, d *Delivery)) {
 	for len(q.idle) > 0 && len(q.ready) > 0 {
 		w := q.idle[0]
-		q.idle = q.idle[1:]
+		n := copy(q.idle, q.idle[1:])
+		q.idle[n] = nil
+		q.idle = q.idle[:n]
 		d := q.ready[0]
 		q.ready[0] = nil
 		q.ready = q.ready[1:]
@@ -249,6 +262,9 @@ func (q *keyQueue) releaseQueued() {
 // hold records d as held.
 func (q *keyQueue) hold(d *Delivery) {
 	q.held[d.ref()] = d
+	if p := unsafe.SliceData(d.dec.payload); p != nil {
+		q.byPayload[p] = d
+	}
 	q.bytes += d.size
 	if d.sh != nil {
 		d.sh.held++
@@ -259,6 +275,9 @@ func (q *keyQueue) hold(d *Delivery) {
 func (q *keyQueue) drop(d *Delivery) {
 	if ref := d.ref(); q.held[ref] == d {
 		delete(q.held, ref)
+		if p := unsafe.SliceData(d.dec.payload); p != nil && q.byPayload[p] == d {
+			delete(q.byPayload, p)
+		}
 		q.bytes -= d.size
 		if d.sh != nil {
 			d.sh.held--

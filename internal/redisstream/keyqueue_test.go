@@ -1,6 +1,7 @@
 package redisstream
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -450,4 +451,30 @@ func TestIDLess(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, idLess(tt.a, tt.b), "idLess(%s, %s)", tt.a, tt.b)
 	}
+}
+
+// Handing out entries and freeing workers, over and over, allocates
+// nothing once the idle list has its size.
+func TestKeyQueueDispatchDoesNotAllocate(t *testing.T) {
+	q := newKeyQueue()
+	ws := make([]*worker, 4)
+	for i := range ws {
+		ws[i] = &worker{}
+		q.workerAdded(ws[i])
+	}
+	ds := make([]*Delivery, len(ws))
+	for i := range ds {
+		ds[i] = &Delivery{id: fmt.Sprintf("%d-0", i+1)}
+	}
+	hand := func(*worker, *Delivery) {}
+	ready := make([]*Delivery, len(ds))
+	allocs := testing.AllocsPerRun(100, func() {
+		copy(ready, ds)
+		q.ready = ready
+		q.dispatch(hand)
+		for _, d := range ds {
+			q.workerDone(d)
+		}
+	})
+	assert.Zero(t, allocs)
 }

@@ -2,6 +2,7 @@ package redisstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,6 +65,18 @@ func readGroupRawEach(ctx context.Context, rdb redis.UniversalClient, a *redis.X
 	for _, s := range a.Streams {
 		args = append(args, s)
 	}
+	raw := redis.NewRawCmd(ctx, args...)
+	_ = rdb.Process(ctx, raw)
+	b, err := raw.Result()
+	if err != nil {
+		return nil, err
+	}
+	out, err := parseReadRaw(b)
+	if !errors.Is(err, errReplyIsError) {
+		return out, err
+	}
+	// A Redis error (NOGROUP, MOVED, LOADING…): the command did nothing.
+	// Sent again the usual way, go-redis handles it as for any command.
 	res, err := rdb.Do(ctx, args...).Result()
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"sync"
 	"time"
 
@@ -177,17 +176,13 @@ func (r *reader) removeWorker(w *worker) {
 	r.signal() // room may have been freed
 }
 
-// lookup finds the delivery a received message was made from: by entry id
-// and shard (heldRef), and by the identity of its headers map, since two
-// streams can hold the same id.
-func (r *reader) lookup(ref string, hdr map[string][]byte) *Delivery {
+// lookup finds the delivery a received message was made from by its
+// payload's backing array (keyQueue.byPayload), which the generated
+// controller's copies of the message keep.
+func (r *reader) lookup(payload *byte) *Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	d := r.q.held[ref]
-	if d == nil || reflect.ValueOf(d.hdr).UnsafePointer() != reflect.ValueOf(hdr).UnsafePointer() {
-		return nil
-	}
-	return d
+	return r.q.byPayload[payload]
 }
 
 func (r *reader) health() error {

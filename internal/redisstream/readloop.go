@@ -383,6 +383,11 @@ func (r *reader) accept(sh *shard, msgs []redis.XMessage, counts map[string]int6
 		}
 		d := &Delivery{r: r, sh: sh, id: m.ID, values: m.Values, count: 1}
 		d.dec = r.ci.codec.decodeDups(m.Values, dups[m.ID])
+		if cap(d.dec.payload) == 0 {
+			// An array of its own, so Middleware can tell it apart
+			// (keyQueue.byPayload).
+			d.dec.payload = make([]byte, 0, 1)
+		}
 		d.key = d.dec.key
 		d.size = cutHeld(m.Values, r.b.opts.MaxFieldSize)
 		if c, ok := counts[m.ID]; ok {

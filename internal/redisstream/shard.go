@@ -68,14 +68,6 @@ func (d *Delivery) ref() string {
 	return d.id + d.sh.ref
 }
 
-// heldRef is ref for an entry id read from a message's headers.
-func heldRef(id, shardHeader []byte) string {
-	if len(shardHeader) == 0 {
-		return string(id)
-	}
-	return string(id) + "@" + string(shardHeader)
-}
-
 // readGroups splits the shards into the sets one read loop serves.
 func (r *reader) readGroups() [][]*shard {
 	if !r.b.cluster {
