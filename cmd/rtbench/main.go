@@ -109,6 +109,7 @@ type config struct {
 	MassN        int
 	MassDelay    time.Duration
 	MassFloor    bool
+	MassSettle   time.Duration
 	MassEngine   string
 	Smoke        bool
 	// ModuleDir is where `go build ./cmd/rtmanager` runs (default the
@@ -152,6 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.MassN, "mass-n", 2000, "mass stop: games whose engines (real local processes, --mass-engine) are all stopped at once by the rtmanager binary with default flags and --runtime process. "+
 		"Each engine is one process (a bash one about 110 kB of its own memory, a C one less) plus the kernel's share; --mass-n 10000 needs about 2 GB free, ulimit -u and /proc/sys/kernel/pid_max above N plus what else runs, and takes a while to start (engines cost a few ms of CPU each)")
 	fs.DurationVar(&c.MassDelay, "mass-delay", time.Second, "mass stop: how long each engine takes to exit after SIGTERM (below rtmanager's --stop-grace, 10s, or it is killed)")
+	fs.DurationVar(&c.MassSettle, "mass-settle", 0, "mass stop: how long to wait after rtmanager is ready before writing the jobs, so its start-up work (the runtime watch's first reconciliation sets up an exit wait per engine) is done before the burst, as on a long-running service (0: write them at once)")
 	fs.BoolVar(&c.MassFloor, "mass-floor", false, "mass stop: also measure the machine's own floor: N fresh engines sent SIGTERM straight from rtbench, no rtmanager or Redis, time until all have exited (starts the engines a second time)")
 	fs.BoolVar(&c.Smoke, "smoke", false, "a few seconds' run of every pipeline with tiny sizes (--jobs 300, one 300ms latency run at 50%, --mass-n 50 --mass-delay 200ms, …); flags given explicitly still apply")
 	if err := fs.Parse(args); err != nil {

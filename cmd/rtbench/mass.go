@@ -31,6 +31,9 @@ type massResult struct {
 	// EnginesStartS is how long the N+1 engines took to start (not measured
 	// against anything; it tells what the machine did before the run).
 	EnginesStartS float64 `json:"engines_start_s"`
+	// SettleS is how long rtmanager ran, ready, before the jobs were
+	// written: about --mass-settle.
+	SettleS float64 `json:"settle_s,omitempty"`
 	// From the first job's entry id (server clock, ms): the last job's, the
 	// first result's and the last of the N games' results.
 	WrittenS     float64 `json:"written_s"`
@@ -119,6 +122,15 @@ func (e *env) massStop(ctx context.Context, bin string) (_ massResult, err error
 		}
 	}()
 
+	ready := time.Now()
+	if d := e.cfg.MassSettle; d > 0 {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	res.SettleS = time.Since(ready).Seconds()
 	// All N jobs and then the fast game's in one pipeline: written at once.
 	p := e.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, 0, n+1)

@@ -220,6 +220,9 @@ func (r *report) print(w io.Writer) {
 	if m := r.Mass; m != nil {
 		fmt.Fprintf(w, "\nmass stop: %d games (runtime process) whose engines exit %.1fs after SIGTERM, stopped at once by the rtmanager binary with default flags (--workers %d); engines started in %.1fs\n",
 			m.Games, m.DelayS, m.Workers, m.EnginesStartS)
+		if m.SettleS >= 0.1 {
+			fmt.Fprintf(w, "jobs written %.1fs after rtmanager was ready (--mass-settle)\n", m.SettleS)
+		}
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "jobs written s\tall begun s\tfirst result s\tall results s\tfloor s\tone stop per worker s\tvs floor\tvs per worker\tfast game begun ms\tfast game ms\trtmanager peak RSS MiB\trtmanager CPU s\tresults\texactly once\t")
 		fmt.Fprintf(tw, "%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%d\t%.1f\t%.2f\t%d\t%v\t\n",

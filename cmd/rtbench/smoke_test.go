@@ -23,7 +23,7 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rtmanager and runs every pipeline (about 20 s); skipped under -short")
 	}
-	cfg, err := parseFlags([]string{"--smoke"}, io.Discard)
+	cfg, err := parseFlags([]string{"--smoke", "--mass-settle", "300ms"}, io.Discard)
 	require.NoError(t, err)
 	cfg.ModuleDir = "../.." // go build ./cmd/rtmanager runs from the module root
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -58,6 +58,8 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.Equal(t, 50, m.Games)
 	assert.Equal(t, 51, m.Results, "the 50 games and the fast one")
 	assert.True(t, m.ExactlyOnce)
+	assert.GreaterOrEqual(t, m.SettleS, 0.3, "--mass-settle: the jobs are written that long after rtmanager is ready")
+	assert.Contains(t, out.String(), "after rtmanager was ready (--mass-settle)")
 	assert.GreaterOrEqual(t, m.AllResultsS, 0.2-0.001, "no engine exits before its delay")
 	assert.Positive(t, m.PeakRSSMiB)
 	assert.GreaterOrEqual(t, m.MeasuredFloorS, 0.2-0.001, "the floor's engines do not exit before their delay either")
