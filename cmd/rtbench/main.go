@@ -34,7 +34,11 @@
 // before its pipeline is written and kept in memory by entry id; a tail
 // (XREAD BLOCK on runtime:job_results) takes the arrival time of each result
 // and matches its job_id. Latency = arrival − send (so it includes the
-// tail's own read).
+// tail's own read). Each run starts a fresh pipeline, offered the same rate
+// for --rate-warmup first, unmeasured (other games, every result awaited):
+// the run measures a pipeline that is serving, as the drains do after
+// --warmup; the warm-up's own p99 (a pipeline just started) is reported
+// beside it.
 //
 // Targets (issue 16): each rtmanager pipeline's drain rate, p99 at 50 % and
 // CPU per job as ratios to the Redis ceiling of the same run, with pass/fail
@@ -103,6 +107,7 @@ type config struct {
 	BinDir       string
 	CommandStats bool
 	Warmup       int
+	RateWarmup   time.Duration
 	StallProbe   time.Duration
 	BinaryEnv    []string // KEY=VALUE added to the environment of each rtmanager process
 	Trace        string
@@ -121,7 +126,7 @@ type config struct {
 // every pipeline and run, tiny, so it finishes in seconds (`go test`
 // runs it to keep the pipelines in step with the real code).
 var smokeFlags = [][2]string{
-	{"jobs", "300"}, {"warmup", "0"}, {"rates", "0.5"}, {"rate-duration", "300ms"},
+	{"jobs", "300"}, {"warmup", "0"}, {"rates", "0.5"}, {"rate-duration", "300ms"}, {"rate-warmup", "100ms"},
 	{"worker-scaling", "1,64"}, {"procs", "1,2"}, {"stall-probe", "0"}, {"timeout", "30s"},
 	{"mass-n", "50"}, {"mass-delay", "200ms"}, {"mass-floor", "true"},
 }
@@ -135,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Games, "games", 0, "K: games the jobs are spread over, job i stops game i mod K (default N: every job a real running→stopped transition)")
 	fs.StringVar(&rates, "rates", "0.25,0.5,0.8", "offered rates for the latency runs, as fractions of each pipeline's own drain rate")
 	fs.DurationVar(&c.RateDuration, "rate-duration", 2*time.Second, "how long each latency run offers jobs")
+	fs.DurationVar(&c.RateWarmup, "rate-warmup", 500*time.Millisecond, "before each latency run, how long the same rate is offered unmeasured (on other games, every result awaited), so the run measures a pipeline already serving (0: none)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "--workers of rtmanager (in process and binary) outside the workers scaling; the default is rtmanager's")
 	fs.StringVar(&scale, "worker-scaling", "1,4,16,64", "--workers values of the in-process scaling drains")
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
@@ -415,7 +421,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 				}
 				l.Fraction = f
 				pr.Latency = append(pr.Latency, l)
-				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms)
+				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms (warm-up p99 %.2fms)", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms, l.WarmupP99ms)
 			}
 		}
 		rep.set(pe.key, pr)

@@ -53,18 +53,27 @@ type pipeline func(ctx context.Context, e *env) (*instance, error)
 
 func gameID(i int) string { return "g-" + strconv.Itoa(i) }
 
+// warmGameID names the games of a latency run's warm-up, apart from the
+// measured run's.
+func warmGameID(i int) string { return "w-" + strconv.Itoa(i) }
+
 // reset flushes the server and registers the K records as running.
 func (e *env) reset(ctx context.Context) error {
 	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
 		return err
 	}
+	return e.register(ctx, e.cfg.Games, gameID)
+}
+
+// register records n games, game j named idOf(j), as running.
+func (e *env) register(ctx context.Context, n int, idOf func(int) string) error {
 	st := runtimestore.New(e.rdb, runtimestore.Options{})
 	now := time.Now().UnixMilli()
 	const chunk = 2000
-	for i := 0; i < e.cfg.Games; i += chunk {
+	for i := 0; i < n; i += chunk {
 		p := e.rdb.Pipeline()
-		for j := i; j < min(e.cfg.Games, i+chunk); j++ {
-			p.HSet(ctx, st.RecordKey(gameID(j)), "status", "running", "container_id", "none-"+strconv.Itoa(j),
+		for j := i; j < min(n, i+chunk); j++ {
+			p.HSet(ctx, st.RecordKey(idOf(j)), "status", "running", "container_id", "none-"+strconv.Itoa(j),
 				"engine_endpoint", "127.0.0.1:7000", "runtime", "none", "updated_at_ms", now)
 		}
 		if _, err := p.Exec(ctx); err != nil {
@@ -225,6 +234,10 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	if err := e.reset(ctx); err != nil {
 		return res, err
 	}
+	warm := int(math.Round(rate * e.cfg.RateWarmup.Seconds()))
+	if err := e.register(ctx, warm, warmGameID); err != nil {
+		return res, err
+	}
 	inst, err := p(ctx, e)
 	if err != nil {
 		return res, err
@@ -283,51 +296,31 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		}
 	}()
 
-	// The producer: job k is due at start + k/rate. Every millisecond, the
-	// jobs that have come due go out in one pipeline, so offering tens of
-	// thousands of jobs a second costs this process (which shares the two
-	// cores with Redis and, in process, with rtmanager) a thousand round
-	// trips a second, not one per job. A job's send time is taken just
-	// before its pipeline is written.
-	sent := make(map[string]time.Time, total)
 	prdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
 	defer prdb.Close()
-	start := time.Now().Add(5 * time.Millisecond)
-	ids := make([]*redis.StringCmd, 0, 256)
-	for k := 0; k < total; {
-		due := min(total, int(time.Since(start).Seconds()*rate)+1)
-		if due <= k {
-			time.Sleep(time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second)))))
-			continue
+	var wsent map[string]time.Time
+	if warm > 0 {
+		// Unmeasured: the same load on other games first, every result
+		// awaited, so the run measures a pipeline that has been serving
+		// (heap grown, connections dialled, goroutines' stacks sized), as a
+		// long-running service is, and as the drains are after --warmup.
+		wsent, _, err = offer(ctx, prdb, rate, warm, warmGameID)
+		if err != nil {
+			return res, fmt.Errorf("warm-up: %w", err)
 		}
-		ids = ids[:0]
-		p := prdb.Pipeline()
-		for ; k < due; k++ {
-			ids = append(ids, p.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream, Values: jobValues(k % e.cfg.Games)}))
-		}
-		t := time.Now()
-		if _, err := p.Exec(ctx); err != nil {
-			return res, err
-		}
-		for _, c := range ids {
-			sent[c.Val()] = t
-		}
-		if rest := time.Until(t.Add(time.Millisecond)); rest > 0 {
-			time.Sleep(rest)
+		if err := waitArrived(ctx, &amu, arrived, len(wsent), e.cfg.Timeout); err != nil {
+			return res, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	sendSpan := time.Since(start)
-	// Wait for every result (bounded).
-	deadline := time.Now().Add(e.cfg.Timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		amu.Lock()
-		n := len(arrived)
-		amu.Unlock()
-		if n >= total {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	amu.Lock()
+	arrived0 := len(arrived)
+	amu.Unlock()
+	sent, sendSpan, err := offer(ctx, prdb, rate, total, func(k int) string { return gameID(k % e.cfg.Games) })
+	if err != nil {
+		return res, err
 	}
+	// Wait for every result (bounded); a missing one is counted below.
+	_ = waitArrived(ctx, &amu, arrived, arrived0+len(sent), e.cfg.Timeout)
 	tcancel()
 	<-tailDone
 	info := inst.stop()
@@ -337,6 +330,14 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	}
 	res.PeakRSSMiB = info.rss
 
+	if len(wsent) > 0 {
+		wlat := make([]float64, 0, len(wsent))
+		for id, t := range wsent {
+			wlat = append(wlat, float64(arrived[id].Sub(t).Microseconds())/1000)
+		}
+		sort.Float64s(wlat)
+		res.WarmupJobs, res.WarmupP99ms = len(wlat), quantile(wlat, 0.99)
+	}
 	lat := make([]float64, 0, total)
 	for id, t := range sent {
 		a, ok := arrived[id]
@@ -361,6 +362,61 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		res.Maxms = lat[len(lat)-1]
 	}
 	return res, nil
+}
+
+// offer writes total jobs at rate jobs/s, job k for game gameOf(k), and
+// tells when each was sent (by entry id) and how long sending took. Job k
+// is due at start + k/rate. Every millisecond, the jobs that have come due
+// go out in one pipeline, so offering tens of thousands of jobs a second
+// costs this process (which shares the two cores with Redis and, in
+// process, with rtmanager) a thousand round trips a second, not one per
+// job. A job's send time is taken just before its pipeline is written.
+func offer(ctx context.Context, rdb *redis.Client, rate float64, total int, gameOf func(k int) string) (map[string]time.Time, time.Duration, error) {
+	sent := make(map[string]time.Time, total)
+	start := time.Now().Add(5 * time.Millisecond)
+	ids := make([]*redis.StringCmd, 0, 256)
+	for k := 0; k < total; {
+		due := min(total, int(time.Since(start).Seconds()*rate)+1)
+		if due <= k {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second)))))
+			continue
+		}
+		ids = ids[:0]
+		p := rdb.Pipeline()
+		for ; k < due; k++ {
+			ids = append(ids, p.XAdd(ctx, &redis.XAddArgs{Stream: jobsStream,
+				Values: jobValuesFor(gameOf(k))}))
+		}
+		t := time.Now()
+		if _, err := p.Exec(ctx); err != nil {
+			return nil, 0, err
+		}
+		for _, c := range ids {
+			sent[c.Val()] = t
+		}
+		if rest := time.Until(t.Add(time.Millisecond)); rest > 0 {
+			time.Sleep(rest)
+		}
+	}
+	return sent, time.Since(start), nil
+}
+
+// waitArrived returns once arrived (results by job id, each job's once)
+// holds want results, or fails after timeout.
+func waitArrived(ctx context.Context, mu *sync.Mutex, arrived map[string]time.Time, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		mu.Lock()
+		n := len(arrived)
+		mu.Unlock()
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%d of %d results within %s", n, want, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // entryLatencies are the latencies by the server's clock, sorted: for each

@@ -98,6 +98,10 @@ type latencyResult struct {
 	IDP99ms    float64   `json:"ids_p99_ms"`
 	IDP999ms   float64   `json:"ids_p999_ms"`
 	PeakRSSMiB []float64 `json:"peak_rss_mib,omitempty"`
+	// The unmeasured warm-up before the run (--rate-warmup): its jobs and
+	// their p99, which starts from a pipeline that has just started.
+	WarmupJobs  int     `json:"warmup_jobs,omitempty"`
+	WarmupP99ms float64 `json:"warmup_p99_ms,omitempty"`
 }
 
 type workerPoint struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,10 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 		assert.Positive(t, p.Drain.JobsPerS, name)
 		require.Len(t, p.Latency, 1, name)
 		assert.Zero(t, p.Latency[0].Missing, name)
+		l := p.Latency[0]
+		assert.Equal(t, int(math.Round(l.OfferedPerS*0.1)), l.WarmupJobs, "%s: --rate-warmup 100ms at the run's rate", name)
+		assert.Positive(t, l.WarmupP99ms, name)
+		assert.Equal(t, int(math.Round(l.OfferedPerS*0.3)), l.Jobs, "%s: the warm-up's jobs are not measured", name)
 	}
 	assert.Len(t, rep.WorkerScaling, 2)
 	assert.Len(t, rep.Processes, 2)
