@@ -108,6 +108,7 @@ type config struct {
 	CommandStats bool
 	Warmup       int
 	RateWarmup   time.Duration
+	LatencyCSV   string
 	StallProbe   time.Duration
 	BinaryEnv    []string // KEY=VALUE added to the environment of each rtmanager process
 	Trace        string
@@ -140,6 +141,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.Games, "games", 0, "K: games the jobs are spread over, job i stops game i mod K (default N: every job a real running→stopped transition)")
 	fs.StringVar(&rates, "rates", "0.25,0.5,0.8", "offered rates for the latency runs, as fractions of each pipeline's own drain rate")
 	fs.DurationVar(&c.RateDuration, "rate-duration", 2*time.Second, "how long each latency run offers jobs")
+	fs.StringVar(&c.LatencyCSV, "latency-csv", "", "write each latency run's jobs (sent_s: seconds since rtbench started, the clock of GODEBUG=gctrace=1's @ times; latency_ms) to DIR/<pipeline>-<percent>.csv")
 	fs.DurationVar(&c.RateWarmup, "rate-warmup", 500*time.Millisecond, "before each latency run, how long the same rate is offered unmeasured (on other games, every result awaited), so the run measures a pipeline already serving (0: none)")
 	fs.IntVar(&c.Workers, "workers", service.DefaultWorkers, "--workers of rtmanager (in process and binary) outside the workers scaling; the default is rtmanager's")
 	fs.StringVar(&scale, "worker-scaling", "1,4,16,64", "--workers values of the in-process scaling drains")
@@ -420,6 +422,16 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 					return fmt.Errorf("%s: latency at %.0f jobs/s: %w", pe.name, rate, err)
 				}
 				l.Fraction = f
+				if g := l.GC; g != nil {
+					progress("%s: %.0f%%: this process collected garbage %d times; a collection ended in flight of %.0f%% of all jobs and of %.0f%% of those at or over the p99", pe.name, f*100, g.Cycles, g.AllHit*100, g.TailHit*100)
+				}
+				if cfg.LatencyCSV != "" {
+					path, err := writeLatencyCSV(cfg.LatencyCSV, pe.key, f, l.samples)
+					if err != nil {
+						return err
+					}
+					progress("%s: %.0f%%: %d jobs written to %s", pe.name, f*100, len(l.samples), path)
+				}
 				pr.Latency = append(pr.Latency, l)
 				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms (warm-up p99 %.2fms)", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms, l.WarmupP99ms)
 			}

@@ -40,6 +40,9 @@ type instance struct {
 	ready func(ctx context.Context) error
 	// stop ends it and tells what it measured of itself.
 	stop func() stopInfo
+	// inProcess: it runs in this process, so this process's garbage
+	// collections are its own (gcshare.go).
+	inProcess bool
 }
 
 type stopInfo struct {
@@ -339,13 +342,22 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		res.WarmupJobs, res.WarmupP99ms = len(wlat), quantile(wlat, 0.99)
 	}
 	lat := make([]float64, 0, total)
+	res.samples = make([]latSample, 0, total)
 	for id, t := range sent {
 		a, ok := arrived[id]
 		if !ok {
 			res.Missing++
 			continue
 		}
-		lat = append(lat, float64(a.Sub(t).Microseconds())/1000)
+		ms := float64(a.Sub(t).Microseconds()) / 1000
+		lat = append(lat, ms)
+		res.samples = append(res.samples, latSample{sentS: t.Sub(processStart).Seconds(), ms: ms})
+	}
+	if inst.inProcess {
+		res.GC = gcShares(res.samples, gcEnds())
+	}
+	if e.cfg.LatencyCSV == "" {
+		res.samples = nil
 	}
 	if ids := entryLatencies(sent, resultIDs); len(ids) > 0 {
 		res.IDP50ms = quantile(ids, 0.50)

@@ -97,7 +97,8 @@ func inproc(workers int) pipeline {
 			return nil, err
 		}
 		return &instance{
-			ready: waitGroupExists(e.rdb, groupName),
+			inProcess: true,
+			ready:     waitGroupExists(e.rdb, groupName),
 			stop: func() stopInfo {
 				sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
@@ -296,7 +297,7 @@ func oldDesign() pipeline {
 				return nil
 			}()
 		}()
-		return &instance{stop: func() stopInfo {
+		return &instance{inProcess: true, stop: func() stopInfo {
 			cancel()
 			err := <-done
 			_ = rdb.Close()
@@ -379,7 +380,7 @@ func ceiling(batch int) pipeline {
 				return nil
 			}()
 		}()
-		return &instance{stop: func() stopInfo {
+		return &instance{inProcess: true, stop: func() stopInfo {
 			cancel()
 			err := <-done
 			_ = rdb.Close()

@@ -102,6 +102,12 @@ type latencyResult struct {
 	// their p99, which starts from a pipeline that has just started.
 	WarmupJobs  int     `json:"warmup_jobs,omitempty"`
 	WarmupP99ms float64 `json:"warmup_p99_ms,omitempty"`
+
+	// In-process pipelines: this process's garbage collections over the
+	// run (gcshare.go).
+	GC *gcShare `json:"gc,omitempty"`
+
+	samples []latSample // with --latency-csv
 }
 
 type workerPoint struct {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +26,8 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rtmanager and runs every pipeline (about 20 s); skipped under -short")
 	}
-	cfg, err := parseFlags([]string{"--smoke", "--mass-settle", "300ms"}, io.Discard)
+	csvDir := t.TempDir()
+	cfg, err := parseFlags([]string{"--smoke", "--mass-settle", "300ms", "--latency-csv", csvDir}, io.Discard)
 	require.NoError(t, err)
 	cfg.ModuleDir = "../.." // go build ./cmd/rtmanager runs from the module root
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -46,6 +49,16 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 		assert.Equal(t, int(math.Round(l.OfferedPerS*0.1)), l.WarmupJobs, "%s: --rate-warmup 100ms at the run's rate", name)
 		assert.Positive(t, l.WarmupP99ms, name)
 		assert.Equal(t, int(math.Round(l.OfferedPerS*0.3)), l.Jobs, "%s: the warm-up's jobs are not measured", name)
+	}
+	csvs, err := filepath.Glob(filepath.Join(csvDir, "*-50.csv"))
+	require.NoError(t, err)
+	assert.Len(t, csvs, 4, "--latency-csv: one file per pipeline's latency run")
+	for _, path := range csvs {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		assert.Equal(t, "sent_s,latency_ms", lines[0], path)
+		assert.Greater(t, len(lines), 1, path)
 	}
 	assert.Len(t, rep.WorkerScaling, 2)
 	assert.Len(t, rep.Processes, 2)
