@@ -267,8 +267,10 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	// The tail: arrival time of each result by job id.
 	tctx, tcancel := context.WithCancel(ctx)
 	defer tcancel()
-	arrived := make(map[string]time.Time, total)
-	resultIDs := make(map[string]string, total) // job entry id → its result's entry id
+	// Pointer-free, like sent: the garbage collector of this process (which
+	// the in-process pipelines share) does not scan them (bookkeeping.go).
+	arrived := make(map[entryID]time.Duration, total)
+	resultIDs := make(map[entryID]entryID, total) // job entry id → its result's entry id
 	var amu sync.Mutex
 	tailDone := make(chan struct{})
 	tail := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
@@ -278,7 +280,7 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		last := "0-0"
 		for tctx.Err() == nil {
 			streams, err := tail.XRead(tctx, &redis.XReadArgs{Streams: []string{resultsStream, last}, Count: 2000, Block: 50 * time.Millisecond}).Result()
-			now := time.Now()
+			now := time.Since(processStart)
 			if err != nil {
 				if !errors.Is(err, redis.Nil) && tctx.Err() == nil {
 					time.Sleep(time.Millisecond)
@@ -289,9 +291,11 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 			for _, s := range streams {
 				for _, m := range s.Messages {
 					last = m.ID
-					if j, ok := m.Values["job_id"].(string); ok {
+					j, ok1 := parseEntryID(m.Values["job_id"])
+					r, ok2 := parseEntryID(m.ID)
+					if ok1 && ok2 {
 						arrived[j] = now
-						resultIDs[j] = m.ID
+						resultIDs[j] = r
 					}
 				}
 			}
@@ -301,7 +305,7 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 
 	prdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 2})
 	defer prdb.Close()
-	var wsent map[string]time.Time
+	var wsent map[entryID]time.Duration
 	if warm > 0 {
 		// Unmeasured: the same load on other games first, every result
 		// awaited, so the run measures a pipeline that has been serving
@@ -336,7 +340,7 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	if len(wsent) > 0 {
 		wlat := make([]float64, 0, len(wsent))
 		for id, t := range wsent {
-			wlat = append(wlat, float64(arrived[id].Sub(t).Microseconds())/1000)
+			wlat = append(wlat, float64((arrived[id]-t).Microseconds())/1000)
 		}
 		sort.Float64s(wlat)
 		res.WarmupJobs, res.WarmupP99ms = len(wlat), quantile(wlat, 0.99)
@@ -349,9 +353,9 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 			res.Missing++
 			continue
 		}
-		ms := float64(a.Sub(t).Microseconds()) / 1000
+		ms := float64((a - t).Microseconds()) / 1000
 		lat = append(lat, ms)
-		res.samples = append(res.samples, latSample{sentS: t.Sub(processStart).Seconds(), ms: ms})
+		res.samples = append(res.samples, latSample{sentS: t.Seconds(), ms: ms})
 	}
 	if inst.inProcess {
 		res.GC = gcShares(res.samples, gcEnds())
@@ -377,14 +381,15 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 }
 
 // offer writes total jobs at rate jobs/s, job k for game gameOf(k), and
-// tells when each was sent (by entry id) and how long sending took. Job k
+// tells when each was sent (by entry id, since processStart) and how long
+// sending took. Job k
 // is due at start + k/rate. Every millisecond, the jobs that have come due
 // go out in one pipeline, so offering tens of thousands of jobs a second
 // costs this process (which shares the two cores with Redis and, in
 // process, with rtmanager) a thousand round trips a second, not one per
 // job. A job's send time is taken just before its pipeline is written.
-func offer(ctx context.Context, rdb *redis.Client, rate float64, total int, gameOf func(k int) string) (map[string]time.Time, time.Duration, error) {
-	sent := make(map[string]time.Time, total)
+func offer(ctx context.Context, rdb *redis.Client, rate float64, total int, gameOf func(k int) string) (map[entryID]time.Duration, time.Duration, error) {
+	sent := make(map[entryID]time.Duration, total)
 	start := time.Now().Add(5 * time.Millisecond)
 	ids := make([]*redis.StringCmd, 0, 256)
 	for k := 0; k < total; {
@@ -403,8 +408,13 @@ func offer(ctx context.Context, rdb *redis.Client, rate float64, total int, game
 		if _, err := p.Exec(ctx); err != nil {
 			return nil, 0, err
 		}
+		at := t.Sub(processStart)
 		for _, c := range ids {
-			sent[c.Val()] = t
+			id, ok := parseEntryID(c.Val())
+			if !ok {
+				return nil, 0, fmt.Errorf("XADD replied %q, not an entry id", c.Val())
+			}
+			sent[id] = at
 		}
 		if rest := time.Until(t.Add(time.Millisecond)); rest > 0 {
 			time.Sleep(rest)
@@ -415,7 +425,7 @@ func offer(ctx context.Context, rdb *redis.Client, rate float64, total int, game
 
 // waitArrived returns once arrived (results by job id, each job's once)
 // holds want results, or fails after timeout.
-func waitArrived(ctx context.Context, mu *sync.Mutex, arrived map[string]time.Time, want int, timeout time.Duration) error {
+func waitArrived(ctx context.Context, mu *sync.Mutex, arrived map[entryID]time.Duration, want int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		mu.Lock()
@@ -436,11 +446,11 @@ func waitArrived(ctx context.Context, mu *sync.Mutex, arrived map[string]time.Ti
 // of its own. Both ids are the times Redis appended the entries, so rtbench's
 // own scheduling is out of them; each is whole milliseconds, so one
 // difference is within 1 ms of the true latency.
-func entryLatencies(sent map[string]time.Time, resultIDs map[string]string) []float64 {
+func entryLatencies(sent map[entryID]time.Duration, resultIDs map[entryID]entryID) []float64 {
 	lat := make([]float64, 0, len(resultIDs))
 	for id := range sent {
 		if r, ok := resultIDs[id]; ok {
-			lat = append(lat, float64(idMS(r)-idMS(id)))
+			lat = append(lat, float64(int64(r.ms)-int64(id.ms)))
 		}
 	}
 	sort.Float64s(lat)

@@ -5,19 +5,35 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestEntryLatenciesAreResultIDLessJobIDInMilliseconds(t *testing.T) {
-	now := time.Now()
-	sent := map[string]time.Time{"1000-0": now, "1000-1": now, "1002-5": now, "1003-0": now}
-	results := map[string]string{
-		"1000-0": "1003-0",
-		"1000-1": "1001-7",
-		"1002-5": "1010-0",
+	id := func(s string) entryID {
+		e, ok := parseEntryID(s)
+		require.True(t, ok, s)
+		return e
+	}
+	now := time.Second
+	sent := map[entryID]time.Duration{id("1000-0"): now, id("1000-1"): now, id("1002-5"): now, id("1003-0"): now}
+	results := map[entryID]entryID{
+		id("1000-0"): id("1003-0"),
+		id("1000-1"): id("1001-7"),
+		id("1002-5"): id("1010-0"),
 		// "1003-0" has no result yet: it is left out, not counted as 0.
-		"999-0": "1000-0", // a result for a job this run did not send
+		id("999-0"): id("1000-0"), // a result for a job this run did not send
 	}
 	assert.Equal(t, []float64{1, 3, 8}, entryLatencies(sent, results))
+}
+
+func TestParseEntryIDTakesOnlyEntryIDs(t *testing.T) {
+	e, ok := parseEntryID("1700000000123-42")
+	require.True(t, ok)
+	assert.Equal(t, entryID{1700000000123, 42}, e)
+	for _, bad := range []any{"", "17", "a-1", "1-b", "1-2-3", 17, nil} {
+		_, ok := parseEntryID(bad)
+		assert.False(t, ok, "%v", bad)
+	}
 }
 
 func TestQuantileIsNearestRank(t *testing.T) {
