@@ -54,7 +54,7 @@ contract-fuzz: ## Run each Fuzz* target of FUZZ_PKGS on FUZZ_TIME inputs (100000
 	    names=$$(echo "$$list" | grep '^Fuzz' || true); \
 	    if [ -z "$$names" ]; then echo "contract-fuzz: $$pkg has no Fuzz target, skipped"; continue; fi; \
 	    for name in $$names; do \
-	      echo "contract-fuzz: $$pkg $$name for $(FUZZ_TIME)"; \
+	      echo "contract-fuzz: $$pkg $$name, -fuzztime $(FUZZ_TIME)"; \
 	      $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZ_TIME) "$$pkg" || exit 1; \
 	    done; \
 	  done
