@@ -3,7 +3,6 @@ package main
 import (
 	"runtime/debug"
 	"sort"
-	"time"
 )
 
 // gcShare tells how a latency run's slowest jobs line up with the garbage
@@ -22,9 +21,9 @@ type gcShare struct {
 
 // gcEnds is when each of this process's recent collections ended (its
 // last stop-the-world pause), in seconds since processStart, ascending.
+// The runtime keeps the last 256, more than a latency run sees.
 func gcEnds() []float64 {
 	var st debug.GCStats
-	st.PauseEnd = make([]time.Time, 0, 256) // ReadGCStats fills up to cap
 	debug.ReadGCStats(&st)
 	ends := make([]float64, 0, len(st.PauseEnd))
 	for _, t := range st.PauseEnd {
@@ -34,20 +33,17 @@ func gcEnds() []float64 {
 	return ends
 }
 
-// gcShares lays samples beside the collections that ended at ends.
-func gcShares(samples []latSample, ends []float64) *gcShare {
+// gcShares lays samples, whose p99 latency is p99, beside the collections
+// that ended at ends.
+func gcShares(samples []latSample, p99 float64, ends []float64) *gcShare {
 	if len(samples) == 0 {
 		return nil
 	}
-	lat := make([]float64, len(samples))
 	first, last := samples[0].sentS, samples[0].sentS
-	for i, s := range samples {
-		lat[i] = s.ms
+	for _, s := range samples {
 		first = min(first, s.sentS)
 		last = max(last, s.sentS+s.ms/1000)
 	}
-	sort.Float64s(lat)
-	p99 := quantile(lat, 0.99)
 	g := &gcShare{}
 	for _, e := range ends {
 		if e >= first && e <= last {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,10 +32,15 @@ func TestGCSharesCountJobsInFlightAtACollectionsEnd(t *testing.T) {
 		}
 		samples = append(samples, s)
 	}
-	g := gcShares(samples, []float64{0.52, 0.705, 5})
+	lat := make([]float64, len(samples))
+	for i, s := range samples {
+		lat[i] = s.ms
+	}
+	sort.Float64s(lat)
+	g := gcShares(samples, quantile(lat, 0.99), []float64{0.52, 0.705, 5})
 	require.NotNil(t, g)
 	assert.Equal(t, 2, g.Cycles, "the one at 5 s is after the run")
 	assert.InDelta(t, 0.04, g.AllHit, 1e-9)
 	assert.InDelta(t, 1.0, g.TailHit, 1e-9, "the three slow jobs are the p99 tail, all in flight at 0.52 s")
-	assert.Nil(t, gcShares(nil, []float64{1}))
+	assert.Nil(t, gcShares(nil, 0, []float64{1}))
 }

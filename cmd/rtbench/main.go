@@ -214,6 +214,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.Warmup < 0 {
 		return c, errors.New("--warmup: want 0 or more")
 	}
+	if c.RateWarmup < 0 {
+		return c, errors.New("--rate-warmup: want 0 or more")
+	}
 	for _, kv := range strings.Split(binEnv, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
 			continue

@@ -36,3 +36,11 @@ func TestTraceNeedsTheInProcessLatencyRuns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "t.out", c.Trace)
 }
+
+func TestRateWarmupRefusesANegativeDuration(t *testing.T) {
+	_, err := parseFlags([]string{"--rate-warmup", "-1s"}, io.Discard)
+	require.ErrorContains(t, err, "--rate-warmup")
+	c, err := parseFlags([]string{"--rate-warmup", "0"}, io.Discard)
+	require.NoError(t, err)
+	assert.Zero(t, c.RateWarmup)
+}

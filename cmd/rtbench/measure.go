@@ -86,9 +86,7 @@ func (e *env) register(ctx context.Context, n int, idOf func(int) string) error 
 	return nil
 }
 
-func jobValues(i int) []any {
-	return []any{"game_id", gameID(i), "reason", "game_finished", "requested_at_ms", time.Now().UnixMilli()}
-}
+func jobValues(i int) []any { return jobValuesFor(gameID(i)) }
 
 // fill writes the backlog of n jobs, pipelined.
 func (e *env) fill(ctx context.Context, n int) error {
@@ -357,12 +355,6 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		lat = append(lat, ms)
 		res.samples = append(res.samples, latSample{sentS: t.Seconds(), ms: ms})
 	}
-	if inst.inProcess {
-		res.GC = gcShares(res.samples, gcEnds())
-	}
-	if e.cfg.LatencyCSV == "" {
-		res.samples = nil
-	}
 	if ids := entryLatencies(sent, resultIDs); len(ids) > 0 {
 		res.IDP50ms = quantile(ids, 0.50)
 		res.IDP99ms = quantile(ids, 0.99)
@@ -376,6 +368,12 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 		res.P99ms = quantile(lat, 0.99)
 		res.P999ms = quantile(lat, 0.999)
 		res.Maxms = lat[len(lat)-1]
+	}
+	if inst.inProcess {
+		res.GC = gcShares(res.samples, res.P99ms, gcEnds())
+	}
+	if e.cfg.LatencyCSV == "" {
+		res.samples = nil
 	}
 	return res, nil
 }

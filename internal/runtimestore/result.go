@@ -34,7 +34,7 @@ func encodeResult(r stopruntime.StoredResult) string {
 }
 
 // jsonEscape is how encoding/json writes an ASCII byte inside a string:
-// 0 as is, else the escape ("\n" style for the five that have one, \u00XX
+// "" when it is written as is, else its escape ("\n" style for the five that have one, \u00XX
 // for the other control bytes and for <, > and &, which it escapes for
 // HTML).
 func jsonEscape(c byte) string {

@@ -514,7 +514,10 @@ func parseFields(gameID string, v any, withResult bool) (verdict string, rec sto
 		}
 		rec.LastResult = lr
 	}
-	return verdict, rec, items[n-1], nil
+	if n == 2+len(recordFields) {
+		extra = items[n-1]
+	}
+	return verdict, rec, extra, nil
 }
 
 // parseReply reads {verdict, [flat HGETALL]} from a script.

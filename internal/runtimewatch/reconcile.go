@@ -69,13 +69,12 @@ func (w *Watcher) reconcile() {
 		}
 	}
 	for _, rec := range mine {
+		keep[rec.GameID] = true
 		if _, ok := w.forgotten[rec.GameID]; ok {
 			// Its stop began after the list was read: kept as it is, not
 			// watched again.
-			keep[rec.GameID] = true
 			continue
 		}
-		keep[rec.GameID] = true
 		w.addLocked(rec)
 		if g := w.games[rec.GameID]; g == nil || !g.waiting {
 			inspect = append(inspect, rec)
