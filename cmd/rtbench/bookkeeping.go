@@ -8,9 +8,8 @@ import (
 // entryID is a stream entry id, <ms>-<seq>, as numbers. A latency run keeps
 // one per job in maps whose keys and values hold no pointers, so the
 // garbage collector never scans them: the in-process pipelines share this
-// process's collector, and with the ids as strings rtbench's own
-// bookkeeping was most of the live heap a collection had to mark while
-// their jobs were in flight.
+// process's collector, and with the ids as strings a collection also had
+// to mark rtbench's own bookkeeping while their jobs were in flight.
 type entryID struct{ ms, seq uint64 }
 
 // parseEntryID reads an entry id given as a string; ok is false for

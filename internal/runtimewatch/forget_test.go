@@ -56,19 +56,14 @@ func TestForgottenGameCostsNoTransition(t *testing.T) {
 	store := &countingStore{Store: e.store}
 	id := e.sleeper(t, "f1")
 	e.register(t, "f1", id, "")
-	w, err := runtimewatch.New(store, runtimewatch.Options{
-		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv},
-		ReconcileInterval: 100 * time.Millisecond,
-		ProbeInterval:     -1,
-		Events:            e.ch,
-		Metrics:           (*counter)(e),
+	w := e.watcherOn(t, store, func(o *runtimewatch.Options) {
+		o.Drivers = map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv}
+		o.ReconcileInterval = 100 * time.Millisecond
+		o.ProbeInterval = -1
 	})
-	require.NoError(t, err)
-	w.Start()
-	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	e.settle(t, 1)
 
-	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f1", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	_, err := e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f1", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
 	require.NoError(t, err)
 	w.Forget("f1")
 	kill(t, id)
@@ -128,22 +123,17 @@ func TestForgetDuringReconcileHolds(t *testing.T) {
 	store := &heldStore{countingStore: &countingStore{Store: e.store}, listed: make(chan struct{}), resume: make(chan struct{})}
 	id := e.sleeper(t, "f2")
 	e.register(t, "f2", id, "")
-	w, err := runtimewatch.New(store, runtimewatch.Options{
-		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv},
-		ReconcileInterval: time.Second,
-		ProbeInterval:     -1,
-		Events:            e.ch,
-		Metrics:           (*counter)(e),
+	w := e.watcherOn(t, store, func(o *runtimewatch.Options) {
+		o.Drivers = map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv}
+		o.ReconcileInterval = time.Second
+		o.ProbeInterval = -1
 	})
-	require.NoError(t, err)
-	w.Start()
-	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	select {
 	case <-store.listed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no reconciliation")
 	}
-	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f2", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	_, err := e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f2", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
 	require.NoError(t, err)
 	w.Forget("f2")
 	// Ended before the reconciliation goes on: a wait it started would
@@ -181,19 +171,14 @@ func TestForgetLeavesTheWaitToTheRuntimesEnd(t *testing.T) {
 	drv := &waitRecorder{Inspector: e.drv}
 	id := e.sleeper(t, "f3")
 	e.register(t, "f3", id, "")
-	w, err := runtimewatch.New(store, runtimewatch.Options{
-		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: drv},
-		ReconcileInterval: time.Hour, // the first only
-		ProbeInterval:     -1,
-		Events:            e.ch,
-		Metrics:           (*counter)(e),
+	w := e.watcherOn(t, store, func(o *runtimewatch.Options) {
+		o.Drivers = map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: drv}
+		o.ReconcileInterval = time.Hour // the first only
+		o.ProbeInterval = -1
 	})
-	require.NoError(t, err)
-	w.Start()
-	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	require.Eventually(t, func() bool { return e.recs.Load() >= 1 }, 10*time.Second, time.Millisecond)
 
-	_, err = e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f3", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
+	_, err := e.store.BeginStop(context.Background(), stopruntime.BeginRequest{GameID: "f3", JobID: "7-0", NowMS: 10, TakeoverMS: 60000})
 	require.NoError(t, err)
 	w.Forget("f3")
 	require.Never(t, func() bool { return drv.cancelled.Load() > 0 || drv.ended.Load() > 0 }, 300*time.Millisecond, time.Millisecond,

@@ -50,6 +50,12 @@ func setup(t *testing.T) *env {
 // watcher starts a watcher with fast intervals.
 func (e *env) watcher(t *testing.T, mod func(*runtimewatch.Options)) *runtimewatch.Watcher {
 	t.Helper()
+	return e.watcherOn(t, e.store, mod)
+}
+
+// watcherOn is watcher on a store of the test's own.
+func (e *env) watcherOn(t *testing.T, store runtimewatch.Store, mod func(*runtimewatch.Options)) *runtimewatch.Watcher {
+	t.Helper()
 	opts := runtimewatch.Options{
 		Drivers:           map[string]runtimewatch.Inspector{stopruntime.RuntimeProcess: e.drv},
 		ReconcileInterval: 200 * time.Millisecond,
@@ -61,7 +67,7 @@ func (e *env) watcher(t *testing.T, mod func(*runtimewatch.Options)) *runtimewat
 	if mod != nil {
 		mod(&opts)
 	}
-	w, err := runtimewatch.New(e.store, opts)
+	w, err := runtimewatch.New(store, opts)
 	require.NoError(t, err)
 	w.Start()
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
