@@ -58,6 +58,17 @@ func (w *respWalker) header() (byte, int, error) {
 			return 0, 0, fmt.Errorf("read reply: bad length %q", line)
 		}
 		w.i = end + 2
+		// Every byte of a string and every item of an aggregate (a map's
+		// pair twice) takes at least a byte of what is left: a larger
+		// count is a damaged reply, and must not overflow an index or a
+		// capacity computed from it.
+		limit := len(w.b) - w.i
+		if t == '%' {
+			limit /= 2
+		}
+		if n > limit {
+			return 0, 0, fmt.Errorf("read reply: length %d beyond the reply", n)
+		}
 		return t, n, nil
 	}
 	return 0, 0, fmt.Errorf("read reply: unexpected type %q", t)
