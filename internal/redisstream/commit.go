@@ -190,7 +190,7 @@ func (r *reader) scriptCommand(sh *shard, batch []commitReq) []any {
 	// then one per stream published to, in order of first use: each in the
 	// entries' shard (shard.go), so all share one slot.
 	keys := []string{sh.key, r.groupKey(sh)}
-	n := 6
+	n := 7 // group, consumer, entries, lo, hi, scan bound, item bound
 	for _, req := range batch {
 		n += 2
 		for _, p := range req.pubs {

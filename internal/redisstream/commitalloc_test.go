@@ -48,6 +48,13 @@ func TestScriptCommandAllocationsDoNotGrowWithEntries(t *testing.T) {
 	id, ok := cmd[13].(*string)
 	require.True(t, ok, "entry id argument is %T", cmd[13])
 	assert.Equal(t, batch[0].d.id, *id)
+
+	// Built at its final size: one more argument than counted doubles the
+	// array (a copy of every argument) on each commit.
+	for _, n := range []int{1, 2, 200} {
+		cmd := r.scriptCommand(sh, batchOf(n))
+		assert.Equal(t, len(cmd), cap(cmd), "the command of %d entries", n)
+	}
 }
 
 // A handler's one publication is buffered in the delivery's own array.

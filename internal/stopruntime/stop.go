@@ -27,19 +27,25 @@ type Begun interface {
 	Finish(ctx context.Context) (Result, error)
 }
 
-// Stop is a stop whose begin step has run.
+// Stop is a stop whose begin step has run and whose runtime is still to be
+// stopped (Finish). A stop Begin answered at once is an answeredStop instead:
+// the Result it carries would more than double every waiting stop's size,
+// and Begin allocates one per job.
 type Stop struct {
-	s        *Service
-	in       Input
-	op       Operation
-	rec      Record // as BeginStop left it: stopping, owned by the job
-	answered bool
-	res      Result
+	s   *Service
+	in  Input
+	op  Operation
+	rec Record // as BeginStop left it: stopping, owned by the job
 }
 
-// Answer is the stop's answer when Begin gave it already (no runtime to
-// wait for); ok is false when Finish must be called.
-func (st *Stop) Answer() (res Result, ok bool) { return st.res, st.answered }
+// Answer is never ok for a Stop: Finish must be called.
+func (st *Stop) Answer() (res Result, ok bool) { return Result{}, false }
+
+// answeredStop is a stop Begin answered: nothing to wait for.
+type answeredStop struct{ res Result }
+
+func (a *answeredStop) Answer() (Result, bool)                 { return a.res, true }
+func (a *answeredStop) Finish(context.Context) (Result, error) { return a.res, nil }
 
 // Handle stops the runtime of in.GameID: Begin, then Finish when needed. A
 // Result is the answer for the job; a non-nil error means "no answer yet,
@@ -72,7 +78,7 @@ func (s *Service) Begin(ctx context.Context, in Input) (Begun, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Stop{s: s, in: in, op: op, answered: true, res: res}, nil
+		return &answeredStop{res: res}, nil
 	}
 	if err := validateInput(in); err != nil {
 		op.GameID = truncate(in.GameID, 128)
@@ -123,11 +129,8 @@ func (s *Service) Begin(ctx context.Context, in Input) (Begun, error) {
 
 // Finish stops the runtime and records the outcome; it may take the stop
 // grace period (plus the margin) and honours ctx. Its errors are Handle's.
-// Calling it on an answered Stop returns that answer.
+// Finish of a stop Begin answered returns that answer.
 func (st *Stop) Finish(ctx context.Context) (Result, error) {
-	if st.answered {
-		return st.res, nil
-	}
 	s, in, op, rec := st.s, st.in, st.op, st.rec
 	status, stored, err := s.stopRuntime(ctx, rec)
 	if err != nil {
