@@ -409,7 +409,11 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: drain: %w", pe.name, err)
 		}
 		pr.Drain = d
-		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.0f allocs/job in rtbench", pe.name, d.JobsPerS, d.ClientCPUus, d.AllocsPerJob)
+		gcs := ""
+		if len(d.GCs) > 0 {
+			gcs = fmt.Sprintf(", %s garbage collections in rtmanager", joinInts(d.GCs))
+		}
+		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.0f allocs/job in rtbench%s", pe.name, d.JobsPerS, d.ClientCPUus, d.AllocsPerJob, gcs)
 		if !cfg.Skip["latency"] {
 			for _, f := range cfg.Rates {
 				rate := f * d.JobsPerS

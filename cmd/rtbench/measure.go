@@ -48,6 +48,7 @@ type instance struct {
 type stopInfo struct {
 	acks []int64   // per process (binary)
 	rss  []float64 // peak RSS per process, MiB (binary)
+	gcs  []int64   // garbage collections per process over its life (binary)
 	err  error
 }
 
@@ -192,7 +193,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 	}
 	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n),
 		AllocsPerJob: float64(mem1.Mallocs-mem0.Mallocs) / float64(n), AllocBytesPerJob: float64(mem1.TotalAlloc-mem0.TotalAlloc) / float64(n),
-		Spread: info.acks, PeakRSSMiB: info.rss}, nil
+		Spread: info.acks, PeakRSSMiB: info.rss, GCs: info.gcs}, nil
 }
 
 // checkStopped fails unless every game a drain of n jobs stopped (each when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +42,22 @@ func TestQuantileIsNearestRank(t *testing.T) {
 	assert.InDelta(t, 5.0, quantile(v, 0.5), 1e-9)
 	assert.InDelta(t, 10.0, quantile(v, 0.99), 1e-9)
 	assert.InDelta(t, 1.0, quantile(v, 0.01), 1e-9)
+}
+
+// The binary's acknowledgements are summed over their labels; its
+// collections are the Go collector's count (the summary's quantiles and
+// sum are other lines).
+func TestParseProcMetricsReadsAcksAndCollections(t *testing.T) {
+	text := `# HELP go_gc_duration_seconds A summary of the wall-time pause.
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0.5"} 4.1e-05
+go_gc_duration_seconds_sum 0.0123
+go_gc_duration_seconds_count 74
+rtmanager_acks_total{channel="runtime:stop_jobs"} 19000
+rtmanager_acks_total{channel="runtime:start_jobs"} 1000
+rtmanager_acks_totally_other 5
+`
+	m, err := parseProcMetrics(strings.NewReader(text))
+	require.NoError(t, err)
+	assert.Equal(t, procMetrics{acks: 20000, gcs: 74}, m)
 }

@@ -183,11 +183,12 @@ func binary(bin string, n, workers int) pipeline {
 			stop: func() stopInfo {
 				var info stopInfo
 				for _, p := range procs {
-					acks, err := scrapeAcks(p.port)
+					pm, err := scrapeProcess(p.port)
 					if err != nil && info.err == nil {
 						info.err = fmt.Errorf("scrape metrics: %w; stderr: %s", err, p.stderr.String())
 					}
-					info.acks = append(info.acks, acks)
+					info.acks = append(info.acks, pm.acks)
+					info.gcs = append(info.gcs, pm.gcs)
 					info.rss = append(info.rss, peakRSSMiB(p.cmd.Process.Pid))
 				}
 				for _, p := range procs {
@@ -207,29 +208,48 @@ func binary(bin string, n, workers int) pipeline {
 	}
 }
 
-// scrapeAcks reads rtmanager_acks_total of one process.
-func scrapeAcks(port int) (int64, error) {
+// procMetrics is what rtbench reads from an rtmanager process's /metrics.
+type procMetrics struct {
+	acks int64 // rtmanager_acks_total, all labels
+	gcs  int64 // go_gc_duration_seconds_count: collections over its life
+}
+
+// scrapeProcess reads the /metrics of one process.
+func scrapeProcess(port int) (procMetrics, error) {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
 	if err != nil {
-		return 0, err
+		return procMetrics{}, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	return parseProcMetrics(resp.Body)
+}
+
+// parseProcMetrics reads procMetrics from a Prometheus text exposition.
+func parseProcMetrics(r io.Reader) (procMetrics, error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var total float64
+	var acks float64
+	var m procMetrics
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "rtmanager_acks_total{") {
+		acked := strings.HasPrefix(line, "rtmanager_acks_total{")
+		gc := strings.HasPrefix(line, "go_gc_duration_seconds_count ")
+		if !acked && !gc {
 			continue
 		}
 		f := strings.Fields(line)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			total += v
+		switch {
+		case err != nil:
+		case acked:
+			acks += v
+		default:
+			m.gcs = int64(v)
 		}
 	}
-	return int64(total), sc.Err()
+	m.acks = int64(acks)
+	return m, sc.Err()
 }
 
 // peakRSSMiB is VmHWM of a live process, in MiB (0 when unreadable).

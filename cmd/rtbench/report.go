@@ -79,6 +79,10 @@ type drainResult struct {
 	AllocBytesPerJob float64   `json:"alloc_bytes_per_job"`
 	Spread           []int64   `json:"acks_per_process,omitempty"`
 	PeakRSSMiB       []float64 `json:"peak_rss_mib,omitempty"`
+	// GCs is each rtmanager process's garbage collections over its life
+	// (go_gc_duration_seconds_count at the end; a binary pipeline runs a
+	// fresh process per drain).
+	GCs []int64 `json:"gc_cycles_per_process,omitempty"`
 }
 
 type latencyResult struct {

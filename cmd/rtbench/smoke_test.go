@@ -50,6 +50,7 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 		assert.Positive(t, l.WarmupP99ms, name)
 		assert.Equal(t, int(math.Round(l.OfferedPerS*0.3)), l.Jobs, "%s: the warm-up's jobs are not measured", name)
 	}
+	assert.Len(t, rep.RTBinary.Drain.GCs, 1, "the binary's collections, from its /metrics")
 	csvs, err := filepath.Glob(filepath.Join(csvDir, "*-50.csv"))
 	require.NoError(t, err)
 	assert.Len(t, csvs, 4, "--latency-csv: one file per pipeline's latency run")
