@@ -21,8 +21,9 @@ const (
 	deadHeaderItems = 10
 )
 
-// boundDeadLetter returns the fields of a dead letter (as deadLetter builds
-// them: the header items, then original name/value pairs) cut to the
+// boundDeadLetter returns the fields of a dead letter (as deadLetterFields
+// builds them: the header items, then original name/value pairs, each name
+// under deadName) cut to the
 // bounds: dead_error and each copied value at most maxValue bytes, at most
 // deadMaxFields original fields and deadMaxBytes copied bytes. Fields the
 // codec knows go first, so the job's own fields survive a flood of extra
@@ -67,8 +68,9 @@ func boundDeadLetter(fields []string, c *codec, maxValue int) []string {
 		if len(name) < len(p.name) || len(v) < len(p.value) {
 			cutValues++
 		}
-		if name == FieldDeadTruncated {
-			name = OriginalPrefix + name
+		if len(name) < len(p.name) {
+			// Cut, the name may read as one of the dead letter's own.
+			name = deadName(name)
 		}
 		out = append(out, name, v)
 		budget -= len(name) + len(v)
@@ -96,9 +98,6 @@ func needsBound(fields []string, maxValue int) bool {
 		}
 		if i >= deadHeaderItems {
 			total += len(f)
-		}
-		if name := i >= deadHeaderItems && (i-deadHeaderItems)%2 == 0; name && f == FieldDeadTruncated {
-			return true
 		}
 	}
 	return total > deadMaxBytes

@@ -33,7 +33,11 @@ func fuzzSeeds(f *testing.F) {
 
 // fixtureSeeds adds every fixture (accepted and refused) of a file of
 // testdata/contract as a seed in fieldsFromText's form.
-func fixtureSeeds(f *testing.F, name string) {
+func fixtureSeeds(f *testing.F, name string) { fixtureSeedsWith(f, name) }
+
+// fixtureSeedsWith is fixtureSeeds for a target that takes more arguments
+// than the fields: each seed is the fields, then more.
+func fixtureSeedsWith(f *testing.F, name string, more ...any) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "contract", name))
 	if err != nil {
 		f.Fatal(err)
@@ -52,7 +56,7 @@ func fixtureSeeds(f *testing.F, name string) {
 		for _, k := range slices.Sorted(maps.Keys(fx.Fields)) {
 			b.WriteString(k + "=" + fx.Fields[k] + "\n")
 		}
-		f.Add(strings.TrimSuffix(b.String(), "\n"))
+		f.Add(append([]any{strings.TrimSuffix(b.String(), "\n")}, more...)...)
 	}
 }
 
