@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"galaxy/rtmanager/api"
 	"galaxy/rtmanager/internal/stopruntime"
 )
 
@@ -216,6 +217,37 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if rec.LastResult != results[fLastResult] || rec.LastStartResult != results[fLastStartResult] {
 			t.Fatalf("%q: results read as %+v, %+v", s, rec.LastResult, rec.LastStartResult)
+		}
+	})
+}
+
+// FuzzGameIDOf: the records are found by SCAN, so any key under the prefix
+// (one an operator made by hand, say) is read as a record key. A key is a
+// game's record exactly when it is the key the store addresses for a
+// valid game id, in this layout.
+func FuzzGameIDOf(f *testing.F) {
+	f.Add("rtmanager:runtime:{g1}", "g1", uint8(0))
+	f.Add("rtmanager:{rt-3}:runtime:g1", "galaxy.eu-1:42", uint8(16))
+	f.Add("rtmanager:runtime:{a}b}", "a}b", uint8(0))
+	f.Add("rtmanager:{rt-0}:runtime:{x}", "", uint8(2))
+	doc, err := api.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, key, id string, shards uint8) {
+		l, err := api.NewLayout(doc, 1+int(shards%17), shards >= 17)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newKeys("rtmanager:", l)
+		if got, ok := k.gameIDOf(key); ok && (!stopruntime.ValidGameID(got) || k.record(got) != key) {
+			t.Fatalf("%q read as the record of game %q (%d shards)", key, got, l.Shards)
+		}
+		if !stopruntime.ValidGameID(id) {
+			return
+		}
+		if got, ok := k.gameIDOf(k.record(id)); !ok || got != id {
+			t.Fatalf("record %q of game %q read as %q, %v", k.record(id), id, got, ok)
 		}
 	})
 }
