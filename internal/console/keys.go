@@ -10,6 +10,7 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/deadletters"
 	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // Every Redis key the console reads is named here and nowhere else. Stream
@@ -164,7 +165,8 @@ func (k keys) recordPattern() string {
 }
 
 // gameOf returns the game id of a record key; false for a key the store
-// would not address in this layout (another shard count, say).
+// would not address in this layout (another shard count, say, or a key
+// made by hand for no valid game id).
 func (k keys) gameOf(key string) (string, bool) {
 	s, ok := strings.CutPrefix(key, k.recordHead)
 	if !ok {
@@ -183,7 +185,7 @@ func (k keys) gameOf(key string) (string, bool) {
 		}
 	}
 	id, ok := strings.CutSuffix(s, k.recordTail)
-	if !ok || id == "" || k.record(id) != key {
+	if !ok || !stopruntime.ValidGameID(id) || k.record(id) != key {
 		return "", false
 	}
 	return id, true
