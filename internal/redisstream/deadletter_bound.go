@@ -59,18 +59,26 @@ func boundDeadLetter(fields []string, c *codec, maxValue int) []string {
 		return pairs[a].name < pairs[b].name
 	})
 	copied, cutValues, budget := 0, 0, deadMaxBytes
+	// A cut name may come out as another field's: the first one written
+	// keeps it, so no name is given twice (a reader would keep one value).
+	written := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
 		if copied == deadMaxFields || budget <= 0 {
 			break
 		}
 		name := cutUTF8(p.name, min(maxValue, budget))
 		v := cutUTF8(p.value, min(maxValue, budget-len(name)))
-		if len(name) < len(p.name) || len(v) < len(p.value) {
-			cutValues++
-		}
-		if len(name) < len(p.name) {
+		cutName := len(name) < len(p.name)
+		if cutName {
 			// Cut, the name may read as one of the dead letter's own.
 			name = deadName(name)
+		}
+		if written[name] {
+			continue
+		}
+		written[name] = true
+		if cutName || len(v) < len(p.value) {
+			cutValues++
 		}
 		out = append(out, name, v)
 		budget -= len(name) + len(v)

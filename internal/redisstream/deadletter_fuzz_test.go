@@ -96,3 +96,20 @@ func TestDeadLetterCutNameCannotPassForItsOwn(t *testing.T) {
 	assert.NotEmpty(t, dl.Truncated)
 	assert.Equal(t, "spoof", dl.Original["dead_reason"], "the cut name, read back: %q", fields)
 }
+
+// Names cut to the bounds may come out equal (here original.dead_reason,
+// dead_reason's name in the letter, cut to 9 bytes, and a field named
+// "original."): the first is kept and the other counted as not copied, so
+// no name is given twice (found by FuzzDeadLetterRoundTrip).
+func TestBoundDeadLetterNamesNoFieldTwice(t *testing.T) {
+	values := map[string]any{"dead_reason": "", "original.": ""}
+	fields := deadLetterFields(DeadInvalid, "0", "1-1", 1, 5, values, nil, 9)
+	names := map[string]int{}
+	for i := 0; i+1 < len(fields); i += 2 {
+		names[fields[i]]++
+	}
+	for name, n := range names {
+		assert.Equal(t, 1, n, "%q in %q", name, fields)
+	}
+	assert.Contains(t, ReadDeadLetter(entryMap(fields)).Truncated, "copied 1 of 2 fields")
+}
