@@ -115,15 +115,20 @@ func FuzzGameOf(f *testing.F) {
 	// The store addresses keys only; its client is never used here.
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	f.Cleanup(func() { _ = rdb.Close() })
+	// Every layout's keys, built once: 1 to 17 shards, cluster or not.
+	var layouts [34]keys
+	for i := range layouts {
+		l, err := api.NewLayout(doc, 1+i%17, i >= 17)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if layouts[i], err = newKeys(doc, "", l, runtimestore.New(rdb, runtimestore.Options{Layout: l})); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, key, id string, shards uint8) {
-		l, err := api.NewLayout(doc, 1+int(shards%17), shards >= 17)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, err := newKeys(doc, "", l, runtimestore.New(rdb, runtimestore.Options{Layout: l}))
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := layouts[int(shards)%len(layouts)]
+		l := k.layout
 		if got, ok := k.gameOf(key); ok && (!stopruntime.ValidGameID(got) || k.record(got) != key) {
 			t.Fatalf("%q listed as game %q (%d shards)", key, got, l.Shards)
 		}
