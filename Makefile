@@ -33,8 +33,10 @@ contract-validate: ## Validate the contract with the pinned official AsyncAPI CL
 # nothing (go.dev/issue/75804, fixed in Go 1.27); a count sets no deadline.
 # 100000 inputs take about 10-20 s per target here.
 FUZZ_TIME ?= 100000x
-# Packages whose Fuzz* targets contract-fuzz runs (packages without any are skipped).
-FUZZ_PKGS ?= ./internal/redisstream/...
+# Packages whose Fuzz* targets contract-fuzz runs (packages without any are
+# skipped): the wire (redisstream), records an operator may edit by hand
+# (runtimestore), the console's URL parameters, the engine profile file.
+FUZZ_PKGS ?= ./internal/redisstream/... ./internal/runtimestore/... ./internal/console/... ./internal/engines/...
 # The conformance tests contract-check runs.
 CONTRACT_TEST_PKGS ?= ./internal/contractdiff/... ./internal/contractschema/... ./internal/conformance/... ./cmd/contractgate/...
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -55,7 +56,7 @@ func readCursor(s string, shards int) (cursor, bool) {
 		return nil, false
 	}
 	for _, id := range ids {
-		if !entryID.MatchString(id) {
+		if !validEntryID(id) {
 			return nil, false
 		}
 	}
@@ -69,4 +70,21 @@ func startCursor(shards int) cursor {
 		c[i] = "0-0"
 	}
 	return c
+}
+
+// validEntryID reports whether id is a stream entry id Redis takes:
+// <ms>-<seq>, decimal digits, each part at most 2^64-1. A larger part
+// passed a digits-only check and came back from Redis as an error (a 502
+// for what is the caller's mistake).
+func validEntryID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	return ok && decimalUint64(ms) && decimalUint64(seq)
+}
+
+func decimalUint64(s string) bool {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return false // ParseUint takes no sign, but say so
+	}
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
 }

@@ -104,3 +104,16 @@ func TestGamePageShowsRecordLastResultAndOperationLog(t *testing.T) {
 	code, _ = f.get("/games/%3Cscript%3E")
 	assert.Equal(t, http.StatusNotFound, code)
 }
+
+// A hash an operator made by hand under the record prefix, named for no
+// valid game id (a brace inside), is no game: it was listed, with a link
+// to a game page that answers "not a game id".
+func TestGamesListSkipsKeysOfNoValidGame(t *testing.T) {
+	f := newFixture(t, Options{})
+	register(t, f, "g-ok", "running")
+	require.NoError(t, f.rdb.HSet(context.Background(), "rtmanager:runtime:{a}b}", "status", "running").Err())
+	code, body := f.get("/games")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `href="/games/g-ok"`)
+	assert.NotContains(t, body, "a}b")
+}

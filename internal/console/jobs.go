@@ -3,16 +3,16 @@ package console
 import (
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
-var entryID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
-
 // isJobRef matches a job id, bare or with its shard (keys.shardRef).
-func isJobRef(q string) bool { return jobRef.MatchString(q) }
-
-var jobRef = regexp.MustCompile(`^([0-9]+/)?[0-9]+-[0-9]+$`)
+func isJobRef(q string) bool {
+	if n, id, found := strings.Cut(q, "/"); found {
+		return n != "" && strings.Trim(n, "0123456789") == "" && validEntryID(id)
+	}
+	return validEntryID(q)
+}
 
 type jobsPage struct {
 	Filter   resultFilter

@@ -10,6 +10,7 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/deadletters"
 	"galaxy/rtmanager/internal/runtimestore"
+	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // Every Redis key the console reads is named here and nowhere else. Stream
@@ -164,7 +165,8 @@ func (k keys) recordPattern() string {
 }
 
 // gameOf returns the game id of a record key; false for a key the store
-// would not address in this layout (another shard count, say).
+// would not address in this layout (another shard count, say, or a key
+// made by hand for no valid game id).
 func (k keys) gameOf(key string) (string, bool) {
 	s, ok := strings.CutPrefix(key, k.recordHead)
 	if !ok {
@@ -183,7 +185,7 @@ func (k keys) gameOf(key string) (string, bool) {
 		}
 	}
 	id, ok := strings.CutSuffix(s, k.recordTail)
-	if !ok || id == "" || k.record(id) != key {
+	if !ok || !stopruntime.ValidGameID(id) || k.record(id) != key {
 		return "", false
 	}
 	return id, true
@@ -199,15 +201,27 @@ func (k keys) shardRef(n int, id string) string {
 	return strconv.Itoa(n) + "/" + id
 }
 
-// parseShardRef reads shardRef's form back; a bare id is shard 0's.
+// parseShardRef reads shardRef's form back; a bare id is shard 0's. The id
+// is one an entry can have: valid, and not 0-0, which Redis never gives an
+// entry and which as an exclusive bound ("(0-0") is an error.
 func (k keys) parseShardRef(ref string) (int, string, bool) {
-	ns, id, found := strings.Cut(ref, "/")
-	if !found {
-		return 0, ref, entryID.MatchString(ref) && (!k.layout.Sharded || k.shards() == 1)
+	n, id := 0, ref
+	if ns, rest, found := strings.Cut(ref, "/"); found {
+		var err error
+		if n, err = strconv.Atoi(ns); err != nil || n < 0 || n >= k.shards() || strconv.Itoa(n) != ns {
+			return 0, "", false
+		}
+		id = rest
+	} else if k.layout.Sharded && k.shards() != 1 {
+		return 0, "", false
 	}
-	n, err := strconv.Atoi(ns)
-	if err != nil || n < 0 || n >= k.shards() || strconv.Itoa(n) != ns || !entryID.MatchString(id) {
+	if !validEntryID(id) || isZeroID(id) {
 		return 0, "", false
 	}
 	return n, id, true
+}
+
+// isZeroID reports whether id is 0-0 in any spelling (00-0).
+func isZeroID(id string) bool {
+	return strings.Trim(id, "0") == "-"
 }

@@ -10,7 +10,9 @@ import (
 // messages name them (RuntimeStopJobDeadLetter, RuntimeStartJobDeadLetter;
 // a test holds them to the generated types), then the original entry's
 // fields. An original field named like one of the dead letter's own
-// (these, or FieldDeadTruncated) is kept as OriginalPrefix+name.
+// (these, or FieldDeadTruncated) is kept as OriginalPrefix+name, and so is
+// one already named OriginalPrefix+such a name (deadName), so no original
+// field can pass for another or for the dead letter's own.
 const (
 	FieldDeadReason    = "dead_reason"
 	FieldDeadError     = "dead_error"
@@ -45,6 +47,38 @@ func IsDeadLetterField(name string) bool {
 	return isDeadHeader(name) || name == FieldDeadTruncated
 }
 
+// escapedName reports whether name is one of the dead letter's own fields
+// behind any number of OriginalPrefix: the names deadName prefixes once more.
+func escapedName(name string) bool {
+	for {
+		base, ok := strings.CutPrefix(name, OriginalPrefix)
+		if !ok {
+			return IsDeadLetterField(name)
+		}
+		name = base
+	}
+}
+
+// deadName is the name an original field is kept under in its dead letter;
+// originalName reads it back: originalName(deadName(n)) == n for every n,
+// and deadName(n) is never one of the dead letter's own fields. Other
+// names (nearly all) are kept as they are.
+func deadName(name string) string {
+	if escapedName(name) {
+		return OriginalPrefix + name
+	}
+	return name
+}
+
+// originalName is the original field's name of a dead letter's field named
+// name (not one of the dead letter's own).
+func originalName(name string) string {
+	if base, ok := strings.CutPrefix(name, OriginalPrefix); ok && escapedName(base) {
+		return base
+	}
+	return name
+}
+
 // DeadLetter is a dead-letter entry read back.
 type DeadLetter struct {
 	Reason        string // dead_reason: DeadUndecodable, DeadInvalid or DeadMaxDeliveries
@@ -73,11 +107,8 @@ func ReadDeadLetter(values map[string]any) DeadLetter {
 		if IsDeadLetterField(name) {
 			continue
 		}
-		if base, ok := strings.CutPrefix(name, OriginalPrefix); ok && IsDeadLetterField(base) {
-			name = base
-		}
 		s, _ := v.(string)
-		dl.Original[name] = s
+		dl.Original[originalName(name)] = s
 	}
 	return dl
 }

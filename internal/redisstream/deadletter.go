@@ -5,10 +5,7 @@ import (
 	"time"
 )
 
-// deadLetter builds the dead-letter entry for d in the layout of
-// deadfields.go: why, then the original fields; an original field named
-// like a dead-letter field is kept as "original.<name>" (one named
-// dead_truncated by boundDeadLetter).
+// deadLetter builds the dead-letter entry for d (deadLetterFields).
 func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	target := r.ci.dead
 	if target == nil {
@@ -18,24 +15,26 @@ func (r *reader) deadLetter(d *Delivery, reason, errText string) publication {
 	r.mu.Lock()
 	count := d.count
 	r.mu.Unlock()
-	fields := make([]string, 0, deadHeaderItems+2*len(d.values))
+	fields := deadLetterFields(reason, errText, d.id, count, time.Now().UnixMilli(), d.values, r.ci.codec, r.b.opts.MaxFieldSize)
+	r.b.opts.Observer.DeadLettered(r.ci.address, reason)
+	return publication{channel: target, fields: fields}
+}
+
+// deadLetterFields is the dead letter of an entry in the layout of
+// deadfields.go: why, then the original fields under deadName, cut to the
+// bounds (deadletter_bound.go), where every dead letter is made.
+func deadLetterFields(reason, errText, id string, count, nowMS int64, values map[string]any, c *codec, maxValue int) []string {
+	fields := make([]string, 0, deadHeaderItems+2*len(values))
 	fields = append(fields,
 		FieldDeadReason, reason,
 		FieldDeadError, errText,
-		FieldOriginalID, d.id,
+		FieldOriginalID, id,
 		FieldDeliveryCount, strconv.FormatInt(count, 10),
-		FieldDeadAtMS, strconv.FormatInt(time.Now().UnixMilli(), 10),
+		FieldDeadAtMS, strconv.FormatInt(nowMS, 10),
 	)
-	for name, v := range d.values {
+	for name, v := range values {
 		s, _ := v.(string)
-		if isDeadHeader(name) {
-			name = OriginalPrefix + name
-		}
-		fields = append(fields, name, s)
+		fields = append(fields, deadName(name), s)
 	}
-	// Cut to the bounds here, where every dead letter is made
-	// (deadletter_bound.go).
-	fields = boundDeadLetter(fields, r.ci.codec, r.b.opts.MaxFieldSize)
-	r.b.opts.Observer.DeadLettered(r.ci.address, reason)
-	return publication{channel: target, fields: fields}
+	return boundDeadLetter(fields, c, maxValue)
 }

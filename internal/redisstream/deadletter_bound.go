@@ -21,8 +21,9 @@ const (
 	deadHeaderItems = 10
 )
 
-// boundDeadLetter returns the fields of a dead letter (as deadLetter builds
-// them: the header items, then original name/value pairs) cut to the
+// boundDeadLetter returns the fields of a dead letter (as deadLetterFields
+// builds them: the header items, then original name/value pairs, each name
+// under deadName) cut to the
 // bounds: dead_error and each copied value at most maxValue bytes, at most
 // deadMaxFields original fields and deadMaxBytes copied bytes. Fields the
 // codec knows go first, so the job's own fields survive a flood of extra
@@ -58,17 +59,26 @@ func boundDeadLetter(fields []string, c *codec, maxValue int) []string {
 		return pairs[a].name < pairs[b].name
 	})
 	copied, cutValues, budget := 0, 0, deadMaxBytes
+	// A cut name may come out as another field's: the first one written
+	// keeps it, so no name is given twice (a reader would keep one value).
+	written := make(map[string]bool, len(pairs))
 	for _, p := range pairs {
 		if copied == deadMaxFields || budget <= 0 {
 			break
 		}
 		name := cutUTF8(p.name, min(maxValue, budget))
 		v := cutUTF8(p.value, min(maxValue, budget-len(name)))
-		if len(name) < len(p.name) || len(v) < len(p.value) {
-			cutValues++
+		cutName := len(name) < len(p.name)
+		if cutName {
+			// Cut, the name may read as one of the dead letter's own.
+			name = deadName(name)
 		}
-		if name == FieldDeadTruncated {
-			name = OriginalPrefix + name
+		if written[name] {
+			continue
+		}
+		written[name] = true
+		if cutName || len(v) < len(p.value) {
+			cutValues++
 		}
 		out = append(out, name, v)
 		budget -= len(name) + len(v)
@@ -96,9 +106,6 @@ func needsBound(fields []string, maxValue int) bool {
 		}
 		if i >= deadHeaderItems {
 			total += len(f)
-		}
-		if name := i >= deadHeaderItems && (i-deadHeaderItems)%2 == 0; name && f == FieldDeadTruncated {
-			return true
 		}
 	}
 	return total > deadMaxBytes

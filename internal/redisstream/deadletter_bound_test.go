@@ -26,7 +26,7 @@ func TestBoundDeadLetterCutsValuesFieldsAndError(t *testing.T) {
 	for i := 0; i < 3000; i++ {
 		f = append(f, fmt.Sprintf("x%04d", i), "v")
 	}
-	f = append(f, "reason", strings.Repeat("é", 100), "game_id", "g1", "dead_truncated", "spoof")
+	f = append(f, "reason", strings.Repeat("é", 100), "game_id", "g1", deadName("dead_truncated"), "spoof")
 	got := boundDeadLetter(f, c, 64)
 
 	m := map[string]string{}

@@ -2,8 +2,10 @@ package redisstream
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,8 +28,17 @@ func fuzzSeeds(f *testing.F) {
 	f.Add("game_id= g1 \nreason=admin_request\nrequested_at_ms=")
 	f.Add("game_id=g1\nreason=game_finished\nrequested_at_ms=-0")
 	f.Add("game_id=g\xff\nreason=x\nrequested_at_ms=1e3")
-	// Every fixture of testdata/contract for the job stream.
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "contract", "runtime-stop-job.json"))
+	fixtureSeeds(f, "runtime-stop-job.json")
+}
+
+// fixtureSeeds adds every fixture (accepted and refused) of a file of
+// testdata/contract as a seed in fieldsFromText's form.
+func fixtureSeeds(f *testing.F, name string) { fixtureSeedsWith(f, name) }
+
+// fixtureSeedsWith is fixtureSeeds for a target that takes more arguments
+// than the fields: each seed is the fields, then more.
+func fixtureSeedsWith(f *testing.F, name string, more ...any) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "contract", name))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -41,10 +52,11 @@ func fuzzSeeds(f *testing.F) {
 	}
 	for _, fx := range append(file.Accept, file.Refuse...) {
 		var b strings.Builder
-		for k, v := range fx.Fields {
-			b.WriteString(k + "=" + v + "\n")
+		// Sorted: the same seeds on every run.
+		for _, k := range slices.Sorted(maps.Keys(fx.Fields)) {
+			b.WriteString(k + "=" + fx.Fields[k] + "\n")
 		}
-		f.Add(strings.TrimSuffix(b.String(), "\n"))
+		f.Add(append([]any{strings.TrimSuffix(b.String(), "\n")}, more...)...)
 	}
 }
 
