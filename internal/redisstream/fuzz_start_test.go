@@ -1,7 +1,6 @@
 package redisstream
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,15 +22,7 @@ func FuzzDecodeStartJob(f *testing.F) {
 	fixtureSeeds(f, "runtime-start-job.json")
 	c := contractCodec(f, runtimejobs.StartJobsChannelPath)
 	f.Fuzz(func(t *testing.T, s string) {
-		values := fieldsFromText(s)
-		d := c.decode(values)
-		if !json.Valid(d.payload) {
-			t.Fatalf("invalid JSON %q from %q", d.payload, s)
-		}
-		var job runtimejobs.RuntimeStartJobSchema
-		if err := json.Unmarshal(d.payload, &job); err != nil {
-			t.Fatalf("payload %q does not fit the generated type: %v", d.payload, err)
-		}
+		values, d, job := decodeFitting[runtimejobs.RuntimeStartJobSchema](t, c, s)
 		if d.err != nil {
 			return
 		}

@@ -67,15 +67,7 @@ func FuzzDecodeStopJob(f *testing.F) {
 	fuzzSeeds(f)
 	c := contractCodec(f, runtimejobs.StopJobsChannelPath)
 	f.Fuzz(func(t *testing.T, s string) {
-		values := fieldsFromText(s)
-		d := c.decode(values)
-		if !json.Valid(d.payload) {
-			t.Fatalf("invalid JSON %q from %q", d.payload, s)
-		}
-		var job runtimejobs.RuntimeStopJobSchema
-		if err := json.Unmarshal(d.payload, &job); err != nil {
-			t.Fatalf("payload %q does not fit the generated type: %v", d.payload, err)
-		}
+		values, d, job := decodeFitting[runtimejobs.RuntimeStopJobSchema](t, c, s)
 		if d.err == nil {
 			if values["game_id"] == nil || values["reason"] == nil {
 				t.Fatalf("clean decode without required fields: %q", s)
@@ -85,6 +77,23 @@ func FuzzDecodeStopJob(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeFitting decodes the fields written as text s (fieldsFromText) and
+// fails t unless the payload, decoded cleanly or not, is JSON that fits
+// the generated type T.
+func decodeFitting[T any](t *testing.T, c *codec, s string) (map[string]any, decoded, T) {
+	t.Helper()
+	values := fieldsFromText(s)
+	d := c.decode(values)
+	var job T
+	if !json.Valid(d.payload) {
+		t.Fatalf("invalid JSON %q from %q", d.payload, s)
+	}
+	if err := json.Unmarshal(d.payload, &job); err != nil {
+		t.Fatalf("payload %q does not fit the generated type: %v", d.payload, err)
+	}
+	return values, d, job
 }
 
 // FuzzFieldsRoundTrip: a payload the codec writes is read back identically.
