@@ -137,3 +137,44 @@ func TestClaimsGoAheadOfABacklog(t *testing.T) {
 	}
 	assert.Less(t, last, 200, "orphans handled at position %d of %d: claims waited for the backlog", last, len(order))
 }
+
+// A dead consumer's entries behind fresh ones at the head of the pending
+// list (entries another consumer has just claimed) are claimed by a
+// process that starts, at once: XAUTOCLAIM looks at ten entries per entry
+// it may claim, and a process that has read nothing yet may claim one, so
+// its first call comes back empty with the list not done. The round went
+// on only at the next interval, and again stopped there (rtchaos kill).
+func TestClaimsPastFreshEntriesAtTheHeadOfThePendingList(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	var fresh []string
+	for i := 0; i < 40; i++ {
+		fresh = append(fresh, addJob(t, rdb, "game_id", fmt.Sprintf("fresh%d", i), "reason", "game_finished"))
+	}
+	for i := 0; i < 5; i++ {
+		addJob(t, rdb, "game_id", fmt.Sprintf("orphan%d", i), "reason", "game_finished")
+	}
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed", Streams: []string{jobs, ">"}, Count: 100}).Result()
+	require.NoError(t, err)
+	opts := fastOptions()
+	opts.ClaimIdle, opts.ClaimInterval = 500*time.Millisecond, time.Minute
+	time.Sleep(opts.ClaimIdle + 100*time.Millisecond) // all 45 idle
+	// A live consumer takes the 40 at the head: fresh again, and its own.
+	require.NoError(t, rdb.XClaimJustID(ctx, &redis.XClaimArgs{Stream: jobs, Group: group, Consumer: "alive", Messages: fresh}).Err())
+
+	startApp(t, rdb, opts, 1, answer)
+	orphans := func() int {
+		n := 0
+		for _, m := range streamEntries(t, rdb, results) {
+			if g, _ := m.Values["game_id"].(string); strings.HasPrefix(g, "orphan") {
+				n++
+			}
+		}
+		return n
+	}
+	// Well before the next interval (a minute), and before the 40 are idle.
+	require.Eventually(t, func() bool { return orphans() == 5 }, 5*time.Second, 20*time.Millisecond,
+		"the orphans behind the fresh entries were not claimed at start")
+}

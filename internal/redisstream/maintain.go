@@ -32,8 +32,9 @@ func (r *reader) maintainLoop() {
 		if out || isConnErr(r.touchHeld()) {
 			continue
 		}
+		until := r.claimUntil()
 		for _, sh := range r.shards {
-			r.claimIdle(sh)
+			r.claimIdle(sh, until)
 		}
 		if ci := r.b.opts.ConsumerIdle; ci > 0 && time.Since(lastCleanup) > ci/4 {
 			for _, sh := range r.shards {
@@ -90,19 +91,44 @@ end
 return n
 `)
 
+// claimUntil is when a claim round that began now must end: half an
+// interval later, so the next round's refresh of held entries is never
+// late.
+func (r *reader) claimUntil() time.Time {
+	return time.Now().Add(r.b.opts.ClaimInterval / 2)
+}
+
 // claimIdle takes over entries pending with any consumer for longer than
 // ClaimIdle. Claims may fill the process up to twice the prefetch: entries
 // a dead consumer left are older than any new one, and the read loop, which
 // stops at the prefetch, then waits for them instead of the other way round.
-func (r *reader) claimIdle(sh *shard) {
+//
+// It goes through the whole pending list, until until. XAUTOCLAIM looks at
+// ten entries per entry it may claim, so a call can come back empty with
+// the list not done: entries another consumer has just claimed at its head,
+// and before a process has read anything it may claim one entry at a time
+// (the size of entries is not known yet). A round that stopped there left
+// a dead consumer's entries to wait for the next, in rtchaos's kill
+// scenario past guarantee 5's bound; now the next idle entry is looked up
+// (firstIdle) and the claim goes on from it. When more are left than there
+// is room for, it takes them as the workers free room.
+func (r *reader) claimIdle(sh *shard, until time.Time) {
 	start := "0-0"
 	for {
 		r.mu.Lock()
 		free := r.byteCountLocked(min(2*r.prefetch()-r.prefetchedLocked(), r.b.opts.ReadCount), 2*r.b.opts.MaxBytesInHand)
 		hasWorkers := len(r.workers) > 0 && !r.draining
 		r.mu.Unlock()
-		if free <= 0 || !hasWorkers {
+		if !hasWorkers {
 			return
+		}
+		if free <= 0 {
+			// Only once this round has begun the list (start moved on) is
+			// there anything known to wait for.
+			if start == "0-0" || !r.waitRoom(until) {
+				return
+			}
+			continue
 		}
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		msgs, next, dups, err := autoClaimRaw(ctx, r.b.rdb, &redis.XAutoClaimArgs{
@@ -128,11 +154,52 @@ func (r *reader) claimIdle(sh *shard) {
 			r.b.log.Info("claimed idle entries", "stream", sh.key, "count", len(msgs))
 			r.accept(sh, msgs, counts, dups)
 		}
-		if next == "0-0" || next == "" || len(msgs) == 0 {
+		if next == "0-0" || next == "" || time.Now().After(until) || r.ctx.Err() != nil {
 			return
+		}
+		if len(msgs) == 0 {
+			id, ok := r.firstIdle(sh, next)
+			if !ok {
+				return
+			}
+			next = id
 		}
 		start = next
 	}
+}
+
+// firstIdle is the first entry from id on that is pending for longer than
+// ClaimIdle with any consumer (one XPENDING IDLE, which Redis scans
+// through itself); false when there is none, or on an error.
+func (r *reader) firstIdle(sh *shard, from string) (string, bool) {
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	p, err := r.b.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: sh.key, Group: r.ci.group, Idle: r.b.opts.ClaimIdle, Start: from, End: "+", Count: 1,
+	}).Result()
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.logs.warn("find idle entries", err)
+		}
+		return "", false
+	}
+	if len(p) == 0 {
+		return "", false
+	}
+	return p[0].ID, true
+}
+
+// claimPoll is how often a claim round waiting for room looks again.
+const claimPoll = 10 * time.Millisecond
+
+// waitRoom sleeps one claimPoll; false when that would pass until or
+// reading ends.
+func (r *reader) waitRoom(until time.Time) bool {
+	if time.Until(until) < claimPoll {
+		return false
+	}
+	r.sleep(claimPoll)
+	return r.ctx.Err() == nil
 }
 
 // deliveryCounts reads the delivery count of exactly the claimed entries:

@@ -152,7 +152,7 @@ func (r *reader) readLoop(shs []*shard) {
 					// A (re)started process first takes over what dead
 					// consumers left long enough ago, then reads new
 					// entries.
-					r.claimIdle(sh)
+					r.claimIdle(sh, r.claimUntil())
 				}
 			}
 			if groupReady[i] {
