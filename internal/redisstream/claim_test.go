@@ -178,3 +178,29 @@ func TestClaimsPastFreshEntriesAtTheHeadOfThePendingList(t *testing.T) {
 	require.Eventually(t, func() bool { return orphans() == 5 }, 5*time.Second, 20*time.Millisecond,
 		"the orphans behind the fresh entries were not claimed at start")
 }
+
+// More entries left by a dead consumer than there is room for (twice the
+// prefetch) are taken as the workers free room, in the same round: a
+// round that stopped at the room left the rest to the next interval.
+func TestClaimRoundTakesTheRestAsRoomFrees(t *testing.T) {
+	srv := testredis.Start(t)
+	rdb := newClient(t, srv)
+	ctx := context.Background()
+	require.NoError(t, rdb.XGroupCreateMkStream(ctx, jobs, group, "0").Err())
+	for i := 0; i < 20; i++ {
+		addJob(t, rdb, "game_id", fmt.Sprintf("orphan%d", i), "reason", "game_finished")
+	}
+	_, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "crashed", Streams: []string{jobs, ">"}, Count: 100}).Result()
+	require.NoError(t, err)
+	opts := fastOptions()
+	opts.ClaimIdle, opts.ClaimInterval = 300*time.Millisecond, 10*time.Second
+	opts.ReadCount, opts.Prefetch = 4, 4 // room for 8 claimed
+	time.Sleep(opts.ClaimIdle + 100*time.Millisecond)
+	startApp(t, rdb, opts, 1, func(ctx context.Context, c *runtimejobs.AppController, msg runtimejobs.RuntimeStopJobMessage) error {
+		time.Sleep(10 * time.Millisecond)
+		return answer(ctx, c, msg)
+	})
+	// Well within the round (half an interval: 5 s); the next is 10 s away.
+	require.Eventually(t, func() bool { return len(streamEntries(t, rdb, results)) == 20 }, 4*time.Second, 20*time.Millisecond,
+		"the entries past the room waited for the next round")
+}
