@@ -31,7 +31,7 @@ contract-validate: ## Validate the contract with the pinned official AsyncAPI CL
 # of inputs, not a duration. Go 1.26's fuzzing coordinator can fail a timed
 # run with "context deadline exceeded" as its time runs out, having found
 # nothing (go.dev/issue/75804, fixed in Go 1.27); a count sets no deadline.
-# 100000 inputs take 10-40 s per target here; all 14 targets about 3 minutes.
+# 100000 inputs take 10-40 s per target here; all 13 targets under 3 minutes.
 FUZZ_TIME ?= 100000x
 # Packages whose Fuzz* targets contract-fuzz runs (packages without any are
 # skipped): the wire (redisstream), records an operator may edit by hand

@@ -5,11 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"galaxy/rtmanager/api"
-	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // What a URL gives the console (?after=, Last-Event-ID, ?before=, ?q=, a
@@ -95,48 +91,6 @@ func FuzzParseShardRef(f *testing.F) {
 		gotN, gotID, ok = k.parseShardRef(w)
 		if ok != canon || ok && (gotN != int(n)%shards || gotID != id) {
 			t.Fatalf("shardRef(%d, %q) = %q read back as %d, %q, %v", int(n)%shards, id, w, gotN, gotID, ok)
-		}
-	})
-}
-
-// FuzzGameOf: the games page lists what SCAN finds under the prefix, so a
-// key an operator made by hand is read too. A key is listed as a game
-// exactly when it is the record key the store addresses for a valid game
-// id in this layout.
-func FuzzGameOf(f *testing.F) {
-	f.Add("rtmanager:runtime:{g1}", "g1", uint8(0))
-	f.Add("rtmanager:{rt-3}:runtime:g1", "galaxy.eu-1:42", uint8(16))
-	f.Add("rtmanager:runtime:{a}b}", "a}b", uint8(0))
-	f.Add("rtmanager:{rt-0}:runtime:{x}", "", uint8(2))
-	doc, err := api.Load()
-	if err != nil {
-		f.Fatal(err)
-	}
-	// The store addresses keys only; its client is never used here.
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	f.Cleanup(func() { _ = rdb.Close() })
-	// Every layout's keys, built once: 1 to 17 shards, cluster or not.
-	var layouts [34]keys
-	for i := range layouts {
-		l, err := api.NewLayout(doc, 1+i%17, i >= 17)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if layouts[i], err = newKeys(doc, "", l, runtimestore.New(rdb, runtimestore.Options{Layout: l})); err != nil {
-			f.Fatal(err)
-		}
-	}
-	f.Fuzz(func(t *testing.T, key, id string, shards uint8) {
-		k := layouts[int(shards)%len(layouts)]
-		l := k.layout
-		if got, ok := k.gameOf(key); ok && (!stopruntime.ValidGameID(got) || k.record(got) != key) {
-			t.Fatalf("%q listed as game %q (%d shards)", key, got, l.Shards)
-		}
-		if !stopruntime.ValidGameID(id) {
-			return
-		}
-		if got, ok := k.gameOf(k.record(id)); !ok || got != id {
-			t.Fatalf("record %q of game %q read as %q, %v", k.record(id), id, got, ok)
 		}
 	})
 }

@@ -78,7 +78,7 @@ func (c *Console) games(w http.ResponseWriter, r *http.Request) {
 func (c *Console) scanGames(ctx context.Context, cursor uint64, status string) ([]gameRow, uint64, int, error) {
 	var keys []string
 	for i := 0; i < gamesScanCalls; i++ {
-		ks, next, err := c.rdb.Scan(ctx, cursor, c.keys.recordPattern(), gamesScanCount).Result()
+		ks, next, err := c.rdb.Scan(ctx, cursor, c.keys.store.RecordPattern(), gamesScanCount).Result()
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("scan the records: %w", err)
 		}
@@ -114,7 +114,7 @@ func (c *Console) scanClusterGames(ctx context.Context, cc *redis.ClusterClient,
 	sort.Strings(addrs)
 	var keys []string
 	for i := 0; i < gamesScanCalls && node < len(addrs) && len(keys) < gamesShow; i++ {
-		ks, next, err := byAddr[addrs[node]].Scan(ctx, cursor, c.keys.recordPattern(), gamesScanCount).Result()
+		ks, next, err := byAddr[addrs[node]].Scan(ctx, cursor, c.keys.store.RecordPattern(), gamesScanCount).Result()
 		if err != nil {
 			return nil, "", 0, fmt.Errorf("scan the records on %s: %w", addrs[node], err)
 		}
@@ -157,7 +157,7 @@ func (c *Console) readGames(ctx context.Context, keys []string, status string) [
 	}
 	var rows []gameRow
 	for i, k := range keys {
-		id, ok := c.keys.gameOf(k)
+		id, ok := c.keys.store.GameIDOf(k)
 		if !ok || cmds[i].Err() != nil {
 			continue
 		}

@@ -10,7 +10,6 @@ import (
 	"galaxy/rtmanager/gen/runtimejobs"
 	"galaxy/rtmanager/internal/deadletters"
 	"galaxy/rtmanager/internal/runtimestore"
-	"galaxy/rtmanager/internal/stopruntime"
 )
 
 // Every Redis key the console reads is named here and nowhere else. Stream
@@ -56,9 +55,6 @@ type keys struct {
 	// operations is shard 0's operation log: the only one when not
 	// sharded.
 	operations string
-	// A record key is recordHead [+ shard tag + recordMid] + game id +
-	// recordTail; the shard tag and recordMid only in a sharded layout.
-	recordHead, recordMid, recordTail string
 }
 
 // newKeys reads the job streams from the contract. group overrides the
@@ -81,26 +77,6 @@ func newKeys(doc *api.Document, group string, layout api.Layout, store *runtimes
 	if len(k.opLogs) != len(k.results) {
 		return keys{}, fmt.Errorf("the store has %d operation logs for %d shards", len(k.opLogs), len(k.results))
 	}
-	// A game id never holds a NUL (the contract's pattern), so it splits
-	// the record key into what goes before and after the id; the shard's
-	// tag is cut out the same way.
-	tmpl := store.RecordKey("\x00")
-	if k.layout.Sharded {
-		tag := k.layout.HashTag(k.layout.ShardOf("\x00"))
-		head, rest, ok := strings.Cut(tmpl, tag)
-		if !ok {
-			return keys{}, fmt.Errorf("record key %q has no shard tag %s", tmpl, tag)
-		}
-		k.recordHead = head
-		tmpl = rest
-	}
-	mid, tail, _ := strings.Cut(tmpl, "\x00")
-	if k.layout.Sharded {
-		k.recordMid = mid
-	} else {
-		k.recordHead = mid
-	}
-	k.recordTail = tail
 	for _, ch := range doc.Channels {
 		if ch.Stream.DeadLetter == "" || ch.Stream.Group == "" {
 			continue
@@ -154,42 +130,6 @@ func (k keys) stream(name string) (jobStream, bool) {
 
 // record is the runtime record hash of a game.
 func (k keys) record(gameID string) string { return k.store.RecordKey(gameID) }
-
-// recordPattern matches every record key (SCAN MATCH); braces are no glob
-// characters.
-func (k keys) recordPattern() string {
-	if !k.layout.Sharded {
-		return k.recordHead + "*" + k.recordTail
-	}
-	return k.recordHead + "{*}" + k.recordMid + "*" + k.recordTail
-}
-
-// gameOf returns the game id of a record key; false for a key the store
-// would not address in this layout (another shard count, say, or a key
-// made by hand for no valid game id).
-func (k keys) gameOf(key string) (string, bool) {
-	s, ok := strings.CutPrefix(key, k.recordHead)
-	if !ok {
-		return "", false
-	}
-	if k.layout.Sharded {
-		if !strings.HasPrefix(s, "{") {
-			return "", false
-		}
-		i := strings.IndexByte(s, '}')
-		if i < 0 {
-			return "", false
-		}
-		if s, ok = strings.CutPrefix(s[i+1:], k.recordMid); !ok {
-			return "", false
-		}
-	}
-	id, ok := strings.CutSuffix(s, k.recordTail)
-	if !ok || !stopruntime.ValidGameID(id) || k.record(id) != key {
-		return "", false
-	}
-	return id, true
-}
 
 // shardRef names entry id of shard n where ids must be told apart across
 // shards (a form's value, a page's link): "n/id" in a sharded layout, the

@@ -254,6 +254,15 @@ func SplitStopReply(v any) (verdict string, fields [len(recordFields)]string, n 
 // be valid (stopruntime.ValidateGameID).
 func (s *Store) RecordKey(gameID string) string { return s.keys.record(gameID) }
 
+// RecordPattern is the SCAN MATCH pattern of the record keys in this
+// layout.
+func (s *Store) RecordPattern() string { return s.keys.recordPattern() }
+
+// GameIDOf is the game id of a record key SCAN found; false when key is not
+// the record key of a valid game id in this layout (another shard count's,
+// or one an operator made by hand).
+func (s *Store) GameIDOf(key string) (string, bool) { return s.keys.gameIDOf(key) }
+
 // OperationsKey is the key of the operation log stream; in a sharded
 // layout, shard 0's (OperationsKeys lists every shard's).
 func (s *Store) OperationsKey() string { return s.keys.operations(0) }
