@@ -449,7 +449,7 @@ func entryLatencies(sent map[entryID]time.Duration, resultIDs map[entryID]entryI
 	lat := make([]float64, 0, len(resultIDs))
 	for id := range sent {
 		if r, ok := resultIDs[id]; ok {
-			lat = append(lat, float64(int64(r.ms)-int64(id.ms)))
+			lat = append(lat, float64(int64(r.MS)-int64(id.MS)))
 		}
 	}
 	sort.Float64s(lat)

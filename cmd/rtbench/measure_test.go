@@ -30,7 +30,7 @@ func TestEntryLatenciesAreResultIDLessJobIDInMilliseconds(t *testing.T) {
 func TestParseEntryIDTakesOnlyEntryIDs(t *testing.T) {
 	e, ok := parseEntryID("1700000000123-42")
 	require.True(t, ok)
-	assert.Equal(t, entryID{1700000000123, 42}, e)
+	assert.Equal(t, entryID{MS: 1700000000123, Seq: 42}, e)
 	for _, bad := range []any{"", "17", "a-1", "1-b", "1-2-3", 17, nil} {
 		_, ok := parseEntryID(bad)
 		assert.False(t, ok, "%v", bad)

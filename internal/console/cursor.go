@@ -2,10 +2,11 @@ package console
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"galaxy/rtmanager/internal/redisstream"
 )
 
 // Entry ids are unique within one stream only: in a sharded layout two
@@ -72,19 +73,10 @@ func startCursor(shards int) cursor {
 	return c
 }
 
-// validEntryID reports whether id is a stream entry id Redis takes:
-// <ms>-<seq>, decimal digits, each part at most 2^64-1. A larger part
-// passed a digits-only check and came back from Redis as an error (a 502
-// for what is the caller's mistake).
+// validEntryID reports whether id is a stream entry id Redis takes. A
+// part beyond 2^64-1 passed a digits-only check and came back from Redis
+// as an error (a 502 for what is the caller's mistake).
 func validEntryID(id string) bool {
-	ms, seq, ok := strings.Cut(id, "-")
-	return ok && decimalUint64(ms) && decimalUint64(seq)
-}
-
-func decimalUint64(s string) bool {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return false // ParseUint takes no sign, but say so
-	}
-	_, err := strconv.ParseUint(s, 10, 64)
-	return err == nil
+	_, ok := redisstream.ParseEntryID(id)
+	return ok
 }

@@ -47,31 +47,18 @@ const answeredKeep = 1 << 16
 // are kept as numbers: an id string read from a reply is a substring of
 // its whole entry (rawresp.go), which keeping it would keep alive.
 type answeredIDs struct {
-	set  map[streamID]struct{}
-	ring []streamID
+	set  map[EntryID]struct{}
+	ring []EntryID
 	next int
 }
 
-// streamID is an entry id, <ms>-<seq>.
-type streamID struct{ ms, seq uint64 }
-
-func parseStreamID(s string) (streamID, bool) {
-	ms, seq, ok := strings.Cut(s, "-")
-	if !ok {
-		return streamID{}, false
-	}
-	a, err1 := strconv.ParseUint(ms, 10, 64)
-	b, err2 := strconv.ParseUint(seq, 10, 64)
-	return streamID{a, b}, err1 == nil && err2 == nil
-}
-
 func (a *answeredIDs) add(s string) {
-	id, ok := parseStreamID(s)
+	id, ok := ParseEntryID(s)
 	if !ok {
 		return // not an id Redis gives: never read again
 	}
 	if a.set == nil {
-		a.set = make(map[streamID]struct{}, 1024)
+		a.set = make(map[EntryID]struct{}, 1024)
 	}
 	if len(a.ring) < answeredKeep {
 		a.ring = append(a.ring, id)
@@ -84,7 +71,7 @@ func (a *answeredIDs) add(s string) {
 }
 
 func (a *answeredIDs) has(s string) bool {
-	id, ok := parseStreamID(s)
+	id, ok := ParseEntryID(s)
 	if !ok {
 		return false
 	}
