@@ -80,6 +80,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,6 +124,9 @@ type config struct {
 	ModuleDir string
 }
 
+// skipParts are the parts --skip names.
+var skipParts = []string{"inproc", "binary", "old", "ceiling", "ceiling-process", "scaling", "procs", "latency", "cluster", "mass"}
+
 // smokeFlags are the values --smoke gives the flags not set explicitly:
 // every pipeline and run, tiny, so it finishes in seconds (`go test`
 // runs it to keep the pipelines in step with the real code).
@@ -148,7 +152,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
 	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "bound of each run; a run that does not finish in it fails")
-	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, scaling, procs, latency, cluster, mass (cluster: the in-process drain on this redis-server and on a local Redis Cluster of 3 masters with S = 1 and S = 16, docs/scaling.md)")
+	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, ceiling-process (the ceiling's loop in a child process, with --binary-env), scaling, procs, latency, cluster, mass (cluster: the in-process drain on this redis-server and on a local Redis Cluster of 3 masters with S = 1 and S = 16, docs/scaling.md)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.Trace, "trace", "", "write a Go execution trace of this process over the in-process pipeline's first latency run to this file (read with go tool trace -pprof=sched or -pprof=sync)")
@@ -205,6 +209,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.Skip = map[string]bool{}
 	for _, s := range strings.Split(skip, ",") {
 		if s = strings.TrimSpace(s); s != "" {
+			if !slices.Contains(skipParts, s) {
+				return c, fmt.Errorf("--skip %q: want some of %s", s, strings.Join(skipParts, ", "))
+			}
 			c.Skip[s] = true
 		}
 	}
@@ -286,6 +293,9 @@ func ints(s string) ([]int, error) {
 }
 
 func main() {
+	if os.Getenv(ceilingChildAddrEnv) != "" {
+		os.Exit(ceilingChild(os.Getenv, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	redis.SetLogger(quietRedis{})
@@ -390,6 +400,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if !cfg.Skip["ceiling"] {
 		pipes = append(pipes, entry{"redis_ceiling", fmt.Sprintf("Redis ceiling (XREADGROUP COUNT %d, pipelined, MULTI)", cfg.Batch), ceiling(cfg.Batch)})
 	}
+	if !cfg.Skip["ceiling-process"] {
+		pipes = append(pipes, entry{"redis_ceiling_process", fmt.Sprintf("Redis ceiling in a process of its own%s", envNote(cfg.BinaryEnv)), ceilingProcess(cfg.Batch)})
+	}
 
 	for _, pe := range pipes {
 		if err := ctx.Err(); err != nil {
@@ -413,7 +426,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if len(d.GCs) > 0 {
 			gcs = fmt.Sprintf(", %s garbage collections in rtmanager", joinInts(d.GCs))
 		}
-		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.0f allocs/job in rtbench%s", pe.name, d.JobsPerS, d.ClientCPUus, d.AllocsPerJob, gcs)
+		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.1f context switches/job, %.0f allocs/job in rtbench%s", pe.name, d.JobsPerS, d.ClientCPUus, d.SwitchesPerJob, d.AllocsPerJob, gcs)
 		if !cfg.Skip["latency"] {
 			for _, f := range cfg.Rates {
 				rate := f * d.JobsPerS

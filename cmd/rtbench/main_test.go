@@ -44,3 +44,12 @@ func TestRateWarmupRefusesANegativeDuration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, c.RateWarmup)
 }
+
+func TestSkipNamesOnlyKnownParts(t *testing.T) {
+	c, err := parseFlags([]string{"--skip", "ceiling-process, mass"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.Skip["ceiling-process"])
+	assert.True(t, c.Skip["mass"])
+	_, err = parseFlags([]string{"--skip", "inproc,clustr"}, io.Discard)
+	require.ErrorContains(t, err, `--skip "clustr"`, "a misspelt part would otherwise run everything it meant to skip")
+}

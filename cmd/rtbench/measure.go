@@ -123,7 +123,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 			return drainResult{}, err
 		}
 	}
-	cpu0, own0 := redisCPU(ctx, e.rdb), ownCPU()
+	cpu0, own0, sw0 := redisCPU(ctx, e.rdb), ownCPU(), ownSwitches()
 	var mem0 runtime.MemStats
 	runtime.ReadMemStats(&mem0)
 	inst, err := p(ctx, e)
@@ -156,7 +156,7 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		e.printCommandStats(ctx, n, redisSec)
 	}
 	info := inst.stop()
-	ownSec := ownCPU() - own0
+	ownSec, switches := ownCPU()-own0, ownSwitches()-sw0
 	var mem1 runtime.MemStats
 	runtime.ReadMemStats(&mem1)
 	if err != nil {
@@ -192,7 +192,8 @@ func (e *env) drain(ctx context.Context, p pipeline, n int) (drainResult, error)
 		span = 0.001
 	}
 	return drainResult{Jobs: n, Results: got, JobsPerS: float64(n-1) / span, RedisCPUus: redisSec * 1e6 / float64(n), ClientCPUus: ownSec * 1e6 / float64(n),
-		AllocsPerJob: float64(mem1.Mallocs-mem0.Mallocs) / float64(n), AllocBytesPerJob: float64(mem1.TotalAlloc-mem0.TotalAlloc) / float64(n),
+		SwitchesPerJob: float64(switches) / float64(n),
+		AllocsPerJob:   float64(mem1.Mallocs-mem0.Mallocs) / float64(n), AllocBytesPerJob: float64(mem1.TotalAlloc-mem0.TotalAlloc) / float64(n),
 		Spread: info.acks, PeakRSSMiB: info.rss, GCs: info.gcs}, nil
 }
 
@@ -471,6 +472,20 @@ func ownCPU() float64 {
 		var ru syscall.Rusage
 		if syscall.Getrusage(who, &ru) == nil {
 			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		}
+	}
+	return total
+}
+
+// ownSwitches counts the context switches (voluntary and not) of this
+// process's threads and of its children that have ended: each time a
+// thread left a core, mostly to sleep until woken.
+func ownSwitches() int64 {
+	var total int64
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			total += ru.Nvcsw + ru.Nivcsw
 		}
 	}
 	return total

@@ -357,57 +357,82 @@ func resultFields(jobID, gameID string, outcome stopruntime.Outcome, code, msg, 
 // for the batch, the begin scripts pipelined, then the finish scripts with
 // their operation log entries pipelined, then MULTI(XADD results…, XACK
 // ids…). Entries of one game in one batch go in successive rounds, so the
-// per-game order holds.
+// per-game order holds. It runs in rtbench's process; ceilingProcess runs
+// the same loop in a process of its own.
 func ceiling(batch int) pipeline {
 	return func(ctx context.Context, e *env) (*instance, error) {
-		rdb := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), PoolSize: 4})
-		st := runtimestore.New(rdb, runtimestore.Options{})
-		begin, finish := redis.NewScript(runtimestore.BeginLua), redis.NewScript(runtimestore.FinishLua)
-		if err := begin.Load(ctx, rdb).Err(); err != nil {
-			return nil, err
-		}
-		if err := finish.Load(ctx, rdb).Err(); err != nil {
-			return nil, err
-		}
-		const group = "ceiling"
-		if err := rdb.XGroupCreateMkStream(ctx, jobsStream, group, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		c, err := newCeilingConsumer(ctx, e.srv.Addr(), batch)
+		if err != nil {
 			return nil, err
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() {
-			done <- func() error {
-				for cctx.Err() == nil {
-					streams, err := rdb.XReadGroup(cctx, &redis.XReadGroupArgs{Group: group, Consumer: "c1", Streams: []string{jobsStream, ">"}, Count: int64(batch), Block: 100 * time.Millisecond}).Result()
-					if errors.Is(err, redis.Nil) {
-						continue
-					}
-					if err != nil {
-						if cctx.Err() != nil {
-							return nil
-						}
-						return err
-					}
-					for _, s := range streams {
-						if err := ceilingBatch(cctx, rdb, st, begin, finish, group, s.Messages); err != nil {
-							if cctx.Err() != nil {
-								return nil
-							}
-							return err
-						}
-					}
-				}
-				return nil
-			}()
-		}()
+		go func() { done <- c.run(cctx) }()
 		return &instance{inProcess: true, stop: func() stopInfo {
 			cancel()
 			err := <-done
-			_ = rdb.Close()
+			c.close()
 			return stopInfo{err: err}
 		}}, nil
 	}
 }
+
+// ceilingGroup is the consumer group of the Redis ceiling.
+const ceilingGroup = "ceiling"
+
+// ceilingConsumer is the Redis ceiling's loop and what it holds.
+type ceilingConsumer struct {
+	rdb           *redis.Client
+	st            *runtimestore.Store
+	begin, finish *redis.Script
+	batch         int
+}
+
+// newCeilingConsumer loads the stop scripts and creates the ceiling's group
+// on the job stream (from its start).
+func newCeilingConsumer(ctx context.Context, addr string, batch int) (*ceilingConsumer, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 4})
+	c := &ceilingConsumer{rdb: rdb, st: runtimestore.New(rdb, runtimestore.Options{}), batch: batch,
+		begin: redis.NewScript(runtimestore.BeginLua), finish: redis.NewScript(runtimestore.FinishLua)}
+	for _, s := range []*redis.Script{c.begin, c.finish} {
+		if err := s.Load(ctx, rdb).Err(); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("load stop script: %w", err)
+		}
+	}
+	if err := rdb.XGroupCreateMkStream(ctx, jobsStream, ceilingGroup, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("create group %s: %w", ceilingGroup, err)
+	}
+	return c, nil
+}
+
+// run consumes until ctx ends (nil) or Redis fails (the error).
+func (c *ceilingConsumer) run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		streams, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: ceilingGroup, Consumer: "c1", Streams: []string{jobsStream, ">"}, Count: int64(c.batch), Block: 100 * time.Millisecond}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, s := range streams {
+			if err := ceilingBatch(ctx, c.rdb, c.st, c.begin, c.finish, ceilingGroup, s.Messages); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *ceilingConsumer) close() { _ = c.rdb.Close() }
 
 type ceilJob struct {
 	id, game, reason string

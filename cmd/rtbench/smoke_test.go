@@ -39,7 +39,7 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	var rep report
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &rep), "the last line is the JSON report")
 	assert.True(t, rep.Config.Smoke)
-	for name, p := range map[string]*pipelineReport{"inproc": rep.RTInproc, "binary": rep.RTBinary, "old": rep.Old, "ceiling": rep.Ceiling} {
+	for name, p := range map[string]*pipelineReport{"inproc": rep.RTInproc, "binary": rep.RTBinary, "old": rep.Old, "ceiling": rep.Ceiling, "ceiling-process": rep.CeilingProcess} {
 		require.NotNil(t, p, name)
 		assert.Equal(t, int64(cfg.Jobs), p.Drain.Results, name)
 		assert.Positive(t, p.Drain.JobsPerS, name)
@@ -53,7 +53,7 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.Len(t, rep.RTBinary.Drain.GCs, 1, "the binary's collections, from its /metrics")
 	csvs, err := filepath.Glob(filepath.Join(csvDir, "*-50.csv"))
 	require.NoError(t, err)
-	assert.Len(t, csvs, 4, "--latency-csv: one file per pipeline's latency run")
+	assert.Len(t, csvs, 5, "--latency-csv: one file per pipeline's latency run")
 	for _, path := range csvs {
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
@@ -64,6 +64,8 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.Len(t, rep.WorkerScaling, 2)
 	assert.Len(t, rep.Processes, 2)
 	assert.Len(t, rep.Targets, 8, "four targets for each of the two rtmanager pipelines")
+	assert.Len(t, rep.BinaryVsCeilingProcess, 4, "the binary against the ceiling in its own process")
+	assert.Contains(t, out.String(), "against the ceiling in a process of its own")
 
 	require.NotNil(t, rep.Cluster, "the cluster comparison runs by default")
 	require.Len(t, rep.Cluster.Runs, 3, "single, cluster S = 1, cluster S = 16")

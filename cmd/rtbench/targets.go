@@ -32,6 +32,21 @@ func deriveTargets(inproc, binary, ceiling *pipelineReport) []target {
 		return nil
 	}
 	var out []target
+	for _, p := range []struct {
+		key string
+		r   *pipelineReport
+	}{{"inproc", inproc}, {"binary", binary}} {
+		if p.r != nil {
+			out = append(out, againstCeiling(p.key, "_vs_ceiling", p.r, ceiling)...)
+		}
+	}
+	return out
+}
+
+// againstCeiling holds p to the four limits against ref, each named
+// key_<figure><suffix>.
+func againstCeiling(key, suffix string, p, ref *pipelineReport) []target {
+	var out []target
 	add := func(name string, num, den float64, op string, limit float64) {
 		if den <= 0 || num <= 0 || math.IsNaN(num/den) {
 			return
@@ -41,21 +56,12 @@ func deriveTargets(inproc, binary, ceiling *pipelineReport) []target {
 		if op == ">=" {
 			pass = r >= limit
 		}
-		out = append(out, target{Name: name, Ratio: r, Op: op, Limit: limit, Pass: pass})
+		out = append(out, target{Name: key + "_" + name + suffix, Ratio: r, Op: op, Limit: limit, Pass: pass})
 	}
-	ceilP99 := p99At(ceiling, targetFraction)
-	for _, p := range []struct {
-		key string
-		r   *pipelineReport
-	}{{"inproc", inproc}, {"binary", binary}} {
-		if p.r == nil {
-			continue
-		}
-		add(p.key+"_drain_vs_ceiling", p.r.Drain.JobsPerS, ceiling.Drain.JobsPerS, ">=", targetDrain)
-		add(p.key+"_p99_at_50pct_vs_ceiling", p99At(p.r, targetFraction), ceilP99, "<=", targetP99)
-		add(p.key+"_client_cpu_per_job_vs_ceiling", p.r.Drain.ClientCPUus, ceiling.Drain.ClientCPUus, "<=", targetClientCPU)
-		add(p.key+"_redis_cpu_per_job_vs_ceiling", p.r.Drain.RedisCPUus, ceiling.Drain.RedisCPUus, "<=", targetRedisCPU)
-	}
+	add("drain", p.Drain.JobsPerS, ref.Drain.JobsPerS, ">=", targetDrain)
+	add("p99_at_50pct", p99At(p, targetFraction), p99At(ref, targetFraction), "<=", targetP99)
+	add("client_cpu_per_job", p.Drain.ClientCPUus, ref.Drain.ClientCPUus, "<=", targetClientCPU)
+	add("redis_cpu_per_job", p.Drain.RedisCPUus, ref.Drain.RedisCPUus, "<=", targetRedisCPU)
 	return out
 }
 

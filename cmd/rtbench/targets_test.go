@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,4 +84,27 @@ func TestReportDeriveCarriesTheTargets(t *testing.T) {
 	require.NotEmpty(t, r.Targets)
 	assert.False(t, r.TargetsPass, "inproc drains at 0.5 of the ceiling")
 	assert.False(t, byName(r.Targets)["inproc_drain_vs_ceiling"].Pass)
+}
+
+func TestBinaryAgainstTheCeilingProcessIsNotATarget(t *testing.T) {
+	r := &report{RTBinary: pipe(18000, 22, 45, 6), Ceiling: pipe(20000, 20, 20, 4), CeilingProcess: pipe(18000, 20, 30, 4)}
+	r.derive()
+	assert.False(t, r.TargetsPass, "client CPU 2.25 × the ceiling in rtbench's process")
+	cp := byName(r.BinaryVsCeilingProcess)
+	require.Len(t, cp, 4)
+	assert.InDelta(t, 1.5, cp["binary_client_cpu_per_job_vs_ceiling_process"].Ratio, 1e-9)
+	assert.True(t, cp["binary_client_cpu_per_job_vs_ceiling_process"].Pass)
+	assert.InDelta(t, 1.0, cp["binary_drain_vs_ceiling_process"].Ratio, 1e-9)
+	assert.InDelta(t, 1.5, cp["binary_p99_at_50pct_vs_ceiling_process"].Ratio, 1e-9)
+	assert.InDelta(t, 0.9, r.Ratios["ceiling_process_vs_ceiling"], 1e-9)
+	for _, tg := range r.Targets {
+		assert.NotContains(t, tg.Name, "ceiling_process", "the targets stay against the ceiling in rtbench's process")
+	}
+}
+
+func TestCeilingChildRefusesABadBatch(t *testing.T) {
+	var stderr strings.Builder
+	env := map[string]string{ceilingChildAddrEnv: "127.0.0.1:1", ceilingChildBatchEnv: "zero"}
+	assert.Equal(t, 1, ceilingChild(func(k string) string { return env[k] }, &stderr))
+	assert.Contains(t, stderr.String(), ceilingChildBatchEnv)
 }
