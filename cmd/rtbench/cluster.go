@@ -265,7 +265,7 @@ func (e *env) clusterDrain(ctx context.Context, d *deployment, n int) (clusterRu
 		if err != nil || sum(counts) >= int64(n) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(drainPoll)
 	}
 	cpu1 := d.nodeCPU(ctx)
 	stopErr := stop()

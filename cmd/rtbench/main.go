@@ -426,7 +426,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		if len(d.GCs) > 0 {
 			gcs = fmt.Sprintf(", %s garbage collections in rtmanager", joinInts(d.GCs))
 		}
-		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.1f context switches/job, %.0f allocs/job in rtbench%s", pe.name, d.JobsPerS, d.ClientCPUus, d.SwitchesPerJob, d.AllocsPerJob, gcs)
+		progress("%s: drain %.0f jobs/s, client CPU %.1f µs/job, %.1f context switches/job, %.0f allocs/job and %d garbage collections in rtbench%s", pe.name, d.JobsPerS, d.ClientCPUus, d.SwitchesPerJob, d.AllocsPerJob, d.OwnGCs, gcs)
 		if !cfg.Skip["latency"] {
 			for _, f := range cfg.Rates {
 				rate := f * d.JobsPerS

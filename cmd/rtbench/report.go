@@ -94,6 +94,9 @@ type drainResult struct {
 	// (go_gc_duration_seconds_count at the end; a binary pipeline runs a
 	// fresh process per drain).
 	GCs []int64 `json:"gc_cycles_per_process,omitempty"`
+	// OwnGCs is rtbench's own garbage collections over the drain: the
+	// in-process pipelines' (they share rtbench's heap).
+	OwnGCs int64 `json:"gc_cycles_rtbench"`
 }
 
 type latencyResult struct {
