@@ -22,10 +22,18 @@ const (
 	ceilingChildBatchEnv = "RTBENCH_CEILING_BATCH"
 )
 
-// ceilingChild is the child's whole life: 0 after SIGTERM, 1 on an error.
-func ceilingChild(getenv func(string) string, stderr io.Writer) int {
+// ceilingChild is the child's whole life: 0 after SIGTERM or at the end of
+// stdin (rtbench holds the pipe's other end, so the child ends with rtbench
+// even when that is killed), 1 on an error.
+func ceilingChild(getenv func(string) string, stdin io.Reader, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		cancel()
+	}()
 	batch, err := strconv.Atoi(getenv(ceilingChildBatchEnv))
 	if err != nil || batch < 1 {
 		fmt.Fprintf(stderr, "rtbench ceiling child: %s=%q: want a positive count\n", ceilingChildBatchEnv, getenv(ceilingChildBatchEnv))
@@ -58,6 +66,10 @@ func ceilingProcess(batch int) pipeline {
 			ceilingChildAddrEnv+"="+e.srv.Addr(), ceilingChildBatchEnv+"="+strconv.Itoa(batch))
 		stderr := &syncBuffer{}
 		cmd.Stdout, cmd.Stderr = io.Discard, stderr
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, fmt.Errorf("the ceiling's process: %w", err)
+		}
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start the ceiling's process: %w", err)
 		}
@@ -86,12 +98,13 @@ func ceilingProcess(batch int) pipeline {
 			},
 			stop: func() stopInfo {
 				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = stdin.Close()
 				select {
 				case err := <-done:
 					return stopInfo{err: exited(err)}
 				case <-time.After(15 * time.Second):
 					_ = cmd.Process.Kill()
-					<-done
+					_ = <-done
 					return stopInfo{err: fmt.Errorf("the ceiling's process did not exit within 15s of SIGTERM; stderr: %s", stderr.String())}
 				}
 			},

@@ -294,7 +294,7 @@ func ints(s string) ([]int, error) {
 
 func main() {
 	if os.Getenv(ceilingChildAddrEnv) != "" {
-		os.Exit(ceilingChild(os.Getenv, os.Stderr))
+		os.Exit(ceilingChild(os.Getenv, os.Stdin, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

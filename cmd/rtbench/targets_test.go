@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,11 +99,4 @@ func TestBinaryAgainstTheCeilingProcessIsNotATarget(t *testing.T) {
 	for _, tg := range r.Targets {
 		assert.NotContains(t, tg.Name, "ceiling_process", "the targets stay against the ceiling in rtbench's process")
 	}
-}
-
-func TestCeilingChildRefusesABadBatch(t *testing.T) {
-	var stderr strings.Builder
-	env := map[string]string{ceilingChildAddrEnv: "127.0.0.1:1", ceilingChildBatchEnv: "zero"}
-	assert.Equal(t, 1, ceilingChild(func(k string) string { return env[k] }, &stderr))
-	assert.Contains(t, stderr.String(), ceilingChildBatchEnv)
 }

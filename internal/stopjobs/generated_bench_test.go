@@ -58,7 +58,9 @@ func BenchmarkGeneratedControllerFloor(b *testing.B) {
 	br := &memBroker{msgs: make(chan extensions.AcknowledgeableBrokerMessage, 256)}
 	// One pass-through middleware, as rtmanager's broker installs one.
 	ctrl, err := runtimejobs.NewAppController(br, runtimejobs.WithMiddlewares(
-		func(ctx context.Context, _ *extensions.BrokerMessage, next extensions.NextMiddleware) error { return next(ctx) }))
+		func(ctx context.Context, _ *extensions.BrokerMessage, next extensions.NextMiddleware) error {
+			return next(ctx)
+		}))
 	if err != nil {
 		b.Fatal(err)
 	}
