@@ -3,6 +3,7 @@ package runtimestore
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -14,8 +15,11 @@ import (
 // batcher pipelines the calls of concurrent callers: while one pipeline is
 // on the wire, calls queue up and leave together in the next one. With many
 // workers (rtmanager runs one per controller) that turns N round trips, N
-// write and N read syscalls on both sides into one each. A lone caller goes
-// out at once.
+// write and N read syscalls on both sides into one each. A caller that
+// finds the batcher idle starts its loop, which yields once before sending:
+// callers woken together (the workers one read hands its entries to) then
+// leave together instead of the first alone and the rest a round trip
+// later; a caller that is truly alone waits only for that yield.
 //
 // Calls of the same script and the same shard are merged into one script
 // call over all their keys (the scripts take any number of records), so
@@ -152,6 +156,10 @@ func (b *batcher) do(ctx context.Context, c *call) error {
 
 // loop sends what is queued until the queue is empty, then exits.
 func (b *batcher) loop() {
+	// Let the goroutines already runnable (workers of the same read, about
+	// to call too) queue theirs before the first batch leaves
+	// (TestCallersAlreadyRunnableLeaveTogether).
+	runtime.Gosched()
 	for {
 		b.mu.Lock()
 		n := min(len(b.queue), maxBatch)

@@ -2,8 +2,11 @@ package runtimestore
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -118,4 +121,52 @@ func TestBatchKeepsOneScriptCallPerRecordWithoutMerge(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "9:not_found", v)
 	}
+}
+
+// TestCallersAlreadyRunnableLeaveTogether: callers woken together (the
+// workers a read hands its entries to) reach the batcher one after the
+// other; the first starts the pipeline loop, which lets the others queue
+// before it sends, so they leave as one script call rather than the first
+// alone and the rest after its round trip. With one P the order is the
+// scheduler's, not timing's; the race detector shuffles it, and the
+// scheduler now and then looks at its global queue first, so the bound is
+// on many rounds.
+func TestCallersAlreadyRunnableLeaveTogether(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := context.Background()
+	c := testredis.Start(t).Client()
+	s := New(c, Options{})
+	require.NoError(t, s.Preload(ctx))
+	const rounds, callers = 50, 8
+	for i := 0; i < rounds*callers; i++ {
+		_, err := s.Register(ctx, stopruntime.Record{GameID: "g" + strconv.Itoa(i), Status: "running", Runtime: "none", UpdatedAtMS: 1})
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.ConfigResetStat(ctx).Err())
+	for r := 0; r < rounds; r++ {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var parked atomic.Int32
+		for i := 0; i < callers; i++ {
+			g := "g" + strconv.Itoa(r*callers+i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				parked.Add(1)
+				<-start
+				b, err := s.BeginStop(ctx, stopruntime.BeginRequest{GameID: g, JobID: "1-" + g, NowMS: 10, TakeoverMS: 1000})
+				assert.NoError(t, err)
+				assert.Equal(t, stopruntime.BeginStarted, b.Verdict, g)
+			}()
+		}
+		for parked.Load() < callers {
+			runtime.Gosched()
+		}
+		runtime.Gosched() // the last one from parked.Add to <-start
+		close(start)
+		wg.Wait()
+	}
+	calls := evalshaCalls(t, c)
+	t.Logf("%d begin script calls for %d rounds of %d callers", calls, rounds, callers)
+	assert.LessOrEqual(t, calls, rounds*13/10, "most rounds leave in one script call (the first caller alone, then the rest, is two a round)")
 }
