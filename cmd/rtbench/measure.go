@@ -446,7 +446,7 @@ func waitArrived(ctx context.Context, mu *sync.Mutex, arrived map[entryID]time.D
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("%d of %d results within %s", n, want, timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
