@@ -83,6 +83,7 @@ func ceilingProcess(batch int) pipeline {
 		}
 		groupReady := waitGroupExists(e.rdb, ceilingGroup)
 		return &instance{
+			pids: []int{cmd.Process.Pid},
 			ready: func(ctx context.Context) error {
 				rctx, cancel := context.WithCancel(ctx)
 				defer cancel()

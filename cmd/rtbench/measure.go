@@ -43,6 +43,25 @@ type instance struct {
 	// inProcess: it runs in this process, so this process's garbage
 	// collections are its own (gcshare.go).
 	inProcess bool
+	// pids are the pipeline's own processes, if any: their CPU over a
+	// latency run is read from /proc while they run (getrusage counts a
+	// child only once it has ended).
+	pids []int
+}
+
+// liveCPU is the CPU time (user+sys, seconds) of this process and of pids
+// while they run: the consumer's side of a latency run, which ends before
+// its processes do.
+func liveCPU(pids []int) float64 {
+	var ru syscall.Rusage
+	var total float64
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		total = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	for _, pid := range pids {
+		total += procCPUSeconds(pid)
+	}
+	return total
 }
 
 type stopInfo struct {
@@ -331,12 +350,15 @@ func (e *env) latency(ctx context.Context, p pipeline, rate float64, dur time.Du
 	amu.Lock()
 	arrived0 := len(arrived)
 	amu.Unlock()
+	redis0, own0 := redisCPU(ctx, e.rdb), liveCPU(inst.pids)
 	sent, sendSpan, err := offer(ctx, prdb, rate, total, func(k int) string { return gameID(k % e.cfg.Games) })
 	if err != nil {
 		return res, err
 	}
 	// Wait for every result (bounded); a missing one is counted below.
 	_ = waitArrived(ctx, &amu, arrived, arrived0+len(sent), e.cfg.Timeout)
+	res.ClientCPUus = (liveCPU(inst.pids) - own0) * 1e6 / float64(total)
+	res.RedisCPUus = (redisCPU(ctx, e.rdb) - redis0) * 1e6 / float64(total)
 	tcancel()
 	<-tailDone
 	info := inst.stop()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +61,22 @@ rtmanager_acks_totally_other 5
 	m, err := parseProcMetrics(strings.NewReader(text))
 	require.NoError(t, err)
 	assert.Equal(t, procMetrics{acks: 20000, gcs: 74}, m)
+}
+
+// TestLiveCPUCountsRunningChildren: a latency run ends while the binary's
+// processes still run, when getrusage does not count them yet; liveCPU reads
+// them from /proc.
+func TestLiveCPUCountsRunningChildren(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	pids := []int{cmd.Process.Pid}
+	before, self0 := liveCPU(pids), liveCPU(nil)
+	// The child spins; wait until /proc shows it used a few ticks.
+	require.Eventually(t, func() bool { return liveCPU(pids)-before >= 0.05 }, 10*time.Second, 20*time.Millisecond)
+	childGrew := (liveCPU(pids) - before) - (liveCPU(nil) - self0)
+	assert.Greater(t, childGrew, 0.03, "the running child's CPU is counted")
 }

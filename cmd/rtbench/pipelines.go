@@ -178,8 +178,13 @@ func binary(bin string, n, workers int) pipeline {
 			}
 			return nil
 		}
+		pids := make([]int, len(procs))
+		for i, p := range procs {
+			pids[i] = p.cmd.Process.Pid
+		}
 		return &instance{
 			ready: ready,
+			pids:  pids,
 			stop: func() stopInfo {
 				var info stopInfo
 				for _, p := range procs {

@@ -112,10 +112,18 @@ type latencyResult struct {
 	// The same quantiles by the entry ids of job and result (the server's
 	// clock, whole milliseconds, each latency within 1 ms): what the
 	// pipeline took without rtbench's own sending and reading.
-	IDP50ms    float64   `json:"ids_p50_ms"`
-	IDP99ms    float64   `json:"ids_p99_ms"`
-	IDP999ms   float64   `json:"ids_p999_ms"`
-	PeakRSSMiB []float64 `json:"peak_rss_mib,omitempty"`
+	IDP50ms  float64 `json:"ids_p50_ms"`
+	IDP99ms  float64 `json:"ids_p99_ms"`
+	IDP999ms float64 `json:"ids_p999_ms"`
+	// CPU per job over the run, from the first job offered to the last
+	// result read: Redis's, and the client side's: rtbench's process (its
+	// offering and its reading of the results, the same for every
+	// pipeline, and an in-process pipeline) plus the pipeline's own
+	// processes. At partial load a pipeline's batches are smaller than in
+	// a drain, so this is where the cost of each round trip shows.
+	RedisCPUus  float64   `json:"redis_cpu_us_per_job"`
+	ClientCPUus float64   `json:"client_cpu_us_per_job"`
+	PeakRSSMiB  []float64 `json:"peak_rss_mib,omitempty"`
 	// The unmeasured warm-up before the run (--rate-warmup): its jobs and
 	// their p99, which starts from a pipeline that has just started.
 	WarmupJobs  int     `json:"warmup_jobs,omitempty"`
@@ -204,7 +212,7 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t\t\t\t\t\t\t\t\t\t\n", p.Name, p.Drain.JobsPerS, p.Drain.RedisCPUus, p.Drain.ClientCPUus)
 		for _, l := range p.Latency {
-			fmt.Fprintf(tw, "\t\t\t\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f / %.0f / %.0f\t%d\t\n", l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.IDP50ms, l.IDP99ms, l.IDP999ms, l.Missing)
+			fmt.Fprintf(tw, "\t\t%.1f\t%.1f\t%.0f%%\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f / %.0f / %.0f\t%d\t\n", l.RedisCPUus, l.ClientCPUus, l.Fraction*100, l.OfferedPerS, l.Jobs, l.P50ms, l.P99ms, l.P999ms, l.Maxms, l.IDP50ms, l.IDP99ms, l.IDP999ms, l.Missing)
 		}
 	}
 	tw.Flush()

@@ -49,6 +49,8 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 		assert.Equal(t, int(math.Round(l.OfferedPerS*0.1)), l.WarmupJobs, "%s: --rate-warmup 100ms at the run's rate", name)
 		assert.Positive(t, l.WarmupP99ms, name)
 		assert.Equal(t, int(math.Round(l.OfferedPerS*0.3)), l.Jobs, "%s: the warm-up's jobs are not measured", name)
+		assert.Positive(t, l.ClientCPUus, "%s: client CPU over the latency run", name)
+		assert.Positive(t, l.RedisCPUus, "%s: Redis CPU over the latency run", name)
 	}
 	assert.Len(t, rep.RTBinary.Drain.GCs, 1, "the binary's collections, from its /metrics")
 	csvs, err := filepath.Glob(filepath.Join(csvDir, "*-50.csv"))
