@@ -453,7 +453,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 					progress("%s: %.0f%%: %d jobs written to %s", pe.name, f*100, len(l.samples), path)
 				}
 				pr.Latency = append(pr.Latency, l)
-				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms (warm-up p99 %.2fms)", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms, l.WarmupP99ms)
+				progress("%s: %.0f%% (%.0f jobs/s): p50 %.2fms p99 %.2fms p99.9 %.2fms (warm-up p99 %.2fms), client CPU %.1f µs/job, Redis CPU %.1f µs/job", pe.name, f*100, l.OfferedPerS, l.P50ms, l.P99ms, l.P999ms, l.WarmupP99ms, l.ClientCPUus, l.RedisCPUus)
 			}
 		}
 		rep.set(pe.key, pr)
