@@ -125,7 +125,7 @@ type config struct {
 }
 
 // skipParts are the parts --skip names.
-var skipParts = []string{"inproc", "binary", "old", "ceiling", "ceiling-process", "scaling", "procs", "latency", "cluster", "mass"}
+var skipParts = []string{"inproc", "binary", "old", "ceiling", "ceiling-process", "floor", "scaling", "procs", "latency", "cluster", "mass"}
 
 // smokeFlags are the values --smoke gives the flags not set explicitly:
 // every pipeline and run, tiny, so it finishes in seconds (`go test`
@@ -152,7 +152,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&procs, "procs", "1,2,3", "rtmanager binary process counts in one consumer group (drain)")
 	fs.IntVar(&c.Batch, "batch", 128, "XREADGROUP COUNT of the Redis ceiling")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "bound of each run; a run that does not finish in it fails")
-	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, ceiling-process (the ceiling's loop in a child process, with --binary-env), scaling, procs, latency, cluster, mass (cluster: the in-process drain on this redis-server and on a local Redis Cluster of 3 masters with S = 1 and S = 16, docs/scaling.md)")
+	fs.StringVar(&skip, "skip", "", "comma-separated parts to skip: inproc, binary, old, ceiling, ceiling-process (the ceiling's loop in a child process, with --binary-env), floor (N stop jobs through the generated controllers alone, in-memory, no Redis: the floor under any consumer that keeps them), scaling, procs, latency, cluster, mass (cluster: the in-process drain on this redis-server and on a local Redis Cluster of 3 masters with S = 1 and S = 16, docs/scaling.md)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (the in-process rtmanager runs in it) to this file")
 	fs.StringVar(&c.MemProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
 	fs.StringVar(&c.Trace, "trace", "", "write a Go execution trace of this process over the in-process pipeline's first latency run to this file (read with go tool trace -pprof=sched or -pprof=sync)")
@@ -459,6 +459,14 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		rep.set(pe.key, pr)
 	}
 
+	if !cfg.Skip["floor"] {
+		f, err := generatedFloor(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		rep.GeneratedFloor = f
+		progress("generated controllers alone: client CPU %.1f µs/job, %.0f allocs/job", f.ClientCPUus, f.AllocsPerJob)
+	}
 	if !cfg.Skip["scaling"] && !cfg.Skip["inproc"] {
 		for _, w := range cfg.WorkerScale {
 			d, err := e.drain(ctx, inproc(w), cfg.Jobs)

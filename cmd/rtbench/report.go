@@ -29,6 +29,8 @@ type report struct {
 	// ceiling in rtbench's process.
 	BinaryVsCeilingProcess []target    `json:"binary_vs_ceiling_process,omitempty"`
 	Mass                   *massResult `json:"mass_stop,omitempty"`
+	// GeneratedFloor is the generated controllers alone (floor.go).
+	GeneratedFloor *floorReport `json:"generated_floor,omitempty"`
 	// Cluster is the comparison with a Redis Cluster (clusterreport.go).
 	Cluster   *clusterReport `json:"scaling_cluster,omitempty"`
 	DurationS float64        `json:"duration_s"`
@@ -186,6 +188,9 @@ func (r *report) derive() {
 			}
 		}
 	}
+	if f := r.GeneratedFloor; f != nil && r.Ceiling != nil && r.Ceiling.Drain.ClientCPUus > 0 {
+		f.VsCeiling = f.ClientCPUus / r.Ceiling.Drain.ClientCPUus
+	}
 	r.Targets = deriveTargets(r.RTInproc, r.RTBinary, r.Ceiling)
 	r.TargetsPass = allPass(r.Targets)
 	if r.RTBinary != nil && r.CeilingProcess != nil {
@@ -250,6 +255,9 @@ func (r *report) print(w io.Writer) {
 		} else {
 			fmt.Fprintln(w, "  NOT all targets pass")
 		}
+	}
+	if f := r.GeneratedFloor; f != nil {
+		f.print(w)
 	}
 	if len(r.BinaryVsCeilingProcess) > 0 {
 		fmt.Fprintln(w, "\nthe binary at the same limits against the ceiling in a process of its own (what rtmanager adds beyond the process boundary; not the targets):")

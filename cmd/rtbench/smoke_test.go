@@ -68,6 +68,12 @@ func TestSmokeRunsEveryPipeline(t *testing.T) {
 	assert.Len(t, rep.Targets, 8, "four targets for each of the two rtmanager pipelines")
 	assert.Len(t, rep.BinaryVsCeilingProcess, 4, "the binary against the ceiling in its own process")
 	assert.Contains(t, out.String(), "against the ceiling in a process of its own")
+	f := rep.GeneratedFloor
+	require.NotNil(t, f, "the generated controllers' floor runs by default")
+	assert.Equal(t, cfg.Jobs, f.Jobs)
+	assert.Positive(t, f.ClientCPUus)
+	assert.Positive(t, f.VsCeiling, "set beside the ceiling of the same run")
+	assert.Contains(t, out.String(), "generated controllers alone")
 
 	require.NotNil(t, rep.Cluster, "the cluster comparison runs by default")
 	require.Len(t, rep.Cluster.Runs, 3, "single, cluster S = 1, cluster S = 16")
